@@ -1,0 +1,5 @@
+import sys
+
+from gvis.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Heuristic trackers (MaskTrack R-CNN rule, mask-IoU), behind the same online API as the learned tracker."""

@@ -1,0 +1,1 @@
+"""Benchmarks behind `gvis bench`: they print figures, they assert nothing."""

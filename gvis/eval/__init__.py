@@ -1,0 +1,1 @@
+"""Evaluation: the YouTube-VIS video mAP, the results format and submissions."""

@@ -1,0 +1,1 @@
+"""Message-passing layers over the per-frame track/detection graph, one layer per file."""

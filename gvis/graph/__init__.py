@@ -1,0 +1,1 @@
+"""Per-frame heterogeneous bipartite graphs: track, detection and empty-track nodes."""

@@ -1,0 +1,1 @@
+"""The recurrent graph tracker: state, recurrent gates, appearance models, heads, online API."""

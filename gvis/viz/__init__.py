@@ -1,0 +1,1 @@
+"""Visualisation: overlay videos, GIFs and frame strips of tracking results."""
