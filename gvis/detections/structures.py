@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -38,6 +38,23 @@ def decode_masks(rles: list[RLE], height: int, width: int) -> Tensor:
     ]
     decoded = mask_utils.decode(prepared)  # [H, W, N]
     return torch.from_numpy(np.ascontiguousarray(decoded.transpose(2, 0, 1))).bool()
+
+
+def class_probs_from_scores(labels: Tensor, scores: Tensor, category_ids: Sequence[int]) -> Tensor:
+    """``[N, C+1]`` class probabilities of detections that have only a label and a score.
+
+    ``score`` on the label's column (``category_ids.index(label) + 1``), ``1 − score`` on background.
+    """
+    column = {int(c): k + 1 for k, c in enumerate(category_ids)}
+    unknown = [int(l) for l in labels.tolist() if int(l) not in column]
+    if unknown:
+        raise ValueError(f"Detections: field 'labels' has category id {unknown[0]}, not in {list(column)}")
+    probs = torch.zeros((labels.shape[0], len(category_ids) + 1), dtype=torch.float32)
+    rows = torch.arange(labels.shape[0])
+    columns = torch.as_tensor([column[int(l)] for l in labels.tolist()], dtype=torch.long)
+    probs[rows, columns] = scores.float()
+    probs[:, 0] = 1.0 - scores.float()
+    return probs
 
 
 class _Rows:
@@ -166,6 +183,22 @@ class Detections(_Rows):
             class_probs=None if num_classes is None else torch.zeros((0, num_classes + 1)),
             appearance=None if appearance_dim is None else torch.zeros((0, appearance_dim)),
         )
+
+    def with_class_probs(self, category_ids: Sequence[int]) -> "Detections":
+        """These detections with ``class_probs``, built from labels and scores where absent.
+
+        ``category_ids``: the dataset's category ids in order (column ``k`` of ``class_probs`` belongs
+        to ``category_ids[k − 1]``). Spec "Decisions for gvis": the score on the label's column,
+        ``1 − score`` on background (column 0).
+        """
+        if self.class_probs is not None:
+            if self.class_probs.shape[1] != len(category_ids) + 1:
+                raise ValueError(
+                    f"Detections: field 'class_probs' has {self.class_probs.shape[1]} columns, "
+                    f"expected C+1 = {len(category_ids) + 1}"
+                )
+            return self
+        return dataclasses.replace(self, class_probs=class_probs_from_scores(self.labels, self.scores, category_ids))
 
     def mask_tensor(self) -> Tensor:
         """``[N, H, W]`` bool masks, decoding RLEs if needed."""

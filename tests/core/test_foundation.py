@@ -53,3 +53,12 @@ def test_seed_everything_reproduces():
     rng = seed_everything(5)
     second = (torch.rand(3), np.random.rand(), rng.random())
     assert torch.equal(first[0], second[0]) and first[1:] == second[1:]
+
+
+def test_atomic_write_uses_normal_permissions(tmp_path):
+    import os
+    path = tmp_path / "shared.json"
+    write_json_atomic(path, [])
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask

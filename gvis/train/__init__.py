@@ -1,0 +1,1 @@
+"""Training that models inference: targets, losses, the clip training loop, checkpoints."""

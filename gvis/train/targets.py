@@ -1,0 +1,101 @@
+"""Training targets (spec §5): which detection is which object, and what each track should do.
+
+All functions are vectorised over a batch of videos and take the flat (PyG) layout used by the tracker:
+tracks and detections of every video in one tensor, pairs as ``[2, E]`` index tensors.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torchvision.ops import box_iou
+
+
+def assign_detections_to_objects(det_boxes: Tensor, gt_boxes: Tensor, gt_ids: Tensor, iou_threshold: float = 0.5) -> Tensor:
+    """Ground-truth identity of each detection of one frame; 0 for none.
+
+    A detection takes object ``k`` when their box IoU exceeds ``iou_threshold`` and ``k`` is its best
+    object. Of the detections taking the same object only the best-overlapping one (the *primary*) keeps
+    the id; the others become negatives (0). Ties keep the lower detection index.
+
+    Args:
+        det_boxes: ``[N, 4]`` xyxy. gt_boxes: ``[K, 4]`` xyxy. gt_ids: ``[K]`` positive object ids.
+
+    Returns:
+        ``[N]`` int64 object id of each detection (0 = background or secondary).
+    """
+    num_dets = det_boxes.shape[0]
+    assigned = torch.zeros(num_dets, dtype=torch.long, device=det_boxes.device)
+    if num_dets == 0 or gt_boxes.shape[0] == 0:
+        return assigned
+    iou = box_iou(det_boxes.float(), gt_boxes.float())  # [N, K]
+    best_iou, best_object = iou.max(dim=1)
+    candidate = best_iou > iou_threshold
+    # Primary detection per object: highest IoU among the candidates that chose it.
+    score = torch.where(candidate, best_iou, torch.full_like(best_iou, -1.0))
+    primary_score = torch.full((gt_boxes.shape[0],), -1.0, device=det_boxes.device)
+    primary_score.scatter_reduce_(0, best_object, score, reduce="amax")
+    is_best = candidate & (score == primary_score[best_object])
+    # Among equal-IoU duplicates keep the first detection.
+    first_index = torch.full((gt_boxes.shape[0],), num_dets, dtype=torch.long, device=det_boxes.device)
+    det_index = torch.arange(num_dets, device=det_boxes.device)
+    first_index.scatter_reduce_(0, best_object[is_best], det_index[is_best], reduce="amin")
+    primary = is_best & (first_index[best_object] == det_index)
+    assigned[primary] = gt_ids[best_object[primary]].long()
+    return assigned
+
+
+def first_track_of_object(track_object_ids: Tensor, track_video: Tensor, track_order: Tensor) -> Tensor:
+    """``[T]`` bool: is this track the earliest one of its video following its object?
+
+    Several tracks may be started on the same object (duplicates); only the first is the right one to
+    associate, the others should die. Tracks of object 0 (started by false positives) are never first.
+
+    Args:
+        track_object_ids: ``[T]`` object id per track (0 = none).
+        track_video: ``[T]`` video index per track.
+        track_order: ``[T]`` creation order (e.g. the global track index; lower = earlier).
+    """
+    if track_object_ids.numel() == 0:
+        return torch.zeros(0, dtype=torch.bool, device=track_object_ids.device)
+    key = torch.stack([track_video, track_object_ids], dim=1)
+    _, group = torch.unique(key, dim=0, return_inverse=True)
+    earliest = torch.full((int(group.max()) + 1,), torch.iinfo(torch.long).max, dtype=torch.long, device=group.device)
+    earliest.scatter_reduce_(0, group, track_order.long(), reduce="amin")
+    return (track_object_ids > 0) & (earliest[group] == track_order)
+
+
+def association_targets(
+    track_det_pairs: Tensor, track_object_ids: Tensor, track_is_first: Tensor, det_object_ids: Tensor
+) -> Tensor:
+    """``[E]`` 0/1 target of each track–detection edge.
+
+    1 iff the detection is the primary detection of an object (id > 0) and the track is the first track
+    following that object.
+
+    Args:
+        track_det_pairs: ``[2, E]`` (track index, detection index).
+        track_object_ids: ``[T]``; track_is_first: ``[T]`` from :func:`first_track_of_object`.
+        det_object_ids: ``[N]`` from :func:`assign_detections_to_objects`.
+    """
+    track_index, det_index = track_det_pairs
+    det_ids = det_object_ids[det_index]
+    return ((det_ids > 0) & (track_object_ids[track_index] == det_ids) & track_is_first[track_index]).float()
+
+
+def init_targets(det_object_ids: Tensor, det_video: Tensor, track_object_ids: Tensor, track_video: Tensor) -> Tensor:
+    """``[N]`` 0/1 target of each empty–detection edge: should this detection start a new track?
+
+    1 iff the detection is the primary detection of an object that no track alive before this frame
+    (in the same video) follows.
+
+    Args:
+        det_object_ids: ``[N]``; det_video: ``[N]`` video index per detection.
+        track_object_ids: ``[T]`` object ids of the tracks alive before this frame; track_video: ``[T]``.
+    """
+    if det_object_ids.numel() == 0:
+        return torch.zeros(0, device=det_object_ids.device)
+    followed = (
+        (det_video[:, None] == track_video[None, :])
+        & (det_object_ids[:, None] == track_object_ids[None, :])
+    ).any(dim=1)
+    return ((det_object_ids > 0) & ~followed).float()

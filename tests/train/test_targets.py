@@ -1,0 +1,56 @@
+"""Training targets on hand-made frames."""
+from __future__ import annotations
+
+import torch
+
+from gvis.train.targets import (
+    assign_detections_to_objects,
+    association_targets,
+    first_track_of_object,
+    init_targets,
+)
+
+
+def box(x: float, y: float, w: float = 10.0, h: float = 10.0) -> list[float]:
+    return [x, y, x + w, y + h]
+
+
+def test_primary_detection_keeps_the_id_others_become_negatives():
+    gt_boxes = torch.tensor([box(0, 0), box(100, 100)])
+    gt_ids = torch.tensor([7, 9])
+    det_boxes = torch.tensor([
+        box(1, 0),        # object 7, IoU 0.818
+        box(0, 0),        # object 7, IoU 1.0 -> primary
+        box(100, 103),    # object 9, IoU 0.538 -> primary (only candidate)
+        box(50, 50),      # nothing
+        box(0, 4),        # object 7 but IoU 0.43 < 0.5 -> background
+    ])
+    assert assign_detections_to_objects(det_boxes, gt_boxes, gt_ids).tolist() == [0, 7, 9, 0, 0]
+
+
+def test_equal_iou_duplicates_keep_the_first_and_empty_inputs():
+    gt_boxes = torch.tensor([box(0, 0)])
+    det_boxes = torch.tensor([box(0, 0), box(0, 0)])
+    assert assign_detections_to_objects(det_boxes, gt_boxes, torch.tensor([3])).tolist() == [3, 0]
+    assert assign_detections_to_objects(torch.zeros(0, 4), gt_boxes, torch.tensor([3])).tolist() == []
+    assert assign_detections_to_objects(det_boxes, torch.zeros(0, 4), torch.zeros(0, dtype=torch.long)).tolist() == [0, 0]
+
+
+def test_first_track_and_association_targets():
+    # Video 0: tracks 0 (obj 5), 1 (obj 5, duplicate), 2 (obj 0, false positive). Video 1: track 3 (obj 5).
+    track_ids = torch.tensor([5, 5, 0, 5])
+    track_video = torch.tensor([0, 0, 0, 1])
+    first = first_track_of_object(track_ids, track_video, torch.arange(4))
+    assert first.tolist() == [True, False, False, True]
+    det_ids = torch.tensor([5, 0, 5])  # dets 0, 1 in video 0; det 2 in video 1
+    pairs = torch.tensor([[0, 0, 1, 1, 2, 2, 3], [0, 1, 0, 1, 0, 1, 2]])
+    assert association_targets(pairs, track_ids, first, det_ids).tolist() == [1, 0, 0, 0, 0, 0, 1]
+
+
+def test_init_targets_only_for_unfollowed_objects():
+    det_ids = torch.tensor([5, 6, 0, 5])
+    det_video = torch.tensor([0, 0, 0, 1])
+    track_ids = torch.tensor([5])
+    track_video = torch.tensor([0])
+    assert init_targets(det_ids, det_video, track_ids, track_video).tolist() == [0, 1, 0, 1]
+    assert init_targets(det_ids, det_video, torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)).tolist() == [1, 1, 0, 1]
