@@ -1,0 +1,150 @@
+"""The paper's gated GNN block (spec §2, P eq. 1a–c)."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.nn import MessagePassing
+
+from gvis.gnn.features import FrameEdges, FrameFeatures
+from gvis.gnn.modules import gate, mlp, reset_all
+from gvis.registry import GNN_LAYERS
+
+
+@GNN_LAYERS.register("gated")
+class GatedBlock(MessagePassing):
+    r"""One gated message-passing block over a frame graph (spec §2; P eq. 1a–c).
+
+    Edges are updated first, from the *old* nodes; then every node sums gated messages along its
+    *new* edges. Each role has its own weights:
+
+    .. math::
+        e_{0n} &\leftarrow \varphi_{0e}([t_0 ; d_n ; e_{0n}]), \qquad
+        e_{mn} \leftarrow \varphi_e([t_m ; d_n ; e_{mn}]) \\
+        t_0 &\leftarrow \varphi_0\Big(\big[t_0 ; \textstyle\sum_n e_{0n} \odot \sigma(\gamma_0(e_{0n}))\big]\Big) \\
+        t_m &\leftarrow \varphi_t\Big(\big[t_m ; \textstyle\sum_n e_{mn} \odot \sigma(\gamma_t(e_{mn}))\big]\Big) \\
+        d_n &\leftarrow \varphi_d\Big(\big[d_n ; \textstyle\sum_m e_{mn} \odot \sigma(\gamma_d(e_{mn}))
+              + e_{0n} \odot \sigma(\gamma_{d0}(e_{0n}))\big]\Big)
+
+    Every :math:`\varphi` is Linear + ReLU to width ``D`` (the edge functions of the first block
+    add a ``Residual(D, residual_hidden)``: ``edge_residual=True``); every :math:`\gamma` is
+    Linear(D, gate_hidden) + ReLU + Linear(gate_hidden, D). Sums run over existing edges only
+    (no mean / degree normalisation). With the default widths the first block has
+    :math:`\varphi_e`: 175→128, :math:`\varphi_{0e}`: 174→128, :math:`\varphi_t, \varphi_0`: 256→128,
+    :math:`\varphi_d`: 173→128; later blocks 384→128 for edges and 256→128 for nodes.
+
+    PyG mapping: :meth:`edge_update` is :math:`\varphi_e` / :math:`\varphi_{0e}`; :meth:`message` is
+    the gated edge; aggregation is ``sum``; :meth:`update` is the node function. A detection
+    aggregates over all its incoming edges at once (``FrameEdges.into_det``: its track edges, then its
+    empty edge); tracks and empty nodes aggregate along the reversed edges.
+
+    Args:
+        track_dim: ``Dt``, width of track and empty-node inputs.
+        det_dim: ``Fd``, width of detection inputs.
+        track_det_dim: ``Fe``, width of track–detection edge inputs.
+        empty_det_dim: ``Fe0``, width of empty–detection edge inputs (may be 0).
+        width: ``D``, width of every output.
+        gate_hidden: hidden width of the gates.
+        residual_hidden: hidden width of the edge Residual (used when ``edge_residual``).
+        edge_residual: append ``Residual(D, residual_hidden)`` to both edge functions (block 1).
+
+    Shapes:
+        - **input:** :class:`FrameFeatures` ``track [ΣM, Dt]``, ``det [ΣN, Fd]``, ``empty [B, Dt]``,
+          ``track_det [E, Fe]``, ``empty_det [ΣN, Fe0]``; :class:`FrameEdges`.
+        - **output:** :class:`FrameFeatures` with every field of width ``D``.
+    """
+
+    #: Number of Linear+ReLU layers in the node functions (the ``mlp`` variant uses 2).
+    node_layers = 1
+
+    def __init__(
+        self,
+        track_dim: int,
+        det_dim: int,
+        track_det_dim: int,
+        empty_det_dim: int,
+        width: int = 128,
+        gate_hidden: int = 32,
+        residual_hidden: int = 32,
+        edge_residual: bool = False,
+    ) -> None:
+        super().__init__(aggr="sum", node_dim=0)
+        edge_residual_hidden = residual_hidden if edge_residual else None
+        self.width = width
+        self.track_det_edge = mlp(track_dim + det_dim + track_det_dim, width, residual_hidden=edge_residual_hidden)
+        self.empty_det_edge = mlp(track_dim + det_dim + empty_det_dim, width, residual_hidden=edge_residual_hidden)
+        self.det_from_track_gate = self.make_gate(width, gate_hidden)
+        self.det_from_empty_gate = self.make_gate(width, gate_hidden)
+        self.track_gate = self.make_gate(width, gate_hidden)
+        self.empty_gate = self.make_gate(width, gate_hidden)
+        self.track_node = mlp(track_dim + width, width, self.node_layers)
+        self.empty_node = mlp(track_dim + width, width, self.node_layers)
+        self.det_node = mlp(det_dim + width, width, self.node_layers)
+
+    def make_gate(self, width: int, hidden: int) -> Optional[nn.Module]:
+        """The gate γ of one role (``None``: messages are the plain edges)."""
+        return gate(width, hidden, width)
+
+    def reset_parameters(self) -> None:
+        reset_all(self)
+
+    def forward(self, features: FrameFeatures, edges: FrameEdges) -> FrameFeatures:
+        num_tracks, num_dets, num_empty = features.track.size(0), features.det.size(0), features.empty.size(0)
+        # 1. Edges, from the old nodes.
+        track_det = self.edge_updater(
+            edges.track_to_det,
+            x=(features.track, features.det),
+            edge_attr=features.track_det,
+            edge_mlp=self.track_det_edge,
+            size=(num_tracks, num_dets),
+        )
+        empty_det = self.edge_updater(
+            edges.empty_to_det,
+            x=(features.empty, features.det),
+            edge_attr=features.empty_det,
+            edge_mlp=self.empty_det_edge,
+            size=(num_empty, num_dets),
+        )
+        # 2. Nodes, from messages along the new edges.
+        det = self.propagate(
+            edges.into_det,
+            edges=(track_det, empty_det),
+            gates=(self.det_from_track_gate, self.det_from_empty_gate),
+            x=features.det,
+            node_mlp=self.det_node,
+            size=(num_tracks + num_empty, num_dets),
+        )
+        track = self.propagate(
+            edges.det_to_track,
+            edges=(track_det,),
+            gates=(self.track_gate,),
+            x=features.track,
+            node_mlp=self.track_node,
+            size=(num_dets, num_tracks),
+        )
+        empty = self.propagate(
+            edges.det_to_empty,
+            edges=(empty_det,),
+            gates=(self.empty_gate,),
+            x=features.empty,
+            node_mlp=self.empty_node,
+            size=(num_dets, num_empty),
+        )
+        return FrameFeatures(track, det, empty, track_det, empty_det)
+
+    def edge_update(self, x_j: Tensor, x_i: Tensor, edge_attr: Tensor, edge_mlp: nn.Module) -> Tensor:
+        """φ([source ; detection ; edge]) ``[E, D]``."""
+        return edge_mlp(torch.cat([x_j, x_i, edge_attr], dim=-1))
+
+    def message(self, edges: Sequence[Tensor], gates: Sequence[Optional[nn.Module]]) -> Tensor:
+        """Gated edges ``e ⊙ σ(γ(e))``, one gate per edge type, concatenated in edge-index order."""
+        messages = [e if g is None else e * torch.sigmoid(g(e)) for e, g in zip(edges, gates)]
+        return messages[0] if len(messages) == 1 else torch.cat(messages)
+
+    def update(self, inputs: Tensor, x: Tensor, node_mlp: nn.Module) -> Tensor:
+        """φ([node ; Σ messages]) ``[num_nodes, D]``."""
+        return node_mlp(torch.cat([x, inputs], dim=-1))
+
+    def __repr__(self) -> str:
+        return nn.Module.__repr__(self)
