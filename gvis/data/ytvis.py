@@ -420,6 +420,11 @@ def _is_box(value: Any) -> bool:
     return type(value) is list and len(value) == 4 and _all_finite(value)
 
 
+def _per_chunk(function: Any, rles: list[dict], chunk: int = 255) -> list:
+    """``function(rles).tolist()`` in chunks: pycocotools counts list lengths in a uint8 here."""
+    return [value for start in range(0, len(rles), chunk) for value in function(rles[start:start + chunk]).tolist()]
+
+
 def _fill_missing(instance: Instance) -> None:
     """Areas / boxes absent from the file are computed from the masks (pycocotools, no decoding)."""
     if instance.areas is not None and instance.bboxes is not None:
@@ -428,11 +433,11 @@ def _fill_missing(instance: Instance) -> None:
     rles = [instance.segmentations[t] for t in present]
     if instance.areas is None:
         instance.areas = [None] * len(instance.segmentations)
-        for t, area in zip(present, mask_utils.area(rles).tolist() if rles else []):
+        for t, area in zip(present, _per_chunk(mask_utils.area, rles)):
             instance.areas[t] = float(area)
     if instance.bboxes is None:
         instance.bboxes = [None] * len(instance.segmentations)
-        for t, box in zip(present, mask_utils.toBbox(rles).tolist() if rles else []):
+        for t, box in zip(present, _per_chunk(mask_utils.toBbox, rles)):
             instance.bboxes[t] = box
 
 

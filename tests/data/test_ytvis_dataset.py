@@ -303,3 +303,31 @@ def test_random_junk_anywhere_gives_input_error_or_loads(layout):
             YTVISDataset.from_dict(raw, source="junk.json")
         except InputError as exc:
             assert str(exc).startswith("junk.json: ")
+
+
+def test_missing_areas_of_a_long_track_are_computed(tmp_path):
+    """pycocotools' area() takes at most 255 RLEs per call here; the loader must chunk."""
+    import json
+
+    import numpy as np
+    from pycocotools import mask as mask_utils
+
+    from gvis.data.ytvis import YTVISDataset
+
+    frames = 300
+    mask = np.zeros((4, 5, 1), dtype=np.uint8, order="F")
+    mask[1:3, 1:4, 0] = 1
+    rle = mask_utils.encode(mask)[0]
+    rle["counts"] = rle["counts"].decode("ascii")
+    raw = {
+        "videos": [{"id": 1, "width": 5, "height": 4, "length": frames,
+                    "file_names": [f"v/{t:05d}.jpg" for t in range(frames)]}],
+        "categories": [{"id": 1, "name": "thing"}],
+        "annotations": [{"id": 1, "video_id": 1, "category_id": 1, "iscrowd": 0,
+                         "segmentations": [rle] * frames}],
+    }
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps(raw))
+    instance = YTVISDataset.from_json(path).instances(1)[0]
+    assert instance.areas == [6.0] * frames
+    assert instance.bboxes[-1] == [1.0, 1.0, 3.0, 2.0]

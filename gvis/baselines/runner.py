@@ -1,0 +1,124 @@
+"""Running any tracker with the online API over a stream of per-frame detections.
+
+Works for every entry of :data:`gvis.registry.TRACKERS` (heuristic or learned): the tracker is reset at
+the start of each video, fed the frames in order, and its :class:`~gvis.detections.structures.Tracks`
+are turned into YouTube-VIS results entries (and, optionally, per-frame track rows for a CSV).
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+
+from gvis.detections.structures import Detections, Tracks
+from gvis.errors import InputError
+from gvis.io import atomic_open
+
+#: Columns of ``gvis track --tracks-csv``: one row per track with a detection in a frame.
+CSV_COLUMNS = ("video_id", "frame_index", "track_id", "det_index", "category_id", "score", "x1", "y1", "x2", "y2")
+
+
+@dataclass
+class TrackingRun:
+    """What :func:`run_tracker` produced: results entries (official YTVIS list), optional CSV rows, the
+    tracked videos in order and the frame count."""
+
+    entries: list[dict] = field(default_factory=list)
+    rows: list[tuple] = field(default_factory=list)
+    video_ids: list[int] = field(default_factory=list)
+    frames: int = 0
+
+
+def track_rows(video_id: int, frame_index: int, tracks: Tracks) -> list[tuple]:
+    """CSV rows (:data:`CSV_COLUMNS`) of the tracks that hold a detection; box = the mask's extent."""
+    rows = []
+    for k in tracks.matched.nonzero().flatten().tolist():
+        ys, xs = np.nonzero(tracks.masks[k].numpy())
+        box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1) if xs.size else ("", "", "", "")
+        rows.append((video_id, frame_index, int(tracks.track_ids[k]), int(tracks.det_indices[k]),
+                     int(tracks.labels[k]), round(float(tracks.scores[k]), 6), *box))
+    return rows
+
+
+def group_videos(frames: Iterable[tuple[int, int, Detections]], source: str = "detections") -> Iterator[tuple[int, Iterator[Detections]]]:
+    """``(video_id, frames)`` per video from a ``(video_id, frame_index, Detections)`` stream, without
+    holding a whole video; frame indices must run 0, 1, 2, ... within each video."""
+    stream = iter(frames)
+    pending = next(stream, None)
+    seen: set[int] = set()
+    while pending is not None:
+        video_id = pending[0]
+        if video_id in seen:
+            raise InputError("the frames of a video must be consecutive", file=source, video_id=video_id, field="video_id")
+        seen.add(video_id)
+
+        def one_video() -> Iterator[Detections]:
+            nonlocal pending
+            expected = 0
+            while pending is not None and pending[0] == video_id:
+                _, frame_index, detections = pending
+                if frame_index != expected:
+                    raise InputError(f"expected frame {expected}, got {frame_index} (results need every frame)",
+                                     file=source, video_id=video_id, field="frame_index")
+                expected += 1
+                yield detections
+                pending = next(stream, None)
+
+        frames_of_video = one_video()
+        yield video_id, frames_of_video
+        for _ in frames_of_video:  # the caller may stop early: skip the rest of the video
+            pass
+
+
+@contextlib.contextmanager
+def tracker_threads(tracker: Any) -> Iterator[None]:
+    """Run the block with the tracker's preferred number of torch threads (its ``num_threads``
+    attribute, if any), and restore the previous number after."""
+    import torch
+
+    wanted = getattr(tracker, "num_threads", None)
+    previous = torch.get_num_threads()
+    if wanted:
+        torch.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def run_tracker(
+    tracker: Any,
+    videos: Iterable[tuple[int, Iterable[Detections]]],
+    with_rows: bool = False,
+    on_frame: Callable[[], None] | None = None,
+) -> TrackingRun:
+    """Track every video of ``videos`` (``(video_id, frames)`` pairs) with ``tracker``."""
+    from gvis.eval.results import VideoResults
+
+    run = TrackingRun()
+    for video_id, frames in videos:
+        tracker.reset()
+        results = VideoResults(video_id)
+        for frame_index, detections in enumerate(frames):
+            tracks = tracker.update(detections)
+            results.add_frame(tracks)
+            if with_rows:
+                run.rows.extend(track_rows(video_id, frame_index, tracks))
+            run.frames += 1
+            if on_frame is not None:
+                on_frame()
+        run.entries.extend(results.entries())
+        run.video_ids.append(video_id)
+    return run
+
+
+def write_tracks_csv(path: str | os.PathLike, rows: list[tuple]) -> None:
+    """Write :data:`CSV_COLUMNS` rows atomically."""
+    with atomic_open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CSV_COLUMNS)
+        writer.writerows(rows)

@@ -1,0 +1,26 @@
+"""Opening the dataset a sub-command is pointed at (``--data DIR`` or a tracker's INPUT)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from gvis.errors import InputError
+
+
+def annotation_path(path: str | os.PathLike) -> Path:
+    """``DIR/instances.json`` for a dataset folder, or ``path`` itself for a JSON file."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "instances.json"
+        if not path.is_file():
+            raise InputError("not a dataset folder: no instances.json in it", file=path.parent)
+    elif not path.is_file():
+        raise InputError("no such dataset folder or annotation file", file=path)
+    return path
+
+
+def open_dataset(path: str | os.PathLike):
+    """The :class:`~gvis.data.ytvis.YTVISDataset` of a dataset folder or annotation file."""
+    from gvis.data.ytvis import YTVISDataset
+
+    return YTVISDataset.from_json(annotation_path(path))

@@ -1,0 +1,99 @@
+"""``gvis bench``: benchmarks that print figures (they assert nothing)."""
+from __future__ import annotations
+
+import argparse
+
+from gvis.cli._common import print_json
+
+COMMAND = "bench"
+HELP = "benchmarks: tracker latency and throughput, training throughput (pipeline to come)"
+DESCRIPTION = (
+    "gvis bench tracker: per-frame latency of the learned tracker at 5x5 ... 100x100 tracks x detections "
+    "(scopes gnn and step; PyG vs the dense padded reference vs the MaskTrack R-CNN rule), the mask head, "
+    "batched throughput for B = 1, 8, 32 mixed-size videos, and torch.compile of the GNN. Random weights. "
+    "See docs/tracker.md. gvis bench train: training clips/s for B = 1, 4, 16 (--batches) with native PyG "
+    "batching vs the dense padded GNN, 1-30 detections per frame; see docs/training.md."
+)
+
+TARGETS = ("tracker", "train")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", choices=TARGETS, help="what to benchmark")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    parser.add_argument("--repeats", type=int, help="timed repeats per figure, the median is reported (tracker: 7, train: 3)")
+    parser.add_argument("--sizes", default="5x5,10x10,30x30,100x100", help="tracks x detections, comma separated")
+    parser.add_argument("--batches", help="batch sizes of the throughput rows (tracker: 1,8,32; train: 1,4,16)")
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
+
+
+def _sizes(text: str) -> tuple[tuple[int, int], ...]:
+    from gvis.errors import InputError
+
+    try:
+        return tuple(tuple(int(v) for v in item.split("x")) for item in text.split(","))  # type: ignore[misc]
+    except ValueError:
+        raise InputError(f"expected sizes like 5x5,10x10, got '{text}'", field="--sizes") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+    import warnings
+
+    from gvis.bench.tracker import machine, run_benchmark
+    from gvis.errors import InputError
+
+    if args.repeats is None:
+        args.repeats = 7 if args.target == "tracker" else 3
+    if args.threads < 1 or args.repeats < 1:
+        raise InputError("--threads and --repeats must be at least 1")
+    try:
+        batches = tuple(int(b) for b in (args.batches or ("1,8,32" if args.target == "tracker" else "1,4,16")).split(","))
+    except ValueError:
+        raise InputError(f"expected batch sizes like 1,8,32, got '{args.batches}'", field="--batches") from None
+    warnings.filterwarnings("ignore", message=".*TorchScript.*")
+    if args.target == "train":
+        from gvis.bench import train
+
+        print(f"gvis bench train: {machine()}, {args.threads} thread(s), median of {args.repeats}", file=sys.stderr)
+        result = train.run_benchmark(batches=batches, repeats=args.repeats, threads=args.threads,
+                                     progress=lambda line: print(line, file=sys.stderr))
+        print_json(result) if args.json else print(train.format_table(result))
+        return 0
+    print(f"gvis bench tracker: {machine()}, {args.threads} thread(s), median of {args.repeats}", file=sys.stderr)
+    result = run_benchmark(sizes=_sizes(args.sizes), batches=batches, repeats=args.repeats, threads=args.threads,
+                           compile=not args.no_compile, progress=lambda line: print(line, file=sys.stderr))
+    if args.json:
+        print_json(result)
+    else:
+        print(format_table(result))
+    return 0
+
+
+def format_table(result: dict) -> str:
+    lines = [f"threads: {result['threads']}  machine: {result['machine']}", "",
+             "| tracks x dets | scope | pyg ms | dense ms | pyg/dense | masktrack-rule ms |", "|---|---|---|---|---|---|"]
+    cells: dict = {}
+    for row in result["step"]:
+        cells[(row["tracks"], row["dets"], row["scope"], row["impl"])] = row["ms_per_frame"]
+    for tracks, dets, scope in sorted({(r["tracks"], r["dets"], r["scope"]) for r in result["step"]}):
+        pyg, dense = cells.get((tracks, dets, scope, "pyg")), cells.get((tracks, dets, scope, "dense"))
+        rule = cells.get((tracks, dets, scope, "masktrack-rule"))
+        lines.append(f"| {tracks}x{dets} | {scope} | {pyg:.3f} | {dense:.3f} | {pyg / dense:.2f} | "
+                     f"{'' if rule is None else f'{rule:.3f}'} |")
+    lines += ["", "| tracks | mask head + pixel assignment ms |", "|---|---|"]
+    lines += [f"| {row['tracks']} | {row['ms_per_frame']:.3f} |" for row in result["mask_head"]]
+    lines += ["", "| B (mixed sizes) | pyg frames/s | dense frames/s |", "|---|---|---|"]
+    rates = {(row["impl"], row["batch"]): row["frames_per_s"] for row in result["batched"]}
+    for batch in sorted({row["batch"] for row in result["batched"]}):
+        lines.append(f"| {batch} | {rates[('pyg', batch)]:.1f} | {rates[('dense', batch)]:.1f} |")
+    if "compile" in result:
+        comp = result["compile"]
+        if comp["ok"]:
+            lines.append(f"\ntorch.compile(GNN, dynamic=True, fullgraph=True): no graph breaks, {comp['graphs']} "
+                         f"graph(s) for 3 sizes; step 10x10 {comp['compiled_ms']:.3f} ms compiled vs "
+                         f"{comp['eager_ms']:.3f} ms eager (compile {comp['compile_s']:.1f} s)")
+        else:
+            lines.append(f"\ntorch.compile of the GNN failed: {comp['error']}")
+    return "\n".join(lines)

@@ -1,0 +1,33 @@
+"""``gvis eval``: the 12 YouTube-VIS stats of a results file."""
+from __future__ import annotations
+
+import argparse
+
+from gvis.cli._common import print_json
+
+COMMAND = "eval"
+HELP = "YouTube-VIS video mAP of a results file (the official evaluator's 12 stats)"
+DESCRIPTION = (
+    "Score RESULTS.json (official YouTube-VIS results list) against GT.json exactly as the official "
+    "youtube-vis evaluator (youtubevos/cocoapi ytvoseval.py): video IoU over frames, IoU 0.50:0.95, "
+    "101 recall points, area ranges from the ground truth's 'areas', 1/10/100 detections per video "
+    "and category. See docs/evaluation.md."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("gt", metavar="GT.json", help="YouTube-VIS / OVIS ground-truth annotation file")
+    parser.add_argument("results", metavar="RESULTS.json", help="results file (list of video_id, category_id, score, segmentations)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object with the 12 stats (fractions, -1 where undefined)")
+    parser.add_argument("--per-category", action="store_true", help="also report AP per category")
+
+
+def run(args: argparse.Namespace) -> int:
+    from gvis.eval.ytvis_ap import evaluate, format_stats
+
+    stats = evaluate(args.gt, args.results, per_category=args.per_category)
+    if args.json:
+        print_json(stats)
+    else:
+        print(format_stats(stats))
+    return 0

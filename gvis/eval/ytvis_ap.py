@@ -1,0 +1,343 @@
+"""The YouTube-VIS video mAP: the 12 stats of the official evaluator, computed the same way.
+
+The reference is ``ytvoseval.py`` of the YouTube-VIS fork of the COCO API (``youtubevos/cocoapi``),
+the code behind the challenge server. This is an independent implementation of its definition:
+
+- **Video IoU** of a predicted track ``d`` and a ground-truth instance ``g``:
+  ``sum_t |d_t & g_t| / sum_t |d_t | g_t|`` over the frames both lists cover (0 when the union is
+  empty). Crowd instances use the same IoU.
+- Per video and category, predictions are ordered by descending score (stable: file order breaks
+  ties) and the first 100 are kept.
+- **Area ranges** ``all [0, 1e10]``, ``small [0, 128^2]``, ``medium [128^2, 256^2]``,
+  ``large [256^2, 1e10]`` (bounds inclusive) apply to the *average area* of a track: the mean of its
+  non-zero, non-null per-frame areas, taken from the ground truth's ``areas`` field for instances and
+  from the masks for predictions. Crowd instances and instances outside the range are "ignored".
+- **Matching**, per IoU threshold ``0.50:0.05:0.95``, video and category: each prediction in score
+  order takes the still-free ground truth with the highest IoU ``>= threshold`` (later instances
+  win ties; crowd instances stay free); it looks at ignored instances only when no regular one
+  matched. A prediction matched to an ignored instance, or unmatched with an average area outside
+  the range, is ignored.
+- **Accumulation** per category, area range and ``maxDets`` (1, 10, 100 per video): the kept
+  predictions of all videos (in increasing video id) are stably sorted by score; precision is made
+  monotone and read at 101 recall points; recall is the final recall. A category without
+  non-ignored ground truth gets -1 and is left out of the means; so are categories with neither
+  ground truth nor predictions.
+- The stats are means over IoU thresholds, recall points and categories, as ``COCOeval.summarize``.
+
+Where the official code crashes, gvis returns what the metric implies: an empty results list scores
+0 (-1 where there is no ground truth); uncompressed RLE and polygons in results are rasterised.
+Where it does not crash, gvis does what it does, including that predictions of categories absent
+from the ground truth are ignored, that a results entry with fewer (or more) frames than the video
+is compared over the frames both lists have, and that a match with a ground-truth annotation whose
+id is 0 counts as no match (the official code records matches by annotation id). See
+``docs/evaluation.md``.
+"""
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from gvis.errors import InputError
+from gvis.eval.results import ResultTrack, decode_tracks, load_results, parse_results
+from gvis.eval.video_rle import MAX_VOLUME, FrameRuns, decode_counts, string_table, video_rles
+
+# Built exactly as the official Params, so that comparisons such as ``iou == 0.75`` behave the same.
+IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
+RECALL_THRESHOLDS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
+MAX_DETECTIONS = (1, 10, 100)
+AREA_RANGES = (("all", 0, 1e5**2), ("small", 0, 128**2), ("medium", 128**2, 256**2), ("large", 256**2, 1e5**2))
+STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+#: (is AP, IoU threshold or None for all, area range, maxDets) of each stat, in STAT_NAMES order.
+_STAT_DEFINITIONS = (
+    (True, None, "all", 100), (True, 0.5, "all", 100), (True, 0.75, "all", 100),
+    (True, None, "small", 100), (True, None, "medium", 100), (True, None, "large", 100),
+    (False, None, "all", 1), (False, None, "all", 10), (False, None, "all", 100),
+    (False, None, "small", 100), (False, None, "medium", 100), (False, None, "large", 100),
+)
+_AREA_INDEX = {name: a for a, (name, _, _) in enumerate(AREA_RANGES)}
+
+
+def _average_area(areas: Sequence[Any]) -> float:
+    """Mean of the non-zero, non-null per-frame areas (0 without any), as the official code takes it."""
+    present = [area for area in areas if area]
+    return float(np.array(present).mean()) if present else 0.0
+
+
+class _Accumulator:
+    """Per (category, area range): the matched predictions of every video, and the ground-truth count."""
+
+    def __init__(self, num_categories: int) -> None:
+        self.videos = [[[] for _ in AREA_RANGES] for _ in range(num_categories)]
+        self.num_gt = np.zeros((num_categories, len(AREA_RANGES)), np.int64)
+
+    def add(self, k: int, a: int, scores: np.ndarray, matched: np.ndarray, ignored: np.ndarray, num_gt: int) -> None:
+        """One video: ``scores [D]`` sorted, ``matched``/``ignored`` ``[T, D]`` bool."""
+        self.videos[k][a].append((scores, matched, ignored))
+        self.num_gt[k, a] += num_gt
+
+    def precision_recall(self) -> tuple[np.ndarray, np.ndarray]:
+        """``precision [T, R, K, A, M]`` and ``recall [T, K, A, M]``, -1 where undefined."""
+        num_t, num_r, num_k = len(IOU_THRESHOLDS), len(RECALL_THRESHOLDS), len(self.videos)
+        precision = -np.ones((num_t, num_r, num_k, len(AREA_RANGES), len(MAX_DETECTIONS)))
+        recall = -np.ones((num_t, num_k, len(AREA_RANGES), len(MAX_DETECTIONS)))
+        for k, per_area in enumerate(self.videos):
+            for a, videos in enumerate(per_area):
+                num_gt = int(self.num_gt[k, a])
+                if not videos or num_gt == 0:
+                    continue
+                for m, max_dets in enumerate(MAX_DETECTIONS):
+                    scores = np.concatenate([s[:max_dets] for s, _, _ in videos])
+                    order = np.argsort(-scores, kind="mergesort")
+                    matched = np.concatenate([mt[:, :max_dets] for _, mt, _ in videos], axis=1)[:, order]
+                    ignored = np.concatenate([ig[:, :max_dets] for _, _, ig in videos], axis=1)[:, order]
+                    tp_sum = np.cumsum(matched & ~ignored, axis=1).astype(np.float64)
+                    fp_sum = np.cumsum(~matched & ~ignored, axis=1).astype(np.float64)
+                    num_dets = tp_sum.shape[1]
+                    rc = tp_sum / num_gt
+                    pr = tp_sum / (fp_sum + tp_sum + np.spacing(1))
+                    recall[:, k, a, m] = rc[:, -1] if num_dets else 0
+                    pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]  # monotone precision envelope
+                    for t in range(num_t):
+                        at = np.searchsorted(rc[t], RECALL_THRESHOLDS, side="left")
+                        reached = at < num_dets
+                        precision[t, reached, k, a, m] = pr[t, at[reached]]
+                        precision[t, ~reached, k, a, m] = 0.0
+        return precision, recall
+
+
+def _summarize(precision: np.ndarray, recall: np.ndarray) -> dict[str, float]:
+    stats = {}
+    for name, (is_ap, iou, area, max_dets) in zip(STAT_NAMES, _STAT_DEFINITIONS):
+        a, m = _AREA_INDEX[area], MAX_DETECTIONS.index(max_dets)
+        values = precision[..., a, m] if is_ap else recall[..., a, m]
+        if iou is not None:
+            values = values[np.where(iou == IOU_THRESHOLDS)[0]]
+        valid = values[values > -1]
+        stats[name] = float(np.mean(valid)) if valid.size else -1.0
+    return stats
+
+
+def _greedy_match(
+    ious: Sequence[Sequence[float]], gt_ignored: Sequence[bool], gt_crowd: Sequence[bool], gt_counts: Sequence[bool],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Match predictions (rows of ``ious``, in score order) to ground truth (columns, regular first).
+
+    ``gt_counts[g]`` is False for an annotation with id 0: the official code stores a match as the
+    annotation id, so such a match later reads as "unmatched". Returns ``matched [T, D]`` (matched to
+    a ground truth that counts) and ``ignored [T, D]`` (matched to an ignored ground truth).
+    """
+    num_dets, num_gts = len(ious), len(gt_ignored)
+    matched = np.zeros((len(IOU_THRESHOLDS), num_dets), bool)
+    ignored = np.zeros((len(IOU_THRESHOLDS), num_dets), bool)
+    if num_dets == 0 or num_gts == 0:
+        return matched, ignored
+    for t, threshold in enumerate(IOU_THRESHOLDS.tolist()):
+        taken = [False] * num_gts
+        for d, row in enumerate(ious):
+            best, match = min(threshold, 1 - 1e-10), -1
+            for g in range(num_gts):
+                if taken[g] and not gt_crowd[g]:
+                    continue
+                if match > -1 and not gt_ignored[match] and gt_ignored[g]:
+                    break  # matched a regular instance: ignored ones come after and cannot win
+                if row[g] < best:
+                    continue
+                best, match = row[g], g
+            if match > -1:
+                taken[match] = True
+                matched[t, d] = gt_counts[match]
+                ignored[t, d] = gt_ignored[match]
+    return matched, ignored
+
+
+class _VideoMasks:
+    """Video RLEs of some tracks over a video's first ``num_frames`` frames, for pycocotools' ``iou``.
+
+    Split into frame chunks small enough for pycocotools' 32-bit pixel counters (one chunk unless
+    the video is huge). ``chunks`` holds ``(rles, areas [N])`` per chunk.
+    """
+
+    def __init__(self, decoded: FrameRuns, frames: np.ndarray, num_frames: int, height: int, width: int) -> None:
+        frames = frames[:, :num_frames]
+        if frames.shape[1] < num_frames:  # a track shorter than the span has no mask in the rest
+            frames = np.pad(frames, ((0, 0), (0, num_frames - frames.shape[1])), constant_values=-1)
+        areas = decoded.frame_areas(frames)
+        step = max(1, MAX_VOLUME // (height * width))
+        self.chunks = [
+            (video_rles(decoded, frames[:, start:start + step], height, width), areas[:, start:start + step].sum(1))
+            for start in range(0, num_frames, step)
+        ]
+
+
+def _video_ious(dts: _VideoMasks, dt_rows: Sequence[int], gts: _VideoMasks, gt_rows: Sequence[int]) -> np.ndarray:
+    """``[len(dt_rows), len(gt_rows)]`` video IoU from exact pixel counts, divided once as the official
+    code divides its (exact) float sums; 0 where the union is empty."""
+    intersection = np.zeros((len(dt_rows), len(gt_rows)), np.int64)
+    dt_area = np.zeros(len(dt_rows), np.int64)
+    gt_area = np.zeros(len(gt_rows), np.int64)
+    if len(dt_rows) == 0 or len(gt_rows) == 0:
+        return intersection.astype(np.float64)
+    for (d_rles, d_areas), (g_rles, g_areas) in zip(dts.chunks, gts.chunks):
+        d_area = d_areas[list(dt_rows)]
+        # With the crowd flag pycocotools gives |d & g| / |d|; times |d|, rounded, is the exact count.
+        crowd_iou = np.asarray(mask_utils.iou([d_rles[i] for i in dt_rows], [g_rles[j] for j in gt_rows], [1] * len(gt_rows)))
+        intersection += np.rint(crowd_iou.reshape(intersection.shape) * d_area[:, None]).astype(np.int64)
+        dt_area += d_area
+        gt_area += g_areas[list(gt_rows)]
+    union = dt_area[:, None] + gt_area[None, :] - intersection
+    return np.divide(intersection, union, out=np.zeros(union.shape), where=union > 0)
+
+
+def _evaluate_video(
+    video: Any, instances: Sequence[Any], predictions: list[ResultTrack], category_index: dict[int, int],
+    accumulator: _Accumulator, gt_file: Any, results_file: Any,
+) -> None:
+    """Match one video's predictions to its instances for every category and area range."""
+    # Ground truth: all frame strings of the video in one batch (the loader checked them already).
+    gt_blobs, gt_frames = string_table(
+        [[None if rle is None else rle["counts"] for rle in instance.segmentations] for instance in instances]
+    )
+    if gt_frames.shape[1] < video.length:  # a video without instances gives a [0, 0] table
+        gt_frames = np.full((len(instances), video.length), -1, np.int64)
+    gt_runs = decode_counts(gt_blobs, video.height * video.width)
+    if gt_runs.problems:
+        string, reason = gt_runs.problems[0]
+        row, t = (int(v[0]) for v in np.nonzero(gt_frames == string))
+        raise InputError(f"annotation {instances[row].id}: {reason}", file=gt_file, video_id=video.id,
+                         field=f"segmentations[{t}]")
+    # Predictions: every entry's strings are checked, also those the evaluation then leaves out.
+    dt_runs, dt_frames = decode_tracks(predictions, video, results_file)
+
+    gt_rows: dict[int, list[int]] = {}
+    for row, instance in enumerate(instances):
+        if instance.category_id in category_index:
+            gt_rows.setdefault(instance.category_id, []).append(row)
+    dt_rows: dict[int, list[int]] = {}
+    for row, prediction in enumerate(predictions):
+        if prediction.category_id in category_index:
+            dt_rows.setdefault(prediction.category_id, []).append(row)
+    for category_id, rows in dt_rows.items():  # score order, ties in file order; 100 at most
+        order = np.argsort([-predictions[row].score for row in rows], kind="mergesort")[: MAX_DETECTIONS[-1]]
+        dt_rows[category_id] = [rows[i] for i in order.tolist()]
+
+    # Video RLEs of every instance and every prediction (all of them: then the frames' runs are already
+    # in order, which is cheaper than picking out the ones compared).
+    size = (video.height, video.width)
+    gt_masks = _VideoMasks(gt_runs, gt_frames, video.length, *size)
+    dt_masks = _VideoMasks(dt_runs, dt_frames, video.length, *size)
+
+    for category_id in sorted(set(gt_rows) | set(dt_rows)):
+        gts = [instances[row] for row in gt_rows.get(category_id, [])]
+        dts = dt_rows.get(category_id, [])
+        if gts:
+            ious = _video_ious(dt_masks, dts, gt_masks, gt_rows[category_id])
+        else:
+            ious = np.zeros((len(dts), 0))
+        for i, row in enumerate(dts):
+            num_frames = len(predictions[row].counts)
+            if gts and num_frames < video.length:  # the official code compares over the frames both lists have
+                short = _VideoMasks(dt_runs, dt_frames[[row]], num_frames, *size)
+                ious[i] = _video_ious(short, [0], _VideoMasks(gt_runs, gt_frames[gt_rows[category_id]], num_frames, *size),
+                                      range(len(gts)))[0]
+        scores = np.array([predictions[row].score for row in dts], np.float64)
+        dt_area = np.array([_average_area(dt_runs.frame_areas(dt_frames[row, : len(predictions[row].counts)]).tolist())
+                            for row in dts], np.float64)
+        gt_area = [_average_area(instance.areas) for instance in gts]  # from the file's "areas", as the official code
+        k = category_index[category_id]
+        for a, (_, low, high) in enumerate(AREA_RANGES):
+            gt_ignored = [bool(g.iscrowd) or area < low or area > high for g, area in zip(gts, gt_area)]
+            gt_order = np.argsort(np.array(gt_ignored, np.int64), kind="mergesort").tolist()
+            matched, ignored = _greedy_match(
+                ious[:, gt_order].tolist(), [gt_ignored[j] for j in gt_order],
+                [bool(gts[j].iscrowd) for j in gt_order], [gts[j].id != 0 for j in gt_order],
+            )
+            ignored |= ~matched & ((dt_area < low) | (dt_area > high))[None, :]
+            accumulator.add(k, a, scores, matched, ignored, num_gt=gt_ignored.count(False))
+
+
+def evaluate(gt: Any, results: str | os.PathLike | Sequence[dict], per_category: bool = False) -> dict:
+    """The 12 YouTube-VIS stats of ``results`` against ``gt``.
+
+    Args:
+        gt: a ground-truth JSON path or a :class:`gvis.data.ytvis.YTVISDataset`.
+        results: a results JSON path or the list of results entries.
+        per_category: also return ``"per_category": {category name: AP}`` (area all, 100 detections;
+            -1 for a category without ground truth).
+
+    Returns:
+        ``{"AP": ..., "AP50": ..., ..., "ARl": ...}`` as fractions, -1 where the official code gives -1.
+
+    Raises:
+        InputError: unreadable or malformed files, naming the file, video and field.
+    """
+    with _cycle_collection_paused():
+        return _evaluate(gt, results, per_category)
+
+
+@contextlib.contextmanager
+def _cycle_collection_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector: it would walk the millions of parsed JSON objects
+    again and again (a tenth of the time here), and nothing here makes reference cycles."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _evaluate(gt: Any, results: str | os.PathLike | Sequence[dict], per_category: bool) -> dict:
+    from gvis.data.ytvis import YTVISDataset
+
+    dataset = gt if isinstance(gt, YTVISDataset) else YTVISDataset.from_json(gt)
+    gt_file = dataset.path if dataset.path is not None else "<ground truth>"
+    if isinstance(results, (str, os.PathLike)):
+        results_file, entries = results, load_results(results)
+    else:
+        results_file, entries = None, results
+    videos = {video.id: video for video in dataset.videos}
+    predictions = parse_results(entries, videos, results_file)
+
+    categories = sorted(dataset.categories, key=lambda c: c.id)
+    category_index = {category.id: k for k, category in enumerate(categories)}
+    by_video: dict[Any, list[ResultTrack]] = {}
+    for prediction in predictions:
+        by_video.setdefault(prediction.video_id, []).append(prediction)
+    accumulator = _Accumulator(len(categories))
+    for video_id in sorted(videos):
+        _evaluate_video(videos[video_id], dataset.instances(video_id), by_video.get(video_id, []), category_index,
+                        accumulator, gt_file, results_file)
+    precision, recall = accumulator.precision_recall()
+    stats: dict[str, Any] = _summarize(precision, recall)
+    if per_category:
+        per_class = precision[:, :, :, _AREA_INDEX["all"], MAX_DETECTIONS.index(100)]
+        stats["per_category"] = {}
+        for k, category in enumerate(categories):
+            values = per_class[:, :, k]
+            valid = values[values > -1]
+            stats["per_category"][category.name] = float(np.mean(valid)) if valid.size else -1.0
+    return stats
+
+
+def format_stats(stats: dict) -> str:
+    """A readable table of the 12 stats (and of ``per_category`` when present)."""
+    lines = ["stat    value  what"]
+    for name, (is_ap, iou, area, max_dets) in zip(STAT_NAMES, _STAT_DEFINITIONS):
+        value = stats[name]
+        shown = f"{value:6.4f}" if value > -1 else "    -1"
+        iou_text = "0.50:0.95" if iou is None else f"{iou:.2f}"
+        lines.append(f"{name:<6} {shown}  {'precision' if is_ap else 'recall':<9}  IoU {iou_text:<9}  "
+                     f"area {area:<6}  maxDets {max_dets}")
+    if "per_category" in stats:
+        width = max([len(name) for name in stats["per_category"]] + [8])
+        lines += ["", f"{'category':<{width}}  AP"]
+        lines += [f"{name:<{width}}  {ap:6.4f}" if ap > -1 else f"{name:<{width}}      -1"
+                  for name, ap in stats["per_category"].items()]
+    lines.append("(-1: no ground truth in that range, as the official evaluator reports)")
+    return "\n".join(lines)

@@ -1,0 +1,271 @@
+"""Heads on the GNN's output and the track embeddings (spec §4, §8).
+
+- **Associators** (``ASSOCIATORS``) turn the final edges into association logits ``s_mn`` (one per
+  track–detection edge) and initialisation logits ``s_0n`` (one per detection): ``learned`` (the paper),
+  ``limited`` (Table 1 "Limited GNN": ``s_0n = −max_m s_mn``) and ``masktrack`` (Table 1 "Association
+  from [31]": MaskTrack R-CNN's rule decides).
+- **Scorers** (``SCORERS``) give each track its ``C+1`` class logits: ``learned`` (multinomial logistic
+  model on ``h``), ``masktrack`` (majority vote + mean confidence) and ``detector_average``
+  (exponential average of the assigned detections' logits).
+- :class:`MaskHead` re-weights the assigned detection's mask with the track embedding.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gvis.gnn.features import GNNOutput
+from gvis.registry import ASSOCIATORS, SCORERS
+
+State = dict[str, Tensor]
+
+
+class EdgeScore(nn.Module):
+    r"""``Linear(D, 1)`` on edge embeddings: :math:`s = w^\top e + b`, Xavier-uniform ``w``, ``b = bias``.
+
+    Shapes: ``[E, D]`` → ``[E]``.
+    """
+
+    def __init__(self, dim: int, bias: float = -2.1) -> None:
+        super().__init__()
+        self.bias_init = bias
+        self.linear = nn.Linear(dim, 1)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.xavier_uniform_(self.linear.weight)
+        nn.init.constant_(self.linear.bias, self.bias_init)
+
+    def forward(self, edges: Tensor) -> Tensor:
+        return self.linear(edges).squeeze(-1)
+
+
+class AssociationInputs:
+    """What an associator may read besides the final edges (all row-aligned with the frame graph).
+
+    - ``src``, ``dst``: ``[E]`` track row / detection row of each track–detection edge.
+    - ``num_dets``: ``N``.
+    - ``pair_iou``: ``[E]`` box IoU between the track's last box and the detection.
+    - ``det_logits``: ``[N, C+1]``; ``det_scores``: ``[N]``; ``det_appearance``: ``[N, Da]`` (``Da`` may be 0).
+    - ``track_logits``: ``[T, C+1]`` the tracks' current class logits; ``track_appearance``: ``[T, Da]``
+      the appearance model's mean, or ``None``.
+    """
+
+    def __init__(self, src: Tensor, dst: Tensor, num_dets: int, pair_iou: Tensor, det_logits: Tensor,
+                 det_scores: Tensor, det_appearance: Tensor, track_logits: Tensor,
+                 track_appearance: Tensor | None) -> None:
+        self.src, self.dst, self.num_dets, self.pair_iou = src, dst, num_dets, pair_iou
+        self.det_logits, self.det_scores, self.det_appearance = det_logits, det_scores, det_appearance
+        self.track_logits, self.track_appearance = track_logits, track_appearance
+
+
+class Associator(nn.Module):
+    """``forward(out: GNNOutput, inputs) -> (association [E], initialisation [N])`` logits."""
+
+    #: Whether the logits are trainable outputs (a rule's ±100 decisions are not).
+    learned: bool = True
+
+
+@ASSOCIATORS.register("learned")
+class LearnedAssociator(Associator):
+    """The paper: ``s_mn = Linear(D, 1)(e_mn)``, ``s_0n = Linear(D, 1)(e_0n)``, each with its own weights.
+
+    When the GNN computes the association itself (``out.track_det_logit``, the ``limited`` block), that
+    logit is used instead of this head's.
+    """
+
+    def __init__(self, dim: int, bias: float = -2.1) -> None:
+        super().__init__()
+        self.association = EdgeScore(dim, bias)
+        self.initialisation = EdgeScore(dim, bias)
+
+    def forward(self, out: GNNOutput, inputs: AssociationInputs) -> tuple[Tensor, Tensor]:
+        return _association(self.association, out), self.initialisation(out.empty_det)
+
+
+def _association(head: EdgeScore, out: GNNOutput) -> Tensor:
+    """``[E]`` the GNN's own association logit when it has one, else ``head`` on the final edges."""
+    return head(out.track_det) if out.track_det_logit is None else out.track_det_logit
+
+
+@ASSOCIATORS.register("limited")
+class LimitedAssociator(Associator):
+    r"""Table 1 "Limited GNN": a detection starts a track when no track wants it,
+    :math:`s_{0n} = -\max_m s_{mn}` (so :math:`p_{new} = 1 - \max_m p_{mn}`), detached (the authors'
+    ``MatcherScoreLayerNograph``). A detection of a video without tracks gets ``no_track_logit``.
+    Pair with ``gnn.blocks: [limited]``, whose ``track_det_logit`` is the association.
+    """
+
+    def __init__(self, dim: int, bias: float = -2.1, no_track_logit: float = 10.0) -> None:
+        super().__init__()
+        self.association = EdgeScore(dim, bias)
+        self.no_track_logit = no_track_logit
+
+    def forward(self, out: GNNOutput, inputs: AssociationInputs) -> tuple[Tensor, Tensor]:
+        association = _association(self.association, out)
+        best = association.new_full((inputs.num_dets,), -self.no_track_logit)
+        best = best.scatter_reduce(0, inputs.dst, association.detach(), reduce="amax", include_self=False)
+        return association, -best
+
+
+@ASSOCIATORS.register("masktrack")
+class MaskTrackAssociator(Associator):
+    r"""Table 1 "Association from [31]": MaskTrack R-CNN's rule replaces the learned association.
+
+    For detection ``n``, the options are the tracks of its video and "new" (logit 0):
+
+    .. math::
+        S_{nm} = \log\mathrm{softmax}_{m'}(a\, x_n\!\cdot\!\mu_{m'})_m + \alpha\,\mathrm{IoU}_{mn}
+                 + \beta\,[c_n = c_m] + \gamma \log p_n, \qquad
+        S_{n,new} = \log\mathrm{softmax}(\cdot)_{new} + \beta + \gamma \log p_n
+
+    (``μ_m`` = the appearance model's mean; ``c`` = argmax foreground class; new counts as agreeing, as in
+    MaskTrack R-CNN). Each detection goes to its best option: its winning edge gets ``100 + S`` (so a
+    track won by several detections keeps the best), every other edge −100; ``s_0n = ±100`` for "new".
+    The GNN still runs and feeds the recurrence; the logits carry no gradient.
+    """
+
+    learned = False
+
+    def __init__(self, dim: int, bias: float = -2.1, alpha: float = 2.0, beta: float = 10.0,
+                 gamma: float = 1.0, appearance_scale: float = 1.0) -> None:
+        super().__init__()
+        self.alpha, self.beta, self.gamma, self.appearance_scale = alpha, beta, gamma, appearance_scale
+
+    @torch.no_grad()
+    def forward(self, out: GNNOutput, inputs: AssociationInputs) -> tuple[Tensor, Tensor]:
+        src, dst, num_dets = inputs.src, inputs.dst, inputs.num_dets
+        if inputs.track_appearance is not None and inputs.det_appearance.shape[-1] > 0:
+            similarity = self.appearance_scale * (inputs.det_appearance[dst] * inputs.track_appearance[src]).sum(-1)
+        else:
+            similarity = inputs.pair_iou.new_zeros(src.shape[0])
+        # log-softmax over {new (logit 0)} ∪ {tracks of the detection's video}, per detection.
+        peak = similarity.new_zeros(num_dets).scatter_reduce(0, dst, similarity, reduce="amax", include_self=True)
+        total = torch.exp(-peak).index_add(0, dst, torch.exp(similarity - peak[dst]))
+        log_norm = peak + total.log()
+        same_class = inputs.det_logits[dst, 1:].argmax(-1) == inputs.track_logits[src, 1:].argmax(-1)
+        confidence = self.gamma * inputs.det_scores.clamp_min(1e-6).log()
+        pair_score = (similarity - log_norm[dst] + self.alpha * inputs.pair_iou
+                      + self.beta * same_class.to(similarity.dtype) + confidence[dst])
+        new_score = -log_norm + self.beta + confidence
+        best_pair = new_score.scatter_reduce(0, dst, pair_score, reduce="amax", include_self=True)
+        pair_wins = (pair_score >= best_pair[dst]) & (pair_score > new_score[dst])
+        # Among several winning tracks with equal score, the first edge wins.
+        winner = torch.full((num_dets,), src.shape[0], dtype=torch.long, device=src.device)
+        winner = winner.scatter_reduce(0, dst[pair_wins], pair_wins.nonzero().flatten(), reduce="amin")
+        edge_ids = torch.arange(src.shape[0], device=src.device)
+        wins = winner[dst] == edge_ids
+        association = torch.where(wins, 100.0 + pair_score, torch.full_like(pair_score, -100.0))
+        new_wins = winner == src.shape[0]
+        initialisation = torch.where(new_wins, 100.0, -100.0).to(pair_score.dtype)
+        return association, initialisation
+
+
+class Scorer(nn.Module):
+    """``forward(h [T, D], state, det_logits [T, C+1], matched [T]) -> (class_logits [T, C+1], state)``.
+
+    ``det_logits`` holds the assigned detection's logits on rows where ``matched`` (new tracks included);
+    ``new_state(count)`` is the state of tracks created this frame, before their first update.
+    """
+
+    def __init__(self, dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.dim, self.num_classes = dim, num_classes
+
+    def new_state(self, count: int, like: Tensor) -> State:
+        return {}
+
+
+@SCORERS.register("learned")
+class LearnedScorer(Scorer):
+    """The paper: class + confidence from the embedding, ``z_m = Linear(D, C+1)(h_m)`` (softmax over C+1)."""
+
+    def __init__(self, dim: int, num_classes: int) -> None:
+        super().__init__(dim, num_classes)
+        self.linear = nn.Linear(dim, num_classes + 1)
+
+    def reset_parameters(self) -> None:
+        self.linear.reset_parameters()
+
+    def forward(self, h: Tensor, state: State, det_logits: Tensor, matched: Tensor) -> tuple[Tensor, State]:
+        return self.linear(h), state
+
+
+@SCORERS.register("masktrack")
+class MaskTrackScorer(Scorer):
+    r"""Table 1 "Scoring from [31]": class = majority vote of the assigned detections' argmax classes
+    (ties: lowest class index), confidence ``q`` = mean of their max foreground probabilities. Written as
+    logits that are 0 except :math:`z_c = \log(C q) - \log(1 - q)` on the voted class, so the softmax gives
+    exactly ``q`` on it. State: ``votes [T, C+1]``, ``confidence_sum [T]``, ``count [T]``.
+    """
+
+    def new_state(self, count: int, like: Tensor) -> State:
+        return {
+            "votes": like.new_zeros((count, self.num_classes + 1)),
+            "confidence_sum": like.new_zeros(count),
+            "count": like.new_zeros(count),
+        }
+
+    def forward(self, h: Tensor, state: State, det_logits: Tensor, matched: Tensor) -> tuple[Tensor, State]:
+        weight = matched.to(det_logits.dtype)
+        probs = det_logits.softmax(-1)
+        foreground, label = probs[:, 1:].max(-1)
+        votes = state["votes"] + weight.unsqueeze(-1) * F.one_hot(label + 1, self.num_classes + 1).to(probs.dtype)
+        confidence_sum = state["confidence_sum"] + weight * foreground
+        count = state["count"] + weight
+        confidence = (confidence_sum / count.clamp_min(1)).clamp(1e-6, 1 - 1e-6)
+        voted = votes[:, 1:].argmax(-1) + 1
+        logit = math.log(self.num_classes) + confidence.log() - (-confidence).log1p()
+        logits = torch.zeros_like(votes).scatter(1, voted.unsqueeze(-1), logit.unsqueeze(-1))
+        return logits, {"votes": votes, "confidence_sum": confidence_sum, "count": count}
+
+
+@SCORERS.register("detector_average")
+class DetectorAverageScorer(Scorer):
+    """Table 1 "Scoring via YOLACT average": ``z ← (1 − rate)·z + rate·y`` with ``y`` the assigned detection's
+    logits, starting at the initialising detection's ``y`` (the authors' ``expavglbscores``, rate 0.1).
+    State: ``average [T, C+1]``, ``count [T]``.
+    """
+
+    def __init__(self, dim: int, num_classes: int, rate: float = 0.1) -> None:
+        super().__init__(dim, num_classes)
+        self.rate = rate
+
+    def new_state(self, count: int, like: Tensor) -> State:
+        return {"average": like.new_zeros((count, self.num_classes + 1)), "count": like.new_zeros(count)}
+
+    def forward(self, h: Tensor, state: State, det_logits: Tensor, matched: Tensor) -> tuple[Tensor, State]:
+        average, count = state["average"], state["count"]
+        blended = torch.where((count == 0).unsqueeze(-1), det_logits, (1 - self.rate) * average + self.rate * det_logits)
+        average = torch.where(matched.unsqueeze(-1), blended, average)
+        return average, {"average": average, "count": count + matched.to(count.dtype)}
+
+
+class MaskHead(nn.Module):
+    r"""Mask re-weighting (spec §4): a track's mask logit map from its assigned detection's mask.
+
+    .. math:: m = \mathrm{Conv}_{3\times3}(\mathrm{ReLU}(\mathrm{Conv}_{3\times3}([r_n ; q_n ;
+              \mathrm{ReLU}(W h_m)])))
+
+    ``r_n`` = mask logits, ``q_n`` = box mask, ``W h_m`` = ``embedding_channels`` channels broadcast.
+    Shapes: ``mask_inputs [K, 2, h, w]``, ``h [K, D]`` → ``[K, h, w]``.
+    """
+
+    def __init__(self, dim: int, embedding_channels: int = 16, hidden_channels: int = 16) -> None:
+        super().__init__()
+        self.embedding = nn.Linear(dim, embedding_channels)
+        self.conv1 = nn.Conv2d(2 + embedding_channels, hidden_channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(hidden_channels, 1, 3, padding=1)
+
+    def reset_parameters(self) -> None:
+        for module in (self.embedding, self.conv1, self.conv2):
+            module.reset_parameters()
+
+    def forward(self, mask_inputs: Tensor, h: Tensor) -> Tensor:
+        count, _, height, width = mask_inputs.shape
+        embedding = F.relu(self.embedding(h))[:, :, None, None].expand(count, -1, height, width)
+        hidden = F.relu(self.conv1(torch.cat([mask_inputs, embedding], dim=1)))
+        return self.conv2(hidden).squeeze(1)

@@ -1,0 +1,46 @@
+"""Grid parsing and config edits of the baseline grid search; the runner's stream checks."""
+from __future__ import annotations
+
+import pytest
+
+from gvis.baselines.masktrack_rule import MaskTrackRuleConfig
+from gvis.baselines.runner import group_videos
+from gvis.baselines.tuning import DEFAULT_GRID, GridPoint, _with_values, format_table, parse_grid
+from gvis.errors import ConfigError, InputError
+
+
+def test_parse_grid_replaces_and_adds_axes():
+    grid = parse_grid(["alpha=0,2.5", "filtering.top_n=8,null"])
+    assert grid["alpha"] == [0, 2.5] and grid["filtering.top_n"] == [8, None]
+    assert grid["beta"] == DEFAULT_GRID["beta"]
+    with pytest.raises(ConfigError, match="KEY=V1,V2"):
+        parse_grid(["alpha"])
+
+
+def test_grid_values_are_validated_config_edits():
+    config = _with_values(MaskTrackRuleConfig(), {"alpha": 4, "filtering.top_n": 8})
+    assert config.alpha == 4.0 and config.filtering.top_n == 8 and config.beta == 10.0
+    with pytest.raises(ConfigError, match="unknown key 'delta'"):
+        _with_values(MaskTrackRuleConfig(), {"delta": 1})
+    with pytest.raises(ConfigError, match="alpha"):
+        _with_values(MaskTrackRuleConfig(), {"alpha": "big"})
+
+
+def test_table_lists_points_in_given_order():
+    stats = {"AP": 0.5, "AP50": 0.75, "AP75": 0.25, "AR10": 0.6}
+    table = format_table([GridPoint({"alpha": 2.0}, None, stats), GridPoint({"alpha": 0.0}, None, {**stats, "AP": 0.1})])
+    lines = table.splitlines()
+    assert lines[0].split() == ["alpha", "AP", "AP50", "AP75", "AR10"]
+    assert lines[1].split() == ["2.0", "50.00", "75.00", "25.00", "60.00"]
+    assert lines[2].split()[:2] == ["0.0", "10.00"]
+
+
+def test_group_videos_checks_the_frame_stream():
+    stream = [(1, 0, "a"), (1, 1, "b"), (2, 0, "c")]
+    assert [(v, list(f)) for v, f in group_videos(stream)] == [(1, ["a", "b"]), (2, ["c"])]
+    with pytest.raises(InputError, match="expected frame 1, got 2"):
+        [list(f) for _, f in group_videos([(1, 0, "a"), (1, 2, "b")])]
+    with pytest.raises(InputError, match="consecutive"):
+        [list(f) for _, f in group_videos([(1, 0, "a"), (2, 0, "b"), (1, 1, "c")])]
+    # A consumer that stops early still gets the next video.
+    assert [v for v, _ in group_videos(stream)] == [1, 2]

@@ -1,0 +1,45 @@
+"""``gvis eval`` output: the readable table and the ``--json`` contract."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gvis.cli import main
+from gvis.eval.ytvis_ap import STAT_NAMES
+
+
+def written_case(tmp_path, vis_case, masks):
+    case = vis_case(categories=((1, "person"), (2, "dog"))).video(1, frames=2)
+    case.instance(1, [masks.rect(4, 4, 0, 2, 0, 2)] * 2)
+    case.predict(1, [masks.rect(4, 4, 0, 2, 0, 2), None], score=0.9)  # video IoU 0.5
+    return case.write(tmp_path)
+
+
+def test_json_output(tmp_path, vis_case, masks, capsys):
+    gt_path, results_path = written_case(tmp_path, vis_case, masks)
+    assert main(["eval", str(gt_path), str(results_path), "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert list(stats) == list(STAT_NAMES)
+    assert stats["AP50"] == pytest.approx(1.0) and stats["AP75"] == 0.0 and stats["APm"] == -1
+    assert main(["eval", str(gt_path), str(results_path), "--json", "--per-category"]) == 0
+    assert json.loads(capsys.readouterr().out)["per_category"] == pytest.approx({"person": 0.1, "dog": -1.0})
+
+
+def test_table_output(tmp_path, vis_case, masks, capsys):
+    gt_path, results_path = written_case(tmp_path, vis_case, masks)
+    assert main(["eval", str(gt_path), str(results_path), "--per-category"]) == 0
+    out = capsys.readouterr().out
+    assert "AP50   1.0000  precision  IoU 0.50" in out
+    assert "APm        -1" in out
+    assert "person    0.1000" in out
+
+
+def test_bad_input_is_one_line(tmp_path, vis_case, masks, capsys):
+    gt_path, results_path = written_case(tmp_path, vis_case, masks)
+    results_path.write_text("[{")
+    assert main(["eval", str(gt_path), str(results_path)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("gvis eval: error: ") and str(results_path) in error and "\n" not in error
+    assert main(["eval", str(results_path.with_name("absent.json")), str(results_path)]) == 2
+    assert "absent.json" in capsys.readouterr().err

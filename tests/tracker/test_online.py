@@ -1,0 +1,162 @@
+"""The learned tracker behind the online API, end to end on simulated detections of the synthetic benchmark."""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from gvis.cli import main
+from gvis.data.ytvis import YTVISDataset
+from gvis.detections.simulate import SimulatedDetector
+from gvis.errors import InputError
+from gvis.eval.results import VideoResults, write_results
+from gvis.eval.ytvis_ap import evaluate
+from gvis.registry import TRACKERS
+from gvis.tracker.online import BatchedLearnedTracker, LearnedTracker, tracker_checkpoint
+
+from tracker_helpers import ALWAYS, copy_detection_masks, detections, tiny_config, tiny_model
+
+# Bounded so that "every detection starts a track" stays small; freeing exercised on long videos.
+SETTINGS = (*ALWAYS, "max_tracks=12", "max_inactive_frames=3")
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    """A tiny synthetic dataset and its simulated (hard) detections, video by video."""
+    folder = tmp_path_factory.mktemp("synth") / "tiny"
+    assert main(["synth", "--preset", "tiny", "--videos", "5", "--seed", "1", "--out", str(folder)]) == 0
+    dataset = YTVISDataset.from_json(folder / "instances.json")
+    detector = SimulatedDetector(dataset, preset="hard", seed=0)
+    videos = [(video.id, list(detector.detect_video(video.id))) for video in dataset.videos]
+    return dataset, videos
+
+
+def learned(dataset, *overrides):
+    """Random weights, except a mask head that passes the detections' masks through."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tracker = LearnedTracker(dataset.categories, config=tiny_config(*SETTINGS, *overrides))
+    copy_detection_masks(tracker.model)
+    return tracker
+
+
+def track_video(tracker, frames):
+    tracker.reset()
+    return [tracker.update(frame) for frame in frames]
+
+
+def test_end_to_end_results_are_valid_ytvis(synthetic, tmp_path):
+    dataset, videos = synthetic
+    tracker = learned(dataset)
+    category_ids = {c.id for c in dataset.categories}
+    entries = []
+    for video_id, frames in videos:
+        results = VideoResults(video_id)
+        seen: list[set] = []
+        for det, tracks in zip(frames, track_video(tracker, frames)):
+            count = len(tracks)
+            assert tracks.masks.shape == (count, *det.image_size) and tracks.masks.dtype == torch.bool
+            assert len(set(tracks.track_ids.tolist())) == count
+            assert ((tracks.det_indices >= -1) & (tracks.det_indices < len(det))).all()
+            assert not tracks.masks[~tracks.matched].any()  # unmatched tracks have no mask
+            # A matched track's mask lies inside its detection's box (the mask head copies the detection).
+            for mask, index in zip(tracks.masks[tracks.matched], tracks.det_indices[tracks.matched]):
+                x1, y1, x2, y2 = det.boxes[index].tolist()
+                ys, xs = mask.nonzero(as_tuple=True)
+                if len(ys):
+                    assert xs.min() >= x1 - 8 and xs.max() <= x2 + 8 and ys.min() >= y1 - 8 and ys.max() <= y2 + 8
+            assert set(tracks.labels.tolist()) <= category_ids
+            assert ((tracks.scores >= 0) & (tracks.scores <= 1)).all()
+            seen.append(set(tracks.track_ids.tolist()))
+            results.add_frame(tracks)
+        # Ids are stable: a track is reported in consecutive frames until it is freed, never again after;
+        # new tracks get new ids, increasing in order of creation.
+        for track_id in set().union(*seen):
+            frames_with = [t for t, ids in enumerate(seen) if track_id in ids]
+            assert frames_with == list(range(frames_with[0], frames_with[-1] + 1))
+        created = [min(t for t, ids in enumerate(seen) if i in ids) for i in sorted(set().union(*seen))]
+        assert created == sorted(created)
+        entries += results.entries()
+    assert entries, "the tracker should report tracks"
+    stats = evaluate(dataset, entries)
+    assert set(stats) >= {"AP", "AP50", "AP75", "AR1", "AR10"} and 0 <= stats["AP"] <= 1
+    write_results(tmp_path / "results.json", entries)
+    assert evaluate(dataset, tmp_path / "results.json")["AP"] == stats["AP"]
+
+
+def test_batched_form_equals_online_form(synthetic):
+    dataset, videos = synthetic
+    tracker = learned(dataset)
+    online = {video_id: track_video(tracker, frames) for video_id, frames in videos}
+    batched = BatchedLearnedTracker(tracker.model, dataset.categories, num_videos=3)
+    # Three slots; a slot whose video ended gets None until the batch is done (videos of different lengths).
+    for start in range(0, len(videos), 3):
+        chunk = videos[start:start + 3] + [(None, [])] * (3 - len(videos[start:start + 3]))
+        batched.reset()
+        length = max(len(frames) for _, frames in chunk)
+        for t in range(length):
+            outputs = batched.update([frames[t] if t < len(frames) else None for _, frames in chunk])
+            for (video_id, frames), tracks in zip(chunk, outputs):
+                if t >= len(frames):
+                    assert tracks is None
+                    continue
+                expected = online[video_id][t]
+                assert torch.equal(tracks.track_ids, expected.track_ids)
+                assert torch.equal(tracks.det_indices, expected.det_indices)
+                assert torch.equal(tracks.labels, expected.labels)
+                assert torch.allclose(tracks.scores, expected.scores, atol=1e-5)
+                assert (tracks.masks != expected.masks).sum() <= 1e-3 * tracks.masks.numel()
+
+
+def test_zero_detection_frames_and_detections_without_appearance():
+    categories = [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}, {"id": 3, "name": "c"}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tracker = LearnedTracker(categories, config=tiny_config(*ALWAYS, "appearance={type: none}"))
+    frames = [detections([]), detections([[2, 2, 10, 10], [20, 5, 30, 15]], labels=[1, 3]), detections([]),
+              detections([[3, 2, 11, 10]], labels=[2])]
+    outputs = track_video(tracker, frames)
+    assert len(outputs[0]) == 0 and outputs[0].masks.shape == (0, 48, 64)
+    assert outputs[1].track_ids.tolist() == [0, 1] and outputs[1].det_indices.tolist() == [0, 1]
+    assert outputs[2].det_indices.tolist() == [-1, -1]
+    assert outputs[3].det_indices.tolist() == [0, 0, 0]  # both tracks claim it, and it starts a third
+    # A model that reads appearance refuses detections without it, naming the field.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gaussian = LearnedTracker(categories, config=tiny_config())
+    with pytest.raises(InputError, match="appearance"):
+        gaussian.update(frames[1])
+
+
+def test_filtering_maps_detection_indices_back(synthetic):
+    dataset, _ = synthetic
+    tracker = learned(dataset, "filtering={score_threshold: 0.5, nms_iou: null, top_n: 2}")
+    cat = dataset.categories[0].id
+    frame = detections([[0, 0, 8, 8], [10, 0, 18, 8], [20, 0, 28, 8], [30, 0, 38, 8]], scores=[0.2, 0.9, 0.6, 0.7],
+                       labels=[cat] * 4, appearance=torch.randn(4, 64) * 0.1)
+    tracks = tracker.update(frame)
+    assert sorted(tracks.det_indices.tolist()) == [1, 3]  # the two best above 0.5, in the caller's numbering
+
+
+def test_checkpoint_round_trip_and_registry(tmp_path, synthetic):
+    dataset, videos = synthetic
+    categories = dataset.categories
+    model = tiny_model(*SETTINGS, num_classes=len(categories), seed=7)
+    path = tmp_path / "tracker.pt"
+    torch.save(tracker_checkpoint(model, categories), path)
+    tracker = TRACKERS.build("learned", categories=categories, checkpoint=str(path))
+    reference = BatchedLearnedTracker(model, categories, num_videos=1)
+    video_id, frames = videos[0]
+    for frame in frames[:4]:
+        ours, theirs = tracker.update(frame), reference.update([frame])[0]
+        assert torch.equal(ours.track_ids, theirs.track_ids) and torch.allclose(ours.scores, theirs.scores)
+    with pytest.raises(InputError, match="no such checkpoint"):
+        LearnedTracker.from_checkpoint(tmp_path / "missing.pt", categories)
+    with pytest.raises(InputError, match="classes"):
+        LearnedTracker.from_checkpoint(path, categories[:-1])
+    (tmp_path / "junk.pt").write_text("not a checkpoint")
+    with pytest.raises(InputError, match="junk.pt"):
+        LearnedTracker.from_checkpoint(tmp_path / "junk.pt", categories)
+    with pytest.warns(UserWarning, match="random weights"):
+        TRACKERS.build("learned", categories=categories)
