@@ -20,7 +20,7 @@ from scipy.optimize import linear_sum_assignment
 
 from gvis.baselines.track_book import NEW_TRACK, TrackBook, resolve_config
 from gvis.detections.filtering import FilterConfig, filter_detections
-from gvis.detections.structures import RLE, Detections, Tracks
+from gvis.detections.structures import RLE, Detections, Tracks, pycoco_rle
 from gvis.registry import TRACKERS
 
 
@@ -47,11 +47,8 @@ def mask_ious(masks: list[RLE], others: list[RLE]) -> np.ndarray:
     """``[len(masks), len(others)]`` mask IoU of compressed RLEs (``counts`` str or bytes)."""
     if not masks or not others:
         return np.zeros((len(masks), len(others)))
-
-    def prepared(rles: list[RLE]) -> list[RLE]:
-        return [{"size": r["size"], "counts": r["counts"].encode("ascii") if isinstance(r["counts"], str) else r["counts"]} for r in rles]
-
-    return np.asarray(mask_utils.iou(prepared(masks), prepared(others), [0] * len(others)), dtype=np.float64)
+    ious = mask_utils.iou([pycoco_rle(r) for r in masks], [pycoco_rle(r) for r in others], [0] * len(others))
+    return np.asarray(ious, dtype=np.float64)
 
 
 @TRACKERS.register("iou")

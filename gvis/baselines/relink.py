@@ -12,7 +12,7 @@ import torch
 from pycocotools import mask as mask_utils
 
 from gvis.data.ytvis import Video
-from gvis.detections.structures import Detections
+from gvis.detections.structures import Detections, pycoco_rle
 from gvis.errors import InputError
 
 
@@ -36,8 +36,7 @@ def detections_from_results(entries: list[dict], video: Video, score: float | No
             rle = entry["segmentations"][t]
             if rle is None:
                 continue
-            counts = rle["counts"].encode("ascii") if isinstance(rle["counts"], str) else rle["counts"]
-            compressed = {"size": list(rle["size"]), "counts": counts}
+            compressed = pycoco_rle(rle)
             if mask_utils.area(compressed) == 0:
                 continue
             rles.append(compressed)

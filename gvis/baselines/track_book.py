@@ -12,11 +12,10 @@ from typing import Any, Iterable, TypeVar
 
 import numpy as np
 import torch
-from pycocotools import mask as mask_utils
 from torch import Tensor
 
 from gvis.config import build_dataclass, to_dict
-from gvis.detections.structures import Detections, Tracks
+from gvis.detections.structures import Detections, Tracks, decode_masks
 from gvis.errors import InputError
 
 S = TypeVar("S")
@@ -47,10 +46,7 @@ def mask_rows(detections: Detections, rows: list[int]) -> np.ndarray:
     """``[len(rows), H, W]`` bool masks of the detections ``rows``, decoding only those."""
     if isinstance(detections.masks, torch.Tensor):
         return detections.masks[rows].numpy().astype(bool, copy=False)
-    rles = [detections.masks[i] for i in rows]
-    prepared = [{"size": list(r["size"]), "counts": r["counts"].encode("ascii") if isinstance(r["counts"], str) else r["counts"]}
-                for r in rles]
-    return mask_utils.decode(prepared).transpose(2, 0, 1).astype(bool)
+    return decode_masks([detections.masks[i] for i in rows], *detections.image_size).numpy()
 
 
 def resolve_config(schema: type[S], config: S | dict | None, fields: dict[str, Any]) -> S:

@@ -21,7 +21,7 @@ from torch_geometric.utils import to_dense_batch
 
 from gvis.gnn.dense_reference import dense_forward
 from gvis.tracker.appearance import GaussianAppearance
-from gvis.tracker.features import FrameDetections
+from gvis.tracker.features import FrameDetections, pair_box_iou
 from gvis.tracker.heads import LearnedAssociator, LearnedScorer
 from gvis.tracker.model import RecurrentGraphTracker
 from gvis.tracker.state import TrackState
@@ -111,16 +111,6 @@ def _log_likelihood(x: Tensor, mean: Tensor, var: Tensor) -> Tensor:
     return -0.5 * (x.shape[-1] * _LOG_2PI + var.log().sum(-1, keepdim=True) + mahalanobis)
 
 
-def _box_iou(a: Tensor, b: Tensor) -> Tensor:
-    """``[B, M, N]`` IoU (with the authors' 1e−7 smoothing) of ``a [B, M, 4]`` and ``b [B, N, 4]``."""
-    a, b = a.unsqueeze(2), b.unsqueeze(1)
-    wh = (torch.minimum(a[..., 2:], b[..., 2:]) - torch.maximum(a[..., :2], b[..., :2])).clamp_min(0)
-    inter = wh.prod(-1)
-    area_a = (a[..., 2:] - a[..., :2]).clamp_min(0).prod(-1)
-    area_b = (b[..., 2:] - b[..., :2]).clamp_min(0).prod(-1)
-    return (inter + 1e-7) / (area_a + area_b - inter + 1e-7)
-
-
 def _gather_slots(x: Tensor, slots: Tensor) -> Tensor:
     """``x [B, S, F]`` at ``slots [B, K]`` (−1 → zeros)."""
     padded = torch.cat([x, x.new_zeros((x.shape[0], 1, x.shape[2]))], dim=1)
@@ -133,7 +123,7 @@ def gnn_inputs(model: RecurrentGraphTracker, state: DenseState, frame: DenseFram
     appearance = model.appearance
     x = frame.appearance
     pair_ll = appearance.loglik_offset + appearance.loglik_scale * _log_likelihood(x, state.mean, state.var)
-    iou = _box_iou(state.box, frame.boxes)
+    iou = pair_box_iou(state.box.unsqueeze(2), frame.boxes.unsqueeze(1))  # [B, M, N]
     track_det = torch.stack([pair_ll, 2 * iou - 1], dim=-1)
     empty_ll = appearance.loglik_offset + appearance.loglik_scale * _log_likelihood(
         x, state.empty_mean.unsqueeze(1), state.empty_var.unsqueeze(1)).squeeze(1)
@@ -143,7 +133,11 @@ def gnn_inputs(model: RecurrentGraphTracker, state: DenseState, frame: DenseFram
 
 @torch.no_grad()
 def dense_step(model: RecurrentGraphTracker, state: DenseState, frame: DenseFrame) -> tuple[DenseState, DenseOutput]:
-    """One frame on padded tensors (inference: no gradients); see the module docstring."""
+    """One frame on padded tensors (inference: no gradients); see the module docstring.
+
+    ``TypeError`` for a model with components this step does not implement (:func:`check_supported`).
+    """
+    check_supported(model)
     config = model.config
     out = dense_forward(model.gnn, *gnn_inputs(model, state, frame))
     pair_mask = state.track_mask.unsqueeze(2) & frame.det_mask.unsqueeze(1)

@@ -22,7 +22,7 @@ import os
 import platform
 import statistics
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -152,7 +152,8 @@ def _mask_case(model: RecurrentGraphTracker, count: int, generator: torch.Genera
     return run
 
 
-def latency_rows(model: RecurrentGraphTracker, sizes, repeats: int, heuristic: bool, progress) -> tuple[list, list]:
+def latency_rows(model: RecurrentGraphTracker, sizes: Sequence[tuple[int, int]], repeats: int, heuristic: bool,
+                 progress: Callable[[str], None]) -> tuple[list, list]:
     rows, mask_rows = [], []
     generator = torch.Generator().manual_seed(1)
     for tracks, dets in sizes:
@@ -189,7 +190,8 @@ def mixed_sizes(count: int, seed: int = 2, low: int = 0, high: int = 30) -> tupl
     return tracks, dets
 
 
-def batched_rows(model: RecurrentGraphTracker, batches, repeats: int, progress, videos: int = 32) -> list:
+def batched_rows(model: RecurrentGraphTracker, batches: Sequence[int], repeats: int, progress: Callable[[str], None],
+                 videos: int = 32) -> list:
     """Frames/s over the same ``videos`` mixed-size videos, ``B`` at a time."""
     rows = []
     track_counts, det_counts = mixed_sizes(videos)
@@ -210,7 +212,7 @@ def batched_rows(model: RecurrentGraphTracker, batches, repeats: int, progress, 
     return rows
 
 
-def compile_row(model: RecurrentGraphTracker, repeats: int, progress) -> dict:
+def compile_row(model: RecurrentGraphTracker, repeats: int, progress: Callable[[str], None]) -> dict:
     """Compile the GNN (no graph breaks allowed) and time the 10×10 step with it against eager."""
     generator = torch.Generator().manual_seed(4)
     state = random_state(model, [10], generator)
@@ -266,8 +268,8 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores, torch {torch.__version__}"
 
 
-def run_benchmark(sizes=SIZES, batches=BATCHES, repeats: int = 7, threads: int = 1, compile: bool = True,
-                  heuristic: bool = True, progress: Callable[[str], None] = lambda line: None) -> dict:
+def run_benchmark(sizes: Sequence[tuple[int, int]] = SIZES, batches: Sequence[int] = BATCHES, repeats: int = 7,
+                  threads: int = 1, compile: bool = True, heuristic: bool = True, progress: Callable[[str], None] = lambda line: None) -> dict:
     """All rows as one dict (see the module docstring)."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)

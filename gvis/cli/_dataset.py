@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gvis.errors import InputError
+
+if TYPE_CHECKING:
+    from gvis.data.ytvis import YTVISDataset
 
 
 def annotation_path(path: str | os.PathLike) -> Path:
@@ -19,7 +23,7 @@ def annotation_path(path: str | os.PathLike) -> Path:
     return path
 
 
-def open_dataset(path: str | os.PathLike):
+def open_dataset(path: str | os.PathLike) -> "YTVISDataset":
     """The :class:`~gvis.data.ytvis.YTVISDataset` of a dataset folder or annotation file."""
     from gvis.data.ytvis import YTVISDataset
 

@@ -29,12 +29,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _sizes(text: str) -> tuple[tuple[int, int], ...]:
+    """``"5x5,10x10"`` → ``((5, 5), (10, 10))`` (tracks x detections, each >= 0)."""
     from gvis.errors import InputError
 
     try:
-        return tuple(tuple(int(v) for v in item.split("x")) for item in text.split(","))  # type: ignore[misc]
+        sizes = tuple(tuple(int(v) for v in item.split("x")) for item in text.split(","))
     except ValueError:
-        raise InputError(f"expected sizes like 5x5,10x10, got '{text}'", field="--sizes") from None
+        sizes = ()
+    if not sizes or any(len(size) != 2 or min(size) < 0 for size in sizes):
+        raise InputError(f"expected sizes like 5x5,10x10, got '{text}'", field="--sizes")
+    return sizes  # type: ignore[return-value]
+
+
+def _batches(text: str) -> tuple[int, ...]:
+    """``"1,8,32"`` → ``(1, 8, 32)`` (each >= 1)."""
+    from gvis.errors import InputError
+
+    try:
+        batches = tuple(int(b) for b in text.split(","))
+    except ValueError:
+        batches = ()
+    if not batches or min(batches) < 1:
+        raise InputError(f"expected batch sizes (>= 1) like 1,8,32, got '{text}'", field="--batches")
+    return batches
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,10 +65,8 @@ def run(args: argparse.Namespace) -> int:
         args.repeats = 7 if args.target == "tracker" else 3
     if args.threads < 1 or args.repeats < 1:
         raise InputError("--threads and --repeats must be at least 1")
-    try:
-        batches = tuple(int(b) for b in (args.batches or ("1,8,32" if args.target == "tracker" else "1,4,16")).split(","))
-    except ValueError:
-        raise InputError(f"expected batch sizes like 1,8,32, got '{args.batches}'", field="--batches") from None
+    batches = _batches(args.batches or ("1,8,32" if args.target == "tracker" else "1,4,16"))
+    sizes = _sizes(args.sizes)
     warnings.filterwarnings("ignore", message=".*TorchScript.*")
     if args.target == "train":
         from gvis.bench import train
@@ -62,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         print_json(result) if args.json else print(train.format_table(result))
         return 0
     print(f"gvis bench tracker: {machine()}, {args.threads} thread(s), median of {args.repeats}", file=sys.stderr)
-    result = run_benchmark(sizes=_sizes(args.sizes), batches=batches, repeats=args.repeats, threads=args.threads,
+    result = run_benchmark(sizes=sizes, batches=batches, repeats=args.repeats, threads=args.threads,
                            compile=not args.no_compile, progress=lambda line: print(line, file=sys.stderr))
     if args.json:
         print_json(result)

@@ -33,16 +33,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from gvis.cli._dataset import annotation_path
     from gvis.data.ytvis import YTVISDataset
     from gvis.detections.jsonl import DetectionsWriter
-    from gvis.errors import ConfigError, InputError
+    from gvis.errors import ConfigError
     from gvis.registry import DETECTORS
 
     if args.detector not in DETECTORS:
         raise ConfigError(f"unknown detector '{args.detector}'; options: {', '.join(DETECTORS.names())}")
-    ann = args.ann if args.ann is not None else args.data / "instances.json"
-    if args.data is not None and not ann.is_file():
-        raise InputError("no instances.json in the dataset folder", file=args.data)
+    ann = annotation_path(args.ann if args.ann is not None else args.data)
     dataset = YTVISDataset.from_json(ann)
 
     options = {"dataset": dataset, "seed": args.seed}

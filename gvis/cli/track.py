@@ -60,6 +60,16 @@ def _check_input(args: argparse.Namespace):
     return open_dataset(path)
 
 
+def tracker_entry(name: str):
+    """The TRACKERS entry (class) called ``name``; ``ConfigError`` listing the options if there is none."""
+    from gvis.errors import ConfigError
+    from gvis.registry import TRACKERS
+
+    if name not in TRACKERS:
+        raise ConfigError(f"unknown tracker '{name}'; options: {', '.join(TRACKERS.names())}")
+    return TRACKERS.get(name)
+
+
 def build_tracker(name: str, categories: list, config: str | None, overrides: list[str], checkpoint: str | None):
     """``TRACKERS.build(name, categories=..., [config=...], [checkpoint=...])``.
 
@@ -71,9 +81,7 @@ def build_tracker(name: str, categories: list, config: str | None, overrides: li
     from gvis.errors import ConfigError
     from gvis.registry import TRACKERS
 
-    if name not in TRACKERS:
-        raise ConfigError(f"unknown tracker '{name}'; options: {', '.join(TRACKERS.names())}")
-    entry = TRACKERS.get(name)
+    entry = tracker_entry(name)
     kwargs = {"categories": categories}
     schema = getattr(entry, "config_class", None)
     if schema is not None:

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from gvis.baselines.runner import group_videos, tracker_threads
     from gvis.baselines.tuning import config_yaml, format_table, grid_search, parse_grid
     from gvis.cli._dataset import annotation_path, open_dataset
-    from gvis.cli.track import build_tracker
+    from gvis.cli.track import build_tracker, tracker_entry
     from gvis.config import to_dict
     from gvis.detections.jsonl import DetectionsReader
     from gvis.errors import ConfigError, InputError
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = open_dataset(args.data)
     reader = DetectionsReader(args.detections)
     categories = reader.header["categories"]
-    if getattr(TRACKERS.get(args.tracker), "config_class", None) is None:
+    if getattr(tracker_entry(args.tracker), "config_class", None) is None:
         raise ConfigError(f"tracker '{args.tracker}' has no config to tune")
     base_tracker = build_tracker(args.tracker, categories, args.config, args.overrides, None)
     base = base_tracker.config

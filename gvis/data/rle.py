@@ -16,14 +16,14 @@ sign, and from the fourth run on a value is stored as the difference to the run 
 pycocotools decodes any string without checking it: an invalid character, a truncated value or run
 lengths that do not sum to ``H*W`` silently give a wrong mask. gvis
 therefore decodes the run lengths itself, vectorised over many strings at once
-(:func:`check_compressed_counts`), and rejects a string unless its runs are non-negative and sum to
+(:func:`decode_run_lengths`, :func:`check_compressed_counts`), and rejects a string unless its runs are non-negative and sum to
 ``H*W`` exactly. No mask is decoded to do so.
 """
 from __future__ import annotations
 
 import math
 from numbers import Integral, Real
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 from pycocotools import mask as mask_utils
@@ -32,7 +32,7 @@ from pycocotools import mask as mask_utils
 MAX_SIZE = 1 << 15
 #: Longest valid value code: a run difference needs at most 34 bits (with sign) = 7 characters.
 _MAX_CHARS_PER_VALUE = 7
-#: Characters decoded per vectorised pass (see :func:`check_compressed_counts`).
+#: Characters decoded per vectorised pass (see :func:`decode_run_lengths`).
 _CHUNK_CHARS = 1 << 14
 #: Up to this many characters in all, plain Python decodes faster than numpy.
 _PYTHON_MAX_CHARS = 1500
@@ -48,73 +48,135 @@ def _counts_bytes(counts: str | bytes) -> bytes:
         raise ValueError("corrupt compressed RLE: invalid character in 'counts'") from None
 
 
-def _decode_runs(blobs: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run lengths of many compressed strings in one vectorised pass.
+class RunLengths(NamedTuple):
+    """Run lengths of ``S`` compressed strings decoded together (see :func:`decode_run_lengths`).
 
-    Returns ``(runs [num_runs] int64, totals [num_strings] int64, problem [num_strings] int8)`` where ``problem`` is 0 (fine so far) or a key of ``_PROBLEMS``.
-    Runs of a string with a problem are meaningless.
+    - ``runs``: ``[num_runs]`` int64, every string's run lengths, one string after the other;
+    - ``runs_per_string``: ``[S]`` int64; string ``s`` owns the next ``runs_per_string[s]`` runs;
+    - ``problem``: ``[S]`` int8, 0 or a key of ``_PROBLEMS`` (the runs of such a string are meaningless);
+    - ``totals``: ``[S]`` int64, the sum of each string's runs (``H*W`` when valid);
+    - ``areas``: ``[S]`` int64, foreground pixels of each string (sum of its odd-indexed runs).
+    """
+
+    runs: np.ndarray
+    runs_per_string: np.ndarray
+    problem: np.ndarray
+    totals: np.ndarray
+    areas: np.ndarray
+
+
+def decode_run_lengths(blobs: Sequence[bytes], chunk_chars: int = _CHUNK_CHARS) -> RunLengths:
+    """Run lengths of many compressed strings (``counts`` as bytes) in a few vectorised numpy passes.
+
+    Strings are decoded in chunks of about ``chunk_chars`` characters: small temporaries are much
+    faster than huge fresh ones. Nothing is checked against ``H*W`` here (see ``totals``).
     """
     num_strings = len(blobs)
-    lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=num_strings)
-    problem = np.zeros(num_strings, dtype=np.int8)
-    totals = np.zeros(num_strings, dtype=np.int64)
-    string_last_char = np.cumsum(lengths) - 1
-    nonempty_strings = np.flatnonzero(lengths > 0)
-    if nonempty_strings.size == 0:
-        return np.zeros(0, np.int64), totals, problem
-    chars = np.frombuffer(b"".join(blobs), dtype=np.uint8) - np.uint8(48)  # invalid ones wrap to > 63
+    lengths = np.fromiter(map(len, blobs), np.int64, num_strings)
+    char_end = np.cumsum(lengths)
+    parts = []
+    start = 0
+    while start < num_strings:
+        limit = char_end[start] - lengths[start] + chunk_chars
+        stop = max(start + 1, int(np.searchsorted(char_end, limit, side="right")))
+        parts.append(_decode_chunk(blobs[start:stop]))
+        start = stop
+    if not parts:
+        return RunLengths(*(np.zeros(0, dtype) for dtype in (np.int64, np.int64, np.int8, np.int64, np.int64)))
+    return RunLengths(*(np.concatenate(column) for column in zip(*parts)))
+
+
+def _decode_chunk(blobs: Sequence[bytes]) -> RunLengths:
+    """:func:`decode_run_lengths` of one chunk of strings."""
+    num_strings = len(blobs)
+    lengths = np.fromiter(map(len, blobs), np.int64, num_strings)
+    last_char = np.cumsum(lengths) - 1
+    problem = np.zeros(num_strings, np.int8)
+    if lengths.sum() == 0:
+        zeros = np.zeros(num_strings, np.int64)
+        return RunLengths(np.zeros(0, np.int64), zeros, problem, zeros, zeros)
 
     def flag(char_positions: np.ndarray, code: int) -> None:
-        strings = np.searchsorted(string_last_char, char_positions)
+        strings = np.searchsorted(last_char, char_positions)
         problem[strings[problem[strings] == 0]] = code
 
-    bad_char = chars > 63
-    if bad_char.any():
-        flag(np.flatnonzero(bad_char), 1)
-    # A value ends at a character without the "more" bit; a string's last character always ends one
-    # (so values never run into the next string), and if it has the bit set the string is truncated.
-    ends = string_last_char[nonempty_strings]
-    more = (chars & 0x20) != 0
-    truncated = more[ends]
+    chars = np.frombuffer(b"".join(blobs), np.uint8) - np.uint8(48)  # '0' -> 0; invalid ones wrap past 63
+    invalid = chars > 63
+    if invalid.any():
+        flag(np.flatnonzero(invalid), 1)
+    # A value ends at a character without the "more" bit (0x20). A string's last character must end
+    # one; forcing it keeps a truncated string from running into the next one.
+    ends_value = chars < 32
+    string_ends = last_char[lengths > 0]
+    truncated = ~ends_value[string_ends]
     if truncated.any():
-        flag(ends[truncated], 2)
-    more[ends] = False
-    last = np.flatnonzero(~more)
-    first = np.empty_like(last)
-    first[0] = 0
-    first[1:] = last[:-1] + 1
-    chars_per_value = last - first + 1
-    too_long = chars_per_value > _MAX_CHARS_PER_VALUE
-    if too_long.any():
-        flag(last[too_long], 3)
-    payload = (chars & 0x1F).astype(np.int64)
-    values = payload[first]
-    for k in range(1, min(int(chars_per_value.max()), _MAX_CHARS_PER_VALUE)):
-        longer = np.flatnonzero(chars_per_value > k)
-        values[longer] |= payload[first[longer] + k] << (5 * k)
-    signed = (chars[last] & 0x10) != 0
-    values[signed] -= np.int64(1) << (5 * np.minimum(chars_per_value[signed], _MAX_CHARS_PER_VALUE))
+        flag(string_ends[truncated], 2)
+        ends_value[string_ends] = True
+    value_last = np.flatnonzero(ends_value)
+    # Top 5-bit group, sign-extended from its bit 0x10; lower groups (rare multi-character values)
+    # are added below.
+    values = ((chars[value_last] << 3).view(np.int8) >> 3).astype(np.int64)
+    chars_per_value = np.diff(value_last, prepend=-1)
+    multi = np.flatnonzero(chars_per_value > 1)
+    if multi.size:
+        width = chars_per_value[multi]
+        too_long = width > _MAX_CHARS_PER_VALUE
+        if too_long.any():
+            flag(value_last[multi[too_long]], 3)
+            width = np.minimum(width, _MAX_CHARS_PER_VALUE)
+        first_char = value_last[multi] - width + 1
+        combined = values[multi] << (5 * (width - 1))
+        for k in range(int(width.max()) - 1):
+            lower = np.flatnonzero(width - 1 > k)
+            combined[lower] += (chars[first_char[lower] + k] & 31).astype(np.int64) << (5 * k)
+        values[multi] = combined
 
-    # Undo the delta coding: run j >= 3 of a string is value j + run j-2. With C the running sum along
-    # each global parity class (C[g] = values[g] + C[g-2]), run j of a string whose first run is at f
-    # is C[f+j] - C[f-1] for odd j and C[f+j] - C[f] for even j >= 2; run 0 is its value.
-    runs_per_string = np.diff(np.searchsorted(last, string_last_char, side="right"), prepend=0)
-    first_run = np.cumsum(runs_per_string) - runs_per_string
-    running = np.empty(values.size + 1, dtype=np.int64)  # running[g + 1] = C[g], running[0] = 0
-    running[0] = 0
-    running[1::2] = np.cumsum(values[0::2])
-    running[2::2] = np.cumsum(values[1::2])
-    first_run_of = np.repeat(first_run, runs_per_string)  # f of each run's string
-    index = np.arange(values.size) - first_run_of
-    runs = running[1:] - running[first_run_of + 1 - (index & 1)]  # running[f+1] = C[f], running[f] = C[f-1]
-    nonempty = runs_per_string > 0
-    runs[first_run[nonempty]] = values[first_run[nonempty]]
+    runs_per_string = np.diff(np.searchsorted(value_last, last_char, side="right"), prepend=0)
+    runs_per_string[lengths == 0] = 0
+    first = np.cumsum(runs_per_string) - runs_per_string
+    runs = _undo_delta(values, first, runs_per_string)
     negative = runs < 0
     if negative.any():
-        strings = np.repeat(np.arange(num_strings), runs_per_string)[negative]
+        strings = np.searchsorted(first + runs_per_string, np.flatnonzero(negative), side="right")
         problem[strings[problem[strings] == 0]] = 4
-    totals[nonempty] = np.add.reduceat(runs, first_run[nonempty])
-    return runs, totals, problem
+    # Per-string sums from prefix sums of the two lanes; a string's odd runs are the lane that its
+    # run 0 is not in.
+    end = first + runs_per_string
+    lane_sums = []
+    for lane in (0, 1):
+        prefix = np.zeros((runs.size + 1 - lane) // 2 + 1, np.int64)
+        np.cumsum(runs[lane::2], out=prefix[1:])
+        lane_sums.append(prefix[(end + 1 - lane) // 2] - prefix[(first + 1 - lane) // 2])
+    areas = np.where(first & 1, lane_sums[0], lane_sums[1])
+    return RunLengths(runs, runs_per_string, problem, lane_sums[0] + lane_sums[1], areas)
+
+
+def _undo_delta(values: np.ndarray, first: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Runs from stored values: run ``j >= 3`` of a string is ``value j + run j-2``.
+
+    So the odd runs (from ``j = 1``) and the even runs from ``j = 2`` are running sums of the values
+    along their chain. A string's chains lie in one of the two interleaved lanes ``values[0::2]`` /
+    ``values[1::2]``, contiguously, so one cumulative sum per lane minus a per-string base gives them.
+    """
+    lane_sums = np.empty_like(values)
+    np.cumsum(values[0::2], out=lane_sums[0::2])
+    np.cumsum(values[1::2], out=lane_sums[1::2])
+    last = max(values.size - 1, 0)
+    at_first = np.minimum(first, last)
+    at_second = np.minimum(first + 1, last)
+    # Even chain (lane of run 0): subtract the lane sum up to and including run 0.
+    even_base = lane_sums[at_first] if values.size else np.zeros_like(first)
+    # Odd chain: subtract the lane sum before run 1.
+    odd_base = np.where(count >= 2, lane_sums[at_second] - values[at_second], 0) if values.size else even_base
+    first_parity = first & 1
+    base = np.empty_like(values)
+    for lane in (0, 1):
+        in_lane = np.where(first_parity == lane, (count + 1) // 2, count // 2)
+        base[lane::2] = np.repeat(np.where(first_parity == lane, even_base, odd_base), in_lane)
+    runs = lane_sums - base
+    starts = first[count > 0]
+    runs[starts] = values[starts]
+    return runs
 
 
 def _decode_runs_python(blob: bytes) -> tuple[list[int], int]:
@@ -150,6 +212,16 @@ _PROBLEMS = {
 }
 
 
+def problem_reason(problem: int, total: int, expected: int) -> str | None:
+    """The reason a decoded string is invalid (its ``problem`` code, else runs not summing to ``H*W``),
+    ``None`` when it is valid."""
+    if problem:
+        return f"corrupt compressed RLE: {_PROBLEMS[int(problem)]}"
+    if total != expected:
+        return f"corrupt compressed RLE: run lengths sum to {int(total)}, expected H*W = {int(expected)}"
+    return None
+
+
 def decode_counts(counts: str | bytes) -> np.ndarray:
     """Run lengths ``[num_runs]`` int64 of one compressed RLE string, without checking their sum.
 
@@ -179,32 +251,18 @@ def check_compressed_counts(counts: Sequence[str | bytes], num_pixels: Sequence[
         except ValueError as exc:
             reasons[i] = str(exc)
             blobs.append(b"")
-    lengths = np.fromiter(map(len, blobs), np.int64, num_strings)
-    char_end = np.cumsum(lengths)
-    totals = np.zeros(num_strings, dtype=np.int64)
-    problem = np.zeros(num_strings, dtype=np.int8)
-    if num_strings and char_end[-1] <= _PYTHON_MAX_CHARS:
+    expected = np.asarray(num_pixels, dtype=np.int64).reshape(num_strings)
+    if sum(map(len, blobs)) <= _PYTHON_MAX_CHARS:
+        totals = np.zeros(num_strings, dtype=np.int64)
+        problem = np.zeros(num_strings, dtype=np.int8)
         for i, blob in enumerate(blobs):
             runs, problem[i] = _decode_runs_python(blob)
             totals[i] = sum(runs)
     else:
-        # Chunks of about _CHUNK_CHARS characters: small temporaries are much faster than huge fresh ones.
-        start = 0
-        while start < num_strings:
-            limit = char_end[start] - lengths[start] + _CHUNK_CHARS
-            stop = max(start + 1, int(np.searchsorted(char_end, limit, side="right")))
-            _, totals[start:stop], problem[start:stop] = _decode_runs(blobs[start:stop])
-            start = stop
-    expected = np.asarray(num_pixels, dtype=np.int64).reshape(num_strings)
+        _, _, problem, totals, _ = decode_run_lengths(blobs, _CHUNK_CHARS)
     for i in np.flatnonzero((problem != 0) | (totals != expected)).tolist():
-        if reasons[i] is not None:
-            continue
-        if problem[i]:
-            reasons[i] = f"corrupt compressed RLE: {_PROBLEMS[int(problem[i])]}"
-        else:
-            reasons[i] = (
-                f"corrupt compressed RLE: run lengths sum to {int(totals[i])}, expected H*W = {int(expected[i])}"
-            )
+        if reasons[i] is None:
+            reasons[i] = problem_reason(problem[i], totals[i], expected[i])
     return reasons
 
 

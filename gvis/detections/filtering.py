@@ -43,14 +43,23 @@ class FilterConfig:
             raise ValueError(f"top_n must be at least 1, got {self.top_n}")
 
 
+def box_intersection_union(boxes_a: Tensor, boxes_b: Tensor) -> tuple[Tensor, Tensor]:
+    """Intersection and union areas of ``x1, y1, x2, y2`` boxes ``[..., 4]`` and ``[..., 4]``.
+
+    The leading dimensions broadcast (``[N, 1, 4]`` with ``[1, M, 4]`` gives all pairs ``[N, M]``;
+    equal shapes give row-aligned pairs). Returns ``(intersection [...], union [...])``.
+    """
+    top_left = torch.maximum(boxes_a[..., :2], boxes_b[..., :2])
+    bottom_right = torch.minimum(boxes_a[..., 2:], boxes_b[..., 2:])
+    intersection = (bottom_right - top_left).clamp(min=0).prod(dim=-1)
+    area_a = (boxes_a[..., 2:] - boxes_a[..., :2]).clamp(min=0).prod(dim=-1)
+    area_b = (boxes_b[..., 2:] - boxes_b[..., :2]).clamp(min=0).prod(dim=-1)
+    return intersection, area_a + area_b - intersection
+
+
 def box_iou(boxes: Tensor, others: Tensor) -> Tensor:
     """``[N, M]`` IoU of ``x1, y1, x2, y2`` boxes ``[N, 4]`` and ``[M, 4]`` (0 where both are empty)."""
-    top_left = torch.maximum(boxes[:, None, :2], others[None, :, :2])
-    bottom_right = torch.minimum(boxes[:, None, 2:], others[None, :, 2:])
-    inter = (bottom_right - top_left).clamp(min=0).prod(dim=2)
-    area = (boxes[:, 2:] - boxes[:, :2]).clamp(min=0).prod(dim=1)
-    area_others = (others[:, 2:] - others[:, :2]).clamp(min=0).prod(dim=1)
-    union = area[:, None] + area_others[None, :] - inter
+    inter, union = box_intersection_union(boxes[:, None, :], others[None, :, :])
     return torch.where(union > 0, inter / union.clamp(min=torch.finfo(union.dtype).tiny), torch.zeros_like(inter))
 
 

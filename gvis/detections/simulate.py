@@ -42,7 +42,7 @@ from pycocotools import mask as mask_utils
 from scipy import ndimage
 
 from gvis.config import find_config, load_config, to_dict
-from gvis.detections.structures import Detections
+from gvis.detections.structures import Detections, encode_masks, pycoco_rle
 from gvis.registry import DETECTORS
 
 # Stream tags: independent random streams for the different kinds of draws.
@@ -270,18 +270,13 @@ class _Instance:
     confusion_target: int = -1  # column of its persistent wrong class
 
 
-def _pycoco_rle(rle: dict) -> dict:
-    counts = rle["counts"]
-    return {"size": list(rle["size"]), "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
-
-
 def _ground_truth(dataset: Any, video: Any) -> list[_Instance]:
     instances = []
     length = int(video.length)
     for inst in sorted(dataset.instances(video.id), key=lambda i: i.id):
         if inst.iscrowd:  # crowd regions are not objects to detect (the evaluator ignores them)
             continue
-        rles = [None if s is None else _pycoco_rle(s) for s in inst.segmentations][:length]
+        rles = [None if s is None else pycoco_rle(s) for s in inst.segmentations][:length]
         rles += [None] * (length - len(rles))
         present = [i for i, r in enumerate(rles) if r is not None]
         areas = np.zeros(length)
@@ -404,13 +399,6 @@ def _touching(first: np.ndarray, second: np.ndarray, gap: int = 2) -> bool:
     y0, x0 = max(y0, 0), max(x0, 0)
     near = ndimage.binary_dilation(first[y0:y1, x0:x1], iterations=gap)
     return bool((near & second[y0:y1, x0:x1]).any())
-
-
-def _encode(masks: list[np.ndarray], height: int, width: int) -> list[dict]:
-    if not masks:
-        return []
-    rles = mask_utils.encode(np.asfortranarray(np.stack(masks, axis=2).astype(np.uint8)))
-    return [{"size": [height, width], "counts": r["counts"].decode("ascii")} for r in rles]
 
 
 # ------------------------------------------------------------------------------------ detector
@@ -757,7 +745,8 @@ class SimulatedDetector:
             order = sorted(range(len(kept)), key=lambda n: -scores[n])[: cfg.score.max_detections]
             kept = [kept[n] for n in order]
             scores = [scores[n] for n in order]
-        encoded = iter(_encode([c.mask for c in kept if c.rle is None], height, width))
+        new_masks = [c.mask for c in kept if c.rle is None]  # [H, W] each
+        encoded = iter(encode_masks(torch.from_numpy(np.stack(new_masks))) if new_masks else [])
         masks = [c.rle if c.rle is not None else next(encoded) for c in kept]
         num = len(self.category_ids)
         if kept:

@@ -28,15 +28,17 @@ def encode_masks(masks: Tensor) -> list[RLE]:
     return rles
 
 
+def pycoco_rle(rle: RLE) -> RLE:
+    """A compressed RLE (``counts`` str or bytes) as pycocotools' functions take it: ``counts`` bytes."""
+    counts = rle["counts"]
+    return {"size": list(rle["size"]), "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+
+
 def decode_masks(rles: list[RLE], height: int, width: int) -> Tensor:
     """``[N, H, W]`` bool masks from compressed RLEs (``counts`` str or bytes)."""
     if not rles:
         return torch.zeros((0, height, width), dtype=torch.bool)
-    prepared = [
-        {"size": list(r["size"]), "counts": r["counts"].encode("ascii") if isinstance(r["counts"], str) else r["counts"]}
-        for r in rles
-    ]
-    decoded = mask_utils.decode(prepared)  # [H, W, N]
+    decoded = mask_utils.decode([pycoco_rle(r) for r in rles])  # [H, W, N]
     return torch.from_numpy(np.ascontiguousarray(decoded.transpose(2, 0, 1))).bool()
 
 

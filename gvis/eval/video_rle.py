@@ -8,9 +8,10 @@ the other. pycocotools' ``iou`` on two such video RLEs sums intersections over a
 call; this module builds them.
 
 Decoding runs without trusting the string: pycocotools parses any string (a truncated or corrupt one
-makes its ``iou``/``merge`` loop forever or read past the end), so every string is decoded here, in a
-few numpy passes over all strings of a batch, and rejected unless its characters are valid, its last
-value is complete and its runs are non-negative and sum to ``H*W``.
+makes its ``iou``/``merge`` loop forever or read past the end), so every string is decoded first, in a
+few numpy passes over all strings of a batch (:func:`gvis.data.rle.decode_run_lengths`), and rejected
+unless its characters are valid, its last value is complete and its runs are non-negative and sum to
+``H*W``.
 """
 from __future__ import annotations
 
@@ -20,19 +21,12 @@ from typing import Sequence
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from gvis.data.rle import decode_run_lengths, problem_reason
+
 #: Characters decoded per vectorised pass (a video's strings are usually one pass; bounds memory).
 _CHUNK_CHARS = 1 << 18
-#: Longest value code: 7 characters carry 35 bits, more than any run or run difference needs.
-_MAX_CHARS_PER_VALUE = 7
 #: pycocotools counts intersections in 32-bit unsigned integers; video RLEs stay below this volume.
 MAX_VOLUME = (1 << 32) - 1
-
-_PROBLEMS = {
-    1: "corrupt compressed RLE: invalid character in 'counts' (allowed: '0'..'o')",
-    2: "corrupt compressed RLE: 'counts' ends in the middle of a value (truncated string)",
-    3: "corrupt compressed RLE: a value in 'counts' is too long to be valid",
-    4: "corrupt compressed RLE: negative run length",
-}
 
 
 @dataclass
@@ -70,99 +64,6 @@ def string_table(tracks: Sequence[Sequence[bytes | None]]) -> tuple[list[bytes],
     return blobs, frame_strings
 
 
-def _decode_chunk(blobs: Sequence[bytes]) -> tuple[np.ndarray, ...]:
-    """Runs of a few strings: ``(runs [n], runs_per_string [S], problem code [S] int8, totals [S], areas [S])``."""
-    num_strings = len(blobs)
-    lengths = np.fromiter(map(len, blobs), np.int64, num_strings)
-    last_char = np.cumsum(lengths) - 1
-    problem = np.zeros(num_strings, np.int8)
-    if lengths.sum() == 0:
-        zeros = np.zeros(num_strings, np.int64)
-        return np.zeros(0, np.int64), zeros, problem, zeros, zeros
-
-    def flag(char_positions: np.ndarray, code: int) -> None:
-        strings = np.searchsorted(last_char, char_positions)
-        problem[strings[problem[strings] == 0]] = code
-
-    chars = np.frombuffer(b"".join(blobs), np.uint8) - np.uint8(48)  # '0' -> 0; invalid ones wrap past 63
-    invalid = chars > 63
-    if invalid.any():
-        flag(np.flatnonzero(invalid), 1)
-    # A value ends at a character without the "more" bit (0x20). A string's last character must end
-    # one; forcing it keeps a truncated string from running into the next one.
-    ends_value = chars < 32
-    string_ends = last_char[lengths > 0]
-    truncated = ~ends_value[string_ends]
-    if truncated.any():
-        flag(string_ends[truncated], 2)
-        ends_value[string_ends] = True
-    value_last = np.flatnonzero(ends_value)
-    # Top 5-bit group, sign-extended from its bit 0x10; lower groups (rare multi-character values)
-    # are added below.
-    values = ((chars[value_last] << 3).view(np.int8) >> 3).astype(np.int64)
-    chars_per_value = np.diff(value_last, prepend=-1)
-    multi = np.flatnonzero(chars_per_value > 1)
-    if multi.size:
-        width = chars_per_value[multi]
-        too_long = width > _MAX_CHARS_PER_VALUE
-        if too_long.any():
-            flag(value_last[multi[too_long]], 3)
-            width = np.minimum(width, _MAX_CHARS_PER_VALUE)
-        first_char = value_last[multi] - width + 1
-        combined = values[multi] << (5 * (width - 1))
-        for k in range(int(width.max()) - 1):
-            lower = np.flatnonzero(width - 1 > k)
-            combined[lower] += (chars[first_char[lower] + k] & 31).astype(np.int64) << (5 * k)
-        values[multi] = combined
-
-    runs_per_string = np.diff(np.searchsorted(value_last, last_char, side="right"), prepend=0)
-    runs_per_string[lengths == 0] = 0
-    first = np.cumsum(runs_per_string) - runs_per_string
-    runs = _undo_delta(values, first, runs_per_string)
-    negative = runs < 0
-    if negative.any():
-        strings = np.searchsorted(first + runs_per_string, np.flatnonzero(negative), side="right")
-        problem[strings[problem[strings] == 0]] = 4
-    # Per-string sums from prefix sums of the two lanes; a string's odd runs are the lane that its
-    # run 0 is not in.
-    end = first + runs_per_string
-    lane_sums = []
-    for lane in (0, 1):
-        prefix = np.zeros((runs.size + 1 - lane) // 2 + 1, np.int64)
-        np.cumsum(runs[lane::2], out=prefix[1:])
-        lane_sums.append(prefix[(end + 1 - lane) // 2] - prefix[(first + 1 - lane) // 2])
-    areas = np.where(first & 1, lane_sums[0], lane_sums[1])
-    return runs, runs_per_string, problem, lane_sums[0] + lane_sums[1], areas
-
-
-def _undo_delta(values: np.ndarray, first: np.ndarray, count: np.ndarray) -> np.ndarray:
-    """Runs from stored values: run ``j >= 3`` of a string is ``value j + run j-2``.
-
-    So the odd runs (from ``j = 1``) and the even runs from ``j = 2`` are running sums of the values
-    along their chain. A string's chains lie in one of the two interleaved lanes ``values[0::2]`` /
-    ``values[1::2]``, contiguously, so one cumulative sum per lane minus a per-string base gives them.
-    """
-    lane_sums = np.empty_like(values)
-    np.cumsum(values[0::2], out=lane_sums[0::2])
-    np.cumsum(values[1::2], out=lane_sums[1::2])
-    last = max(values.size - 1, 0)
-    at_first = np.minimum(first, last)
-    at_second = np.minimum(first + 1, last)
-    # Even chain (lane of run 0): subtract the lane sum up to and including run 0.
-    even_base = lane_sums[at_first] if values.size else np.zeros_like(first)
-    # Odd chain: subtract the lane sum before run 1.
-    odd_base = np.where(count >= 2, lane_sums[at_second] - values[at_second], 0) if values.size else even_base
-    first_parity = first & 1
-    base = np.empty_like(values)
-    for lane in (0, 1):
-        in_lane = np.where(first_parity == lane, (count + 1) // 2, count // 2)
-        base[lane::2] = np.repeat(np.where(first_parity == lane, even_base, odd_base), in_lane)
-    runs = lane_sums - base
-    starts = first[count > 0]
-    runs[starts] = values[starts]
-    return runs
-
-
 def decode_counts(blobs: Sequence[bytes], num_pixels: int | Sequence[int]) -> FrameRuns:
     """Decode and check compressed RLE strings (``counts`` as bytes) in a few vectorised passes.
 
@@ -178,19 +79,7 @@ def decode_counts(blobs: Sequence[bytes], num_pixels: int | Sequence[int]) -> Fr
     ([5, 2, 2, 3], [5], [])
     """
     num_strings = len(blobs)
-    lengths = np.fromiter(map(len, blobs), np.int64, num_strings)
-    char_end = np.cumsum(lengths)
-    parts = []
-    start = 0
-    while start < num_strings:
-        stop = int(np.searchsorted(char_end, char_end[start] - lengths[start] + _CHUNK_CHARS, side="right"))
-        stop = max(stop, start + 1)
-        parts.append(_decode_chunk(blobs[start:stop]))
-        start = stop
-    if parts:
-        runs, count, problem, totals, areas = (np.concatenate(column) for column in zip(*parts))
-    else:
-        runs, count, problem, totals, areas = (np.zeros(0, dtype) for dtype in (np.int64,) * 2 + (np.int8,) + (np.int64,) * 2)
+    runs, count, problem, totals, areas = decode_run_lengths(blobs, _CHUNK_CHARS)
     first_run = np.zeros(num_strings + 1, np.int64)
     np.cumsum(count, out=first_run[1:])
 
@@ -199,13 +88,8 @@ def decode_counts(blobs: Sequence[bytes], num_pixels: int | Sequence[int]) -> Fr
         runs, first_run = _without_inner_zero_runs(runs, first_run)
 
     expected = np.broadcast_to(np.asarray(num_pixels, np.int64), (num_strings,))
-    problems = []
-    for s in np.flatnonzero((problem != 0) | (totals != expected)).tolist():
-        if problem[s]:
-            problems.append((s, _PROBLEMS[int(problem[s])]))
-        else:
-            problems.append((s, f"corrupt compressed RLE: run lengths sum to {int(totals[s])}, "
-                                f"expected H*W = {int(expected[s])}"))
+    problems = [(s, problem_reason(problem[s], totals[s], expected[s]))
+                for s in np.flatnonzero((problem != 0) | (totals != expected)).tolist()]
     return FrameRuns(runs=runs, first_run=first_run, areas=areas, problems=problems)
 
 

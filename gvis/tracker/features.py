@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gvis.detections.filtering import box_intersection_union
 from gvis.detections.structures import Detections
 from gvis.errors import InputError
 
@@ -65,13 +66,12 @@ def normalize_boxes(boxes: Tensor, image_size: Tensor) -> Tensor:
 
 
 def pair_box_iou(boxes_a: Tensor, boxes_b: Tensor) -> Tensor:
-    """IoU of row-aligned boxes ``[E, 4]`` and ``[E, 4]`` → ``[E]``, as (I + 1e−7)/(U + 1e−7)."""
-    top_left = torch.maximum(boxes_a[:, :2], boxes_b[:, :2])
-    bottom_right = torch.minimum(boxes_a[:, 2:], boxes_b[:, 2:])
-    intersection = (bottom_right - top_left).clamp_min(0).prod(-1)
-    area_a = (boxes_a[:, 2:] - boxes_a[:, :2]).clamp_min(0).prod(-1)
-    area_b = (boxes_b[:, 2:] - boxes_b[:, :2]).clamp_min(0).prod(-1)
-    return (intersection + IOU_EPS) / (area_a + area_b - intersection + IOU_EPS)
+    """IoU of row-aligned boxes ``[E, 4]`` and ``[E, 4]`` → ``[E]``, as (I + 1e−7)/(U + 1e−7).
+
+    Leading dimensions broadcast, e.g. ``[B, M, 1, 4]`` with ``[B, 1, N, 4]`` → ``[B, M, N]``.
+    """
+    intersection, union = box_intersection_union(boxes_a, boxes_b)
+    return (intersection + IOU_EPS) / (union + IOU_EPS)
 
 
 def iou_feature(iou: Tensor) -> Tensor:

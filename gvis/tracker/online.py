@@ -216,7 +216,9 @@ def load_model(path: str | Path, num_classes: int | None = None, device: str = "
     except FileNotFoundError:
         raise InputError("no such checkpoint", file=path) from None
     except Exception as exc:  # corrupt file, not a torch file, unsafe pickle
-        raise InputError(f"cannot read checkpoint: {exc}", file=path) from None
+        # torch's message runs on for several lines of advice: keep its first sentence.
+        reason = str(exc).strip().splitlines()[0].split(". ")[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"cannot read checkpoint: {reason}", file=path) from None
     if not isinstance(checkpoint, dict) or "model" not in checkpoint:
         raise InputError("not a gvis checkpoint (no 'model' state dict)", file=path)
     if "model_config" in checkpoint:

@@ -53,13 +53,14 @@ def lovasz_grad(sorted_ground_truth: Tensor) -> Tensor:
     """Gradient of the Lovász extension of the Jaccard loss w.r.t. errors sorted in decreasing order.
 
     Args:
-        sorted_ground_truth: ``[P]`` 0/1 ground truth of the pixels, in the order of decreasing error.
+        sorted_ground_truth: ``[P]`` (or ``[P, K]``, one column per class) 0/1 ground truth of the pixels,
+            in the order of decreasing error.
     """
-    total = sorted_ground_truth.sum()
+    total = sorted_ground_truth.sum(0)
     intersection = total - sorted_ground_truth.cumsum(0)
     union = total + (1.0 - sorted_ground_truth).cumsum(0)
     jaccard = 1.0 - intersection / union
-    if sorted_ground_truth.numel() > 1:
+    if sorted_ground_truth.shape[0] > 1:
         jaccard = torch.cat([jaccard[:1], jaccard[1:] - jaccard[:-1]])
     return jaccard
 
@@ -67,22 +68,22 @@ def lovasz_grad(sorted_ground_truth: Tensor) -> Tensor:
 def lovasz_softmax_flat(probabilities: Tensor, labels: Tensor) -> Tensor:
     """Lovász-softmax loss (Berman et al., CVPR 2018) of one image, averaged over the present classes.
 
+    All classes are sorted at once (one ``[P, K]`` sort); classes absent from ``labels`` are left out
+    of the mean (``classes='present'``).
+
     Args:
         probabilities: ``[P, K]`` per-pixel class probabilities (softmax output).
         labels: ``[P]`` ground-truth class index per pixel.
     """
     num_classes = probabilities.shape[1]
-    losses = []
-    for cls in range(num_classes):
-        foreground = (labels == cls).to(probabilities.dtype)
-        if foreground.sum() == 0:
-            continue  # classes='present'
-        errors = (foreground - probabilities[:, cls]).abs()
-        errors_sorted, order = torch.sort(errors, descending=True)
-        losses.append(torch.dot(errors_sorted, lovasz_grad(foreground[order])))
-    if not losses:
+    foreground = (labels.unsqueeze(1) == torch.arange(num_classes, device=labels.device)).to(probabilities.dtype)
+    present = foreground.sum(0) > 0
+    if not bool(present.any()):
         return probabilities.sum() * 0.0
-    return torch.stack(losses).mean()
+    errors = (foreground - probabilities).abs()[:, present]
+    errors_sorted, order = torch.sort(errors, dim=0, descending=True)
+    losses = (errors_sorted * lovasz_grad(torch.gather(foreground[:, present], 0, order))).sum(0)
+    return losses.mean()
 
 
 def mask_loss(instance_logits: list[Tensor], instance_targets: list[Tensor]) -> Tensor:

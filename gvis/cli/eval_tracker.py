@@ -1,0 +1,98 @@
+"""``gvis eval-tracker``: track a dataset's detections with a trained checkpoint and score the results."""
+from __future__ import annotations
+
+import argparse
+
+from gvis.cli._common import print_json
+
+COMMAND = "eval-tracker"
+HELP = "track precomputed detections with a learned-tracker checkpoint; print the 12 YTVIS stats and FPS"
+DESCRIPTION = (
+    "Load a checkpoint of gvis train (last.pt, model.pt, best.pt or the shipped one), track every video of "
+    "the detections file, score the results against the dataset's ground truth (video AP) and report the "
+    "tracker's speed (frames per second of the tracker alone: filtering, graph, network, masks). "
+    "--json prints {\"stats\": {...}, \"fps\": float, \"frames\": int}."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="checkpoint of a learned tracker")
+    parser.add_argument("--data", required=True, metavar="DIR", help="dataset folder (instances.json) or annotation file")
+    parser.add_argument("--detections", required=True, metavar="D.jsonl",
+                        help="detections of the dataset's videos (.jsonl, or a cache .pt)")
+    parser.add_argument("--results", metavar="R.json", help="also write the YouTube-VIS results (+ R.meta.json)")
+    parser.add_argument("--slots", type=int, default=1, metavar="N",
+                        help="track N videos at once (faster; FPS becomes a throughput). Default 1")
+    parser.add_argument("--max-videos", type=int, metavar="N", help="only the first N videos of the detections")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def read_videos(path, dataset, max_videos: int | None = None) -> tuple[list, dict]:
+    """``(video_id, frames)`` pairs of a detections file (``.jsonl`` or cache), checked against the dataset,
+    and the file's header."""
+    from pathlib import Path
+
+    from gvis.detections.cache import DetectionsCache
+    from gvis.detections.jsonl import DetectionsReader
+    from gvis.errors import InputError
+
+    path = Path(path)
+    source = DetectionsCache(path) if path.suffix == ".pt" else DetectionsReader(path)
+    known = {video.id for video in dataset.videos}
+    videos = []
+    for video_id, frames in source.videos():
+        if video_id not in known:
+            raise InputError("video not in the annotations", file=path, video_id=video_id, field="video_id")
+        length = dataset.video(video_id).length
+        if len(frames) != length:
+            raise InputError(f"the detections have {len(frames)} frames, the video has {length}",
+                             file=path, video_id=video_id, field="frame_index")
+        videos.append((video_id, frames))
+        if max_videos is not None and len(videos) == max_videos:
+            break
+    if not videos:
+        raise InputError("no frames in the detections file", file=path)
+    return videos, source.header
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from tqdm import tqdm
+
+    from gvis.cli._dataset import open_dataset
+    from gvis.errors import ConfigError, InputError
+    from gvis.eval.results import write_results
+    from gvis.tracker.online import load_model
+    from gvis.train.evaluation import score_tracker
+
+    if args.slots < 1 or (args.max_videos is not None and args.max_videos < 1):
+        raise ConfigError("--slots and --max-videos must be at least 1")
+    dataset = open_dataset(args.data)
+    videos, header = read_videos(args.detections, dataset, args.max_videos)
+    category_ids = [int(c["id"]) for c in header["categories"]]
+    if category_ids != [c.id for c in dataset.categories]:
+        raise InputError("the detections' categories differ from the dataset's", file=args.detections, field="categories")
+    model = load_model(args.checkpoint, num_classes=len(category_ids), device=args.device)
+    total = sum(len(frames) for _, frames in videos)
+    with tqdm(total=total, desc="eval-tracker", unit="frame", file=sys.stderr) as bar:
+        score = score_tracker(model, category_ids, dataset, videos, slots=args.slots, on_frame=bar.update)
+    if args.results:
+        from gvis.config import to_dict
+
+        from gvis.train.checkpoint import checkpoint_info
+
+        write_results(args.results, score.entries, meta={
+            **checkpoint_info(args.checkpoint), "checkpoint": str(args.checkpoint),
+            "detections": str(args.detections), "model_config": to_dict(model.config),
+            "stats": score.stats, "fps": score.fps})
+    summary = {"stats": score.stats, "fps": round(score.fps, 2), "frames": score.frames}
+    if args.json:
+        print_json(summary)
+    else:
+        from gvis.eval.ytvis_ap import format_stats
+
+        print(format_stats(score.stats))
+        print(f"{score.frames} frames, tracker {score.fps:.1f} frames/s (slots={args.slots}, {args.device})")
+    return 0

@@ -1,0 +1,174 @@
+"""The training config (``gvis train CONFIG``): one root schema whose ``model`` section is the tracker's.
+
+Defaults are the paper's stage-2 settings (``../shared/spec.md`` §5): clips of 4 × 10 frames, Adam with
+lr 2e−4 and weight decay 1e−4, constant learning rate, no gradient clipping, full back-propagation through
+the clip, loss weights class 1 / mask 1 / association 4 / init 1. ``configs/train/*.yaml`` hold only what
+differs (``docs/training.md`` lists every key).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from gvis.data.clips import ClipSamplerConfig
+from gvis.tracker.model import TrackerConfig
+
+
+@dataclass
+class SourceConfig:
+    """One set of videos: ground truth and the detections of a segmenter on them.
+
+    - ``annotations``: a YouTube-VIS dataset folder (``instances.json``) or annotation file.
+    - ``detections``: the detections as a ``.jsonl`` (its binary cache ``<stem>.pt`` is made and reused
+      beside it) or directly a cache ``.pt`` from ``gvis detect --cache``.
+    - ``max_videos``: use only the first N videos (``null``: all).
+    """
+
+    annotations: str | None = None
+    detections: str | None = None
+    max_videos: int | None = None
+
+    def validate(self) -> None:
+        if (self.annotations is None) != (self.detections is None):
+            raise ValueError("give both 'annotations' and 'detections' (or neither)")
+        if self.max_videos is not None and self.max_videos < 1:
+            raise ValueError(f"max_videos must be at least 1, got {self.max_videos}")
+
+    @property
+    def given(self) -> bool:
+        return self.annotations is not None
+
+
+@dataclass
+class AugmentConfig:
+    """One random geometric transform per clip, applied to every frame's detections *and* ground truth.
+
+    The frame is scaled by ``s ~ U[scale]`` (aspect kept), zero-padded (centred) to at least
+    ``crop_size`` and cropped at a uniformly random position to ``crop_size`` (``null``: the frame's own
+    size), then flipped horizontally with probability ``flip``. Boxes are clamped to the crop; detections
+    left with an empty box and objects whose box centre leaves the crop are removed from that frame.
+    The paper scales its 720p frames by U[0.475, 1] and crops 480×864, i.e. zooms of about 0.7–1.5 of its
+    working size; synthetic configs use that range relative to the frame (``configs/train/base.yaml``).
+    """
+
+    enabled: bool = True
+    scale: tuple[float, float] = (0.475, 1.0)
+    crop_size: tuple[int, int] | None = None
+    flip: float = 0.5
+
+    def validate(self) -> None:
+        low, high = self.scale
+        if not 0 < low <= high:
+            raise ValueError(f"augment.scale must be 0 < low <= high, got {list(self.scale)}")
+        if not 0.0 <= self.flip <= 1.0:
+            raise ValueError(f"augment.flip must be a probability, got {self.flip}")
+        if self.crop_size is not None and min(self.crop_size) < 1:
+            raise ValueError(f"augment.crop_size must be positive, got {list(self.crop_size)}")
+
+
+@dataclass
+class DataConfig:
+    """What the network is trained on. ``batch_size`` is B clips per step *per process*.
+
+    ``prefetch``: prepare the next batch in a background thread while the current step runs (the same
+    batches in the same order; decoding and augmenting masks is mostly NumPy / pycocotools / torch work,
+    which runs beside the step on a second core).
+    """
+
+    train: SourceConfig = field(default_factory=SourceConfig)
+    val: SourceConfig = field(default_factory=SourceConfig)
+    clips: ClipSamplerConfig = field(default_factory=ClipSamplerConfig)
+    batch_size: int = 4
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    prefetch: bool = True
+
+    def validate(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"data.batch_size must be at least 1, got {self.batch_size}")
+
+
+@dataclass
+class OptimConfig:
+    """Adam (PyTorch's, weight decay as L2 as in the authors' code) and the learning-rate schedule.
+
+    ``schedule``: ``constant`` (paper), ``cosine`` (to ``min_lr_factor · lr`` at ``train.steps``) or
+    ``step`` (× ``gamma`` at each of ``milestones``); ``warmup_steps`` ramps linearly from 0 first.
+    ``grad_clip``: clip the global gradient norm to this (``null``: no clipping, as the paper).
+    """
+
+    lr: float = 2e-4
+    weight_decay: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    schedule: Literal["constant", "cosine", "step"] = "constant"
+    warmup_steps: int = 0
+    min_lr_factor: float = 0.0
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = 0.1
+    grad_clip: float | None = None
+
+    def validate(self) -> None:
+        if self.lr <= 0:
+            raise ValueError(f"optim.lr must be positive, got {self.lr}")
+        if self.weight_decay < 0 or self.warmup_steps < 0:
+            raise ValueError("optim.weight_decay and optim.warmup_steps must be >= 0")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise ValueError(f"optim.grad_clip must be positive or null, got {self.grad_clip}")
+
+
+@dataclass
+class LossConfig:
+    """Weights of the four losses (spec §5) and the decay of the temporal class weights."""
+
+    class_weight: float = 1.0
+    mask_weight: float = 1.0
+    association_weight: float = 4.0
+    init_weight: float = 1.0
+    class_decay: float = 0.8
+    """w_t ∝ class_decay^(L−1−t): later frames of a clip weigh more."""
+    iou_threshold: float = 0.5
+    """A detection takes an object when their box IoU exceeds this (spec §5)."""
+
+
+@dataclass
+class ScheduleConfig:
+    """How long to train and when to validate, log and save.
+
+    ``bptt_chunk``: cut the gradient path through the track state every this many frames (``null``:
+    full back-propagation through the clip, as the paper). The losses of the whole clip are still
+    summed into one backward pass, so this shortens the gradient path, not the memory.
+    ``val_every``: validate (video AP on ``data.val``) every K steps and at the end (0: never).
+    ``time_limit_minutes``: stop (and save) at the first step boundary after this much training time.
+    """
+
+    steps: int = 1000
+    bptt_chunk: int | None = None
+    val_every: int = 0
+    checkpoint_every: int = 100
+    log_every: int = 1
+    time_limit_minutes: float | None = None
+
+    def validate(self) -> None:
+        if self.steps < 0 or self.val_every < 0 or self.checkpoint_every < 0 or self.log_every < 1:
+            raise ValueError("train.steps, val_every, checkpoint_every must be >= 0 and log_every >= 1")
+        if self.bptt_chunk is not None and self.bptt_chunk < 1:
+            raise ValueError(f"train.bptt_chunk must be at least 1 or null, got {self.bptt_chunk}")
+
+
+@dataclass
+class TrainConfig:
+    """Root schema of ``gvis train`` (sections: model, data, optim, loss, train; seed; output_dir; device).
+
+    ``output_dir``: where checkpoints and logs go (``--resume`` continues from ``<output_dir>/last.pt``).
+    ``device``: ``cpu``, ``cuda`` or ``auto`` (cuda when available). ``threads``: torch CPU threads per
+    process (``null``: torch's default).
+    """
+
+    model: TrackerConfig = field(default_factory=TrackerConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: ScheduleConfig = field(default_factory=ScheduleConfig)
+    seed: int = 0
+    output_dir: str = "runs/train"
+    device: Literal["cpu", "cuda", "auto"] = "auto"
+    threads: int | None = None
