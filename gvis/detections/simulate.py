@@ -727,9 +727,11 @@ class SimulatedDetector:
         cfg = self.config
         boxes, scores = [], []
         kept: list[_Candidate] = []
+        dropped: list[_Candidate] = []
         for candidate in candidates:
             score = 1.0 if noise_free else _sigmoid(candidate.logit)
             if score < cfg.score.min_score:
+                dropped.append(candidate)
                 continue
             if candidate.box is None:
                 box = _tight_box(candidate.mask)
@@ -742,9 +744,14 @@ class SimulatedDetector:
             kept.append(candidate)
             scores.append(score)
         if not noise_free:  # a detector reports its detections by decreasing score
-            order = sorted(range(len(kept)), key=lambda n: -scores[n])[: cfg.score.max_detections]
+            order = sorted(range(len(kept)), key=lambda n: -scores[n])
+            dropped += [kept[n] for n in order[cfg.score.max_detections :]]
+            order = order[: cfg.score.max_detections]
             kept = [kept[n] for n in order]
             scores = [scores[n] for n in order]
+        # An object whose true detection scored too low to be reported is missed too (the generator's miss
+        # persistence only follows the misses it drew itself, so this does not change any detection).
+        missed = missed + [c.instance_id for c in dropped if c.kind == "tp"]
         new_masks = [c.mask for c in kept if c.rle is None]  # [H, W] each
         encoded = iter(encode_masks(torch.from_numpy(np.stack(new_masks))) if new_masks else [])
         masks = [c.rle if c.rle is not None else next(encoded) for c in kept]

@@ -112,6 +112,22 @@ def test_medium_preset_statistics(medium_frames):
     assert max(fp_scores) > min(tp_scores) and np.mean(tp_scores) > np.mean(fp_scores) + 0.2
 
 
+def test_missed_are_the_visible_objects_without_a_true_detection():
+    # A true detection dropped for its low score leaves its object missed, like one the detector never drew.
+    dataset = YTVISDataset.from_dict(make_ytvis(num_videos=3, length=12, seed=2))
+    visible = missed = 0
+    for min_score in (0.05, 0.6):
+        detector = SimulatedDetector(dataset, preset="hard", seed=0, overrides=[f"score.min_score={min_score}"])
+        for video in dataset.videos:
+            for frame in detector.simulate_video(video.id):
+                detected = {i for i, kind in zip(frame.instance_ids, frame.kinds) if kind == "tp"}
+                assert sorted(frame.missed) == sorted(set(frame.visible) - detected)
+                assert min(frame.detections.scores.tolist(), default=1.0) >= min_score
+                visible += min_score == 0.6 and len(frame.visible)
+                missed += min_score == 0.6 and len(frame.missed)
+    assert missed > 0.4 * visible  # most misses at this threshold are low-scored true detections
+
+
 def test_duplicates_overlap_their_object(medium_frames):
     raw, _, frames = medium_frames
     truth = {(a["video_id"], a["id"]): a for a in raw["annotations"]}
