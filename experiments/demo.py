@@ -6,9 +6,10 @@
 4. evaluate         the 12 YouTube-VIS stats, printed as one table
 5. ``gvis viz``     overlay of the first tracker's results              → demo_out/overlay.{mp4,gif,png}
 
-The tracker the demo shows first is one switch (``TRACKERS_SHOWN`` below, or ``--tracker``): once the
-learned tracker ships its checkpoint, put ``"learned"`` first; ``gvis track`` gets ``--checkpoint`` from
-``CHECKPOINTS`` (no entry: the tracker's shipped default).
+The tracker the demo shows first is one switch (``TRACKERS_SHOWN`` below, or ``--tracker``): the learned
+tracker with its shipped checkpoint (``checkpoints/learned-synth-hard.pt``, trained on the hard preset by
+``experiments/learning_proof.py``); ``gvis track`` gets ``--checkpoint`` from ``CHECKPOINTS`` (no entry:
+the tracker's shipped default).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Trackers run by the demo; the first one is drawn in the overlay. Switch: ["learned", "masktrack-rule", "iou"].
-TRACKERS_SHOWN = ["masktrack-rule", "iou"]
+TRACKERS_SHOWN = ["learned", "masktrack-rule", "iou"]
 #: ``--checkpoint`` per tracker, where one is needed.
 CHECKPOINTS: dict[str, str] = {}
 STATS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100")

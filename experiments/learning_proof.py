@@ -17,8 +17,10 @@ One command (README):
    ``checkpoints/learned-synth-hard.json`` (config, seed, steps, git hash, held-out AP): the checkpoint
    ``gvis track --tracker learned`` uses when no ``--checkpoint`` is given.
 
-Every stage is skipped when its output exists (an interrupted run continues; ``--force`` redoes all), and
-a training run left by a stop continues with ``--resume``. ``--quick`` shrinks everything for a smoke test
+The stages are the functions of ``gvis.compare.benchmark`` (shared with ``gvis compare``, which reuses this
+work folder with ``--work runs/learning_proof``). Every stage is skipped when its output exists (an
+interrupted run continues; ``--force`` redoes all), and a training run left by a stop continues with
+``--resume``. ``--quick`` shrinks everything for a smoke test
 (and writes the report into the work folder instead of ``docs/results``).
 """
 from __future__ import annotations
@@ -28,13 +30,22 @@ import csv
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from gvis.compare.benchmark import (
+    HEURISTICS,
+    STATS,
+    Benchmark,
+    evaluate_heuristic,
+    evaluate_run,
+    prepare,
+    train_run,
+    tune_heuristic,
+)
+
 REPO = Path(__file__).resolve().parent.parent
-STATS = ("AP", "AP50", "AP75", "AR10")
 
 
 def parse_args() -> argparse.Namespace:
@@ -44,9 +55,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--test-videos", type=int, default=50)
     parser.add_argument("--test-seeds", type=int, nargs="+", default=[1, 2, 3], help="generator seeds of the held-out sets")
     parser.add_argument("--train-seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
-    parser.add_argument("--steps", type=int, default=1500,
+    parser.add_argument("--steps", type=int, default=1000,
                         help="training steps per seed (B = 4 clips of 10 frames; about 0.55 s each on this CPU)")
-    parser.add_argument("--minutes", type=float, default=15.0, help="stop a training run after this much training")
+    parser.add_argument("--minutes", type=float, default=15.0,
+                        help="stop a training run after this much training (CPU time of the training process)")
     parser.add_argument("--config", default="base", help="training config (configs/train/<name>.yaml or a path)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="extra training-config overrides (repeatable)")
@@ -63,55 +75,6 @@ def parse_args() -> argparse.Namespace:
         args.doc, args.png = args.work / "learning.md", args.work / "learning_loss.png"
         args.ship = args.work / "learned-synth-hard.pt"
     return args
-
-
-def gvis(*argv, capture: bool = False) -> str:
-    """Run ``gvis ARGV`` in a fresh process (one thread: the CPU is shared); returns stdout if ``capture``."""
-    command = [sys.executable, "-m", "gvis", *map(str, argv)]
-    print("$ gvis " + " ".join(map(str, argv)), flush=True)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, cwd=REPO, env=env, text=True, stdout=subprocess.PIPE if capture else None)
-    if done.returncode != 0:
-        sys.exit(f"failed ({done.returncode}): gvis {' '.join(map(str, argv))}")
-    return done.stdout if capture else ""
-
-
-def make_set(folder: Path, videos: int, seed: int, force: bool) -> None:
-    if force or not (folder / "instances.json").exists():
-        gvis("synth", "--preset", "hard", "--videos", videos, "--seed", seed, "--out", folder, "--overwrite")
-    if force or not (folder / "dets.pt").exists():
-        gvis("detect", "--detector", "simulated", "--preset", "hard", "--data", folder, "--out", folder / "dets.jsonl",
-             "--seed", seed, "--cache")
-
-
-def cached_json(path: Path, force: bool, make) -> dict:
-    """``make()``'s JSON, kept in ``path`` for later runs."""
-    if force or not path.exists():
-        path.write_text(json.dumps(make(), indent=2))
-    return json.loads(path.read_text())
-
-
-def train(args, seed: int, train_set: Path) -> Path:
-    out = args.work / f"run_seed{seed}"
-    summary = out / "summary.json"
-    if summary.exists() and not args.force:
-        return out
-    options = ["--set", f"data.train.annotations={train_set}", "--set", f"data.train.detections={train_set / 'dets.pt'}",
-               "--set", f"seed={seed}", "--set", f"output_dir={out}", "--set", f"train.steps={args.steps}",
-               "--set", f"train.time_limit_minutes={args.minutes}", "--set", "train.val_every=0"]
-    for item in args.overrides:
-        options += ["--set", item]
-    resume = ["--resume"] if (out / "last.pt").exists() and not args.force else ["--overwrite"]
-    result = json.loads(gvis("train", args.config, *options, *resume, "--json", "--no-progress", capture=True))
-    summary.write_text(json.dumps(result, indent=2))
-    return out
-
-
-def evaluate_heuristic(args, name: str, config: Path | None, test_set: Path) -> dict:
-    results = args.work / "results" / f"{name}_{test_set.name}.json"
-    extra = ["--config", config] if config is not None else []
-    gvis("track", "--tracker", "masktrack-rule", *extra, "--detections", test_set / "dets.jsonl", "--results", results)
-    return json.loads(gvis("eval", test_set / "instances.json", results, "--json", capture=True))
 
 
 def mean_std(values: list[float]) -> str:
@@ -152,30 +115,20 @@ def loss_curves(runs: dict[int, Path], png: Path) -> None:
 def main() -> None:
     args = parse_args()
     started = time.time()
-    args.work.mkdir(parents=True, exist_ok=True)
-    (args.work / "results").mkdir(exist_ok=True)
-    train_set = args.work / "train"
-    make_set(train_set, args.train_videos, 0, args.force)
-    test_sets = [args.work / f"test_seed{s}" for s in args.test_seeds]
-    for seed, folder in zip(args.test_seeds, test_sets):
-        make_set(folder, args.test_videos, seed, args.force)
-
-    tuned_yaml = args.work / "masktrack_tuned.yaml"
-    tuning = cached_json(args.work / "tuning.json", args.force, lambda: json.loads(gvis(
-        "tune-baseline", "--data", train_set, "--detections", train_set / "dets.jsonl", "--out", tuned_yaml, "--json",
-        capture=True)))
-    heuristics = {}
-    for name, config in (("tuned", tuned_yaml), ("default", None)):
-        heuristics[name] = cached_json(args.work / f"heuristic_{name}.json", args.force, lambda: {
-            folder.name: evaluate_heuristic(args, f"masktrack_{name}", config, folder) for folder in test_sets})
+    bench = Benchmark(args.work.resolve(), preset="hard", train_videos=args.train_videos, test_videos=args.test_videos,
+                      test_seeds=tuple(args.test_seeds))
+    prepare(bench, force=args.force)
+    tuning = tune_heuristic(bench, force=args.force)
+    heuristics = {name: evaluate_heuristic(bench, name, force=args.force) for name in HEURISTICS}
 
     runs, learned = {}, {}
     for seed in args.train_seeds:
-        runs[seed] = train(args, seed, train_set)
-        learned[seed] = cached_json(runs[seed] / "test_scores.json", args.force, lambda: {
-            folder.name: json.loads(gvis("eval-tracker", "--checkpoint", runs[seed] / "model.pt", "--data", folder,
-                                         "--detections", folder / "dets.jsonl", "--json", capture=True))
-            for folder in test_sets})
+        outcome = train_run(args.config, bench.work / f"run_seed{seed}", bench, seed, args.steps, args.minutes,
+                            args.overrides, force=args.force)
+        if outcome.status == "diverged":
+            sys.exit(f"training seed {seed} diverged: {outcome.record['message']}")
+        runs[seed] = outcome.folder
+        learned[seed] = evaluate_run(outcome.folder, bench, force=args.force)
     loss_curves(runs, args.png)
     write_report(args, tuning, heuristics, runs, learned, time.time() - started)
     seed = args.train_seeds[0]
@@ -199,6 +152,7 @@ def ship(run: Path, scores: dict, path: Path) -> Path:
     meta = {
         "checkpoint": path.name, "bytes": size, "made_by": "python experiments/learning_proof.py",
         "seed": checkpoint["seed"], "steps": checkpoint["step"], "train_seconds": checkpoint["train_seconds"],
+        "train_cpu_seconds": checkpoint.get("cpu_seconds"),
         "git_hash": checkpoint["git_hash"], "gvis_version": checkpoint["gvis_version"],
         "categories": checkpoint["categories"],
         "mask_resolution": f"1/{config['model']['mask_stride']} of the frame",
@@ -239,7 +193,8 @@ def write_report(args, tuning: dict, heuristics: dict, runs: dict, learned: dict
         "# Learning proof: the learned tracker vs the tuned MaskTrack R-CNN rule",
         "",
         f"Generated by `python experiments/learning_proof.py{' --quick' if args.quick else ''}` "
-        f"(git {git_hash() or 'unknown'}; {seconds / 60:.0f} min in all on this machine). Training: "
+        f"(git {git_hash() or 'unknown'}; this invocation {seconds / 60:.0f} min on this machine, reusing every stage whose output existed). "
+        "Training: "
         f"{args.train_videos} `gvis synth --preset hard` videos (generator seed 0) with `gvis detect --detector "
         f"simulated --preset hard` detections; evaluation: {args.test_videos} held-out videos from each of the "
         f"generator seeds {', '.join(map(str, args.test_seeds))} with their own simulated detections. Video AP "
@@ -248,18 +203,20 @@ def write_report(args, tuning: dict, heuristics: dict, runs: dict, learned: dict
         f"- Learned tracker: `configs/train/{args.config}.yaml`"
         + (f" with {' '.join('--set ' + o for o in args.overrides)}" if args.overrides else "")
         + f", {args.steps} steps of 4 clips × {config['data']['clips']['length']} frames at most, stopped after "
-        f"{args.minutes:g} min of training at the latest; mask head and Lovász loss at 1/{mask} of the frame "
+        f"{args.minutes:g} CPU minutes of training at the latest (`train.time_limit_clock: cpu`; wall time is longer on "
+        f"a machine shared with other jobs, both are listed); mask head and Lovász loss at 1/{mask} of the frame "
         f"({240 // mask}×{320 // mask} for 240×320); final checkpoint, no model selection.",
         f"- MaskTrack R-CNN rule tuned on the same {args.train_videos} training videos "
         f"(`gvis tune-baseline`, {len(tuning['rows'])} settings): best α={best.get('alpha')}, β={best.get('beta')}, "
         f"γ={best.get('gamma')} (training AP {100 * tuning['best']['stats']['AP']:.1f}).",
         "",
-        "| tracker | training seed | AP | AP50 | AP75 | AR10 | AP margin over tuned rule | training time | steps |",
+        "| tracker | training seed | AP | AP50 | AP75 | AR10 | AP margin over tuned rule | training time (CPU / wall) | steps |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for seed, per_seed, margin, summary, checkpoint, fps, _ in rows:
         lines.append(f"| learned | {seed} | " + " | ".join(f"{100 * per_seed[s]:.1f}" for s in STATS)
-                     + f" | {margin:+.1f} | {summary['train_seconds'] / 60:.1f} min | {summary['step']} |")
+                     + f" | {margin:+.1f} | {summary.get('cpu_seconds', float('nan')) / 60:.1f} / {summary['train_seconds'] / 60:.1f} min | "
+                     f"{summary['step']} |")
     lines.append("| learned | mean ± std | " + " | ".join(mean_std([r[1][s] for r in rows]) for s in STATS)
                  + f" | {statistics.mean(margins):+.1f} | | |")
     lines.append("| MaskTrack rule, tuned | – | " + " | ".join(f"{100 * tuned[s]:.1f}" for s in STATS) + " | 0 | | |")
@@ -288,7 +245,7 @@ def write_report(args, tuning: dict, heuristics: dict, runs: dict, learned: dict
         "",
         f"![training loss]({os.path.relpath(args.png, args.doc.parent)})",
         "",
-        "Training loss per step (moving average); the loss rises at first because the network starts "
+        "Training loss per step (moving average); it can rise at first because the network starts "
         "tracks only once its initialisation scores pass the threshold, and every track adds terms.",
     ]
     args.doc.parent.mkdir(parents=True, exist_ok=True)

@@ -79,4 +79,7 @@ APPEARANCE_MODELS: Registry = Registry("appearance model", ("gvis.tracker.appear
 ASSOCIATORS: Registry = Registry("associator", ("gvis.tracker.heads",))
 SCORERS: Registry = Registry("scorer", ("gvis.tracker.heads",))
 TRACKERS: Registry = Registry("tracker", ("gvis.baselines", "gvis.tracker"))
-DETECTORS: Registry = Registry("detector", ("gvis.detections.simulate",))
+DETECTORS: Registry = Registry(
+    "detector",
+    ("gvis.detections.simulate", "gvis.detectors.yolact.detector", "gvis.detectors.maskrcnn", "gvis.detectors.precomputed"),
+)

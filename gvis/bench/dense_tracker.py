@@ -12,6 +12,7 @@ Covers the default components only (``lstm_like`` / ``simple`` / ``none`` gates,
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import NamedTuple
 
@@ -19,11 +20,12 @@ import torch
 from torch import Tensor
 from torch_geometric.utils import to_dense_batch
 
+from gvis.config import find_config, load_config
 from gvis.gnn.dense_reference import dense_forward
 from gvis.tracker.appearance import GaussianAppearance
 from gvis.tracker.features import FrameDetections, pair_box_iou
 from gvis.tracker.heads import LearnedAssociator, LearnedScorer
-from gvis.tracker.model import RecurrentGraphTracker
+from gvis.tracker.model import RecurrentGraphTracker, TrackerConfig
 from gvis.tracker.state import TrackState
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -68,6 +70,12 @@ class DenseOutput(NamedTuple):
     init: Tensor
     assigned: Tensor
     new_slots: Tensor
+
+
+def benchmark_config() -> TrackerConfig:
+    """``configs/model/base.yaml`` with the paper's ``learned`` scorer, the one this dense step implements."""
+    config = load_config(TrackerConfig, find_config("base", "model"))
+    return dataclasses.replace(config, scorer={"type": "learned"})
 
 
 def check_supported(model: RecurrentGraphTracker) -> None:

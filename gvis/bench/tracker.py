@@ -26,12 +26,11 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from gvis.bench.dense_tracker import dense_step, gnn_inputs, to_dense
-from gvis.config import find_config, load_config
+from gvis.bench.dense_tracker import benchmark_config, dense_step, gnn_inputs, to_dense
 from gvis.detections.structures import Detections
 from gvis.gnn.dense_reference import dense_forward
 from gvis.tracker.features import FrameDetections, normalize_boxes
-from gvis.tracker.model import RecurrentGraphTracker, TrackerConfig
+from gvis.tracker.model import RecurrentGraphTracker
 from gvis.tracker.state import MATCHED, TrackState
 
 SIZES = ((5, 5), (10, 10), (30, 30), (100, 100))
@@ -63,7 +62,7 @@ def time_calls(cases: dict[Any, Callable[[], Any]], repeats: int = 7, min_second
 
 
 def build_model(seed: int = 0) -> RecurrentGraphTracker:
-    config = load_config(TrackerConfig, find_config("base", "model"))
+    config = benchmark_config()
     torch.manual_seed(seed)
     return RecurrentGraphTracker(config, num_classes=NUM_CLASSES).eval()
 

@@ -26,11 +26,11 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.utils import to_dense_batch
 
-from gvis.config import find_config, load_config
+from gvis.bench.dense_tracker import benchmark_config
 from gvis.detections.structures import Detections
 from gvis.gnn.dense_reference import dense_forward, dense_to_flat
 from gvis.gnn.features import FrameFeatures
-from gvis.tracker.model import RecurrentGraphTracker, TrackerConfig
+from gvis.tracker.model import RecurrentGraphTracker
 from gvis.train.config import LossConfig
 from gvis.train.data import TrainingFrame
 from gvis.train.objective import ClipObjective, collate
@@ -127,7 +127,7 @@ def _box_masks(boxes: Tensor) -> Tensor:
 
 
 def build_model(seed: int = 0) -> RecurrentGraphTracker:
-    config = load_config(TrackerConfig, find_config("base", "model"))
+    config = benchmark_config()
     config = dataclasses.replace(config, init_threshold=config.head_bias - 0.1, max_tracks=30)
     torch.manual_seed(seed)
     return RecurrentGraphTracker(config, num_classes=NUM_CLASSES)

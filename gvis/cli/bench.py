@@ -6,38 +6,46 @@ import argparse
 from gvis.cli._common import print_json
 
 COMMAND = "bench"
-HELP = "benchmarks: tracker latency and throughput, training throughput (pipeline to come)"
+HELP = "benchmarks: tracker latency and throughput, training throughput, detector + tracker pipeline FPS"
 DESCRIPTION = (
     "gvis bench tracker: per-frame latency of the learned tracker at 5x5 ... 100x100 tracks x detections "
     "(scopes gnn and step; PyG vs the dense padded reference vs the MaskTrack R-CNN rule), the mask head, "
     "batched throughput for B = 1, 8, 32 mixed-size videos, and torch.compile of the GNN. Random weights. "
     "See docs/tracker.md. gvis bench train: training clips/s for B = 1, 4, 16 (--batches) with native PyG "
-    "batching vs the dense padded GNN, 1-30 detections per frame; see docs/training.md."
+    "batching vs the dense padded GNN, 1-30 detections per frame; see docs/training.md. gvis bench pipeline: "
+    "FPS of detector + appearance + tracker + results encoding per backbone (--backbones) and frame size "
+    "(--sizes, default 480x864 240x320), I/O (MP4 decoding) excluded and included, random weights; see "
+    "docs/pipeline.md."
 )
 
-TARGETS = ("tracker", "train")
+TARGETS = ("tracker", "train", "pipeline")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", choices=TARGETS, help="what to benchmark")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default 1; pipeline: torch's default)")
     parser.add_argument("--repeats", type=int, help="timed repeats per figure, the median is reported (tracker: 7, train: 3)")
-    parser.add_argument("--sizes", default="5x5,10x10,30x30,100x100", help="tracks x detections, comma separated")
+    parser.add_argument("--sizes", nargs="+", help="tracker: tracks x detections (default 5x5,10x10,30x30,100x100); "
+                        "pipeline: frame HxW (default 480x864 240x320); comma or space separated")
+    parser.add_argument("--backbones", nargs="+", help="pipeline: detector backbones (default: resnet50 resnet101 "
+                        "resnet18 mobilenet_v3_large; maskrcnn = torchvision's Mask R-CNN)")
+    parser.add_argument("--frames", type=int, default=20, help="pipeline: timed frames per row (default 20, after 3 warm-up)")
+    parser.add_argument("--device", default="cpu", help="pipeline: cpu (default) or cuda")
     parser.add_argument("--batches", help="batch sizes of the throughput rows (tracker: 1,8,32; train: 1,4,16)")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
 
 
-def _sizes(text: str) -> tuple[tuple[int, int], ...]:
-    """``"5x5,10x10"`` → ``((5, 5), (10, 10))`` (tracks x detections, each >= 0)."""
+def _sizes(text: str, minimum: int = 0) -> tuple[tuple[int, int], ...]:
+    """``"5x5,10x10"`` → ``((5, 5), (10, 10))`` (each value >= ``minimum``)."""
     from gvis.errors import InputError
 
     try:
         sizes = tuple(tuple(int(v) for v in item.split("x")) for item in text.split(","))
     except ValueError:
         sizes = ()
-    if not sizes or any(len(size) != 2 or min(size) < 0 for size in sizes):
-        raise InputError(f"expected sizes like 5x5,10x10, got '{text}'", field="--sizes")
+    if not sizes or any(len(size) != 2 or min(size) < minimum for size in sizes):
+        raise InputError(f"expected sizes like 5x5,10x10 (each at least {minimum}), got '{text}'", field="--sizes")
     return sizes  # type: ignore[return-value]
 
 
@@ -63,11 +71,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.repeats is None:
         args.repeats = 7 if args.target == "tracker" else 3
-    if args.threads < 1 or args.repeats < 1:
-        raise InputError("--threads and --repeats must be at least 1")
-    batches = _batches(args.batches or ("1,8,32" if args.target == "tracker" else "1,4,16"))
-    sizes = _sizes(args.sizes)
+    if (args.threads is not None and args.threads < 1) or args.repeats < 1 or args.frames < 1:
+        raise InputError("--threads, --repeats and --frames must be at least 1")
     warnings.filterwarnings("ignore", message=".*TorchScript.*")
+    if args.target == "pipeline":
+        return _pipeline(args)
+    args.threads = args.threads or 1
+    batches = _batches(args.batches or ("1,8,32" if args.target == "tracker" else "1,4,16"))
+    sizes = _sizes(",".join(args.sizes or ["5x5,10x10,30x30,100x100"]))
     if args.target == "train":
         from gvis.bench import train
 
@@ -83,6 +94,30 @@ def run(args: argparse.Namespace) -> int:
         print_json(result)
     else:
         print(format_table(result))
+    return 0
+
+
+def _pipeline(args: argparse.Namespace) -> int:
+    import sys
+
+    import torch
+
+    from gvis.bench import pipeline
+    from gvis.errors import ConfigError, InputError
+
+    sizes = _sizes(",".join(args.sizes or ["480x864,240x320"]), minimum=32)
+    backbones = ",".join(args.backbones or pipeline.BACKBONES).split(",")
+    known = (*pipeline.BACKBONES, "maskrcnn")
+    unknown = [b for b in backbones if b not in known]
+    if unknown:
+        raise ConfigError(f"unknown backbone '{unknown[0]}'; options: {', '.join(known)}")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device is available", field="--device")
+    print(f"gvis bench pipeline: {pipeline.device_name(args.device)}, {args.frames} timed frames per row",
+          file=sys.stderr)
+    result = pipeline.run_benchmark(backbones, sizes, frames=args.frames, device=args.device, threads=args.threads,
+                                    progress=lambda line: print(line, file=sys.stderr))
+    print_json(result) if args.json else print(pipeline.format_table(result))
     return 0
 
 

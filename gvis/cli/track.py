@@ -1,4 +1,5 @@
-"""``gvis track``: run a tracker over per-frame detections; write results, an overlay and a track table."""
+"""``gvis track``: detector + tracker over a video, a frame folder or a dataset (or precomputed detections);
+write results, an overlay and a track table."""
 from __future__ import annotations
 
 import argparse
@@ -7,57 +8,59 @@ from pathlib import Path
 from gvis.cli._common import add_set_argument, print_json
 
 COMMAND = "track"
-HELP = "track detections (a .jsonl) with a learned or heuristic tracker; write YTVIS results"
+HELP = "track a video, a frame folder or a dataset (detector + tracker), or precomputed detections"
 DESCRIPTION = (
-    "Stream the precomputed detections video by video through the tracker and write the YouTube-VIS "
-    "results (plus <name>.meta.json), an overlay video and/or a CSV of per-frame track rows. INPUT, a "
-    "YouTube-VIS dataset folder, supplies the frames for --overlay and is checked against the detections. "
-    "Running a detector on a video file or a frame folder is not supported yet: make a .jsonl first "
-    "(gvis detect). Heuristic trackers read configs/baselines/<tracker>.yaml unless --config is given."
+    "Run a detector and a tracker frame by frame over INPUT (a video file, a folder of frame images or a "
+    "YouTube-VIS dataset folder) and write the YouTube-VIS results (plus <name>.meta.json), an overlay "
+    "video with every frame and/or a CSV of per-frame track rows, all streamed (memory stays flat on long "
+    "videos). The detector is --detector (default: yolact with the shipped checkpoints/detector-synth-small.pt). "
+    "With --detections D.jsonl no detector runs: the precomputed detections are tracked (INPUT, when given, "
+    "supplies the frames for --overlay and is checked against them). Heuristic trackers read "
+    "configs/baselines/<tracker>.yaml unless --config is given. See docs/pipeline.md."
 )
-
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", nargs="?", metavar="INPUT",
-                        help="YouTube-VIS dataset folder (instances.json + JPEGImages/); frames for --overlay")
+                        help="a video file, a folder of frame images, or a YouTube-VIS dataset folder "
+                             "(instances.json + JPEGImages/)")
     parser.add_argument("--tracker", default="learned", metavar="NAME",
                         help="learned (default), masktrack-rule or iou")
     parser.add_argument("--checkpoint", metavar="C",
                         help="checkpoint of a learned tracker (default: the shipped checkpoints/learned-synth-hard.pt)")
     parser.add_argument("--config", metavar="CFG", help="tracker config YAML (name in configs/baselines/ or a path)")
-    parser.add_argument("--detections", metavar="D.jsonl", help="precomputed detections (gvis detect, or any segmenter)")
+    parser.add_argument("--detections", metavar="D.jsonl", help="precomputed detections (gvis detect, or any segmenter); "
+                        "no detector runs")
+    parser.add_argument("--detector", default="yolact", metavar="NAME",
+                        help="detector run on INPUT's frames: yolact (default), maskrcnn, ... (DETECTORS)")
+    parser.add_argument("--detector-checkpoint", metavar="C",
+                        help="detector weights (default for yolact: the shipped checkpoints/detector-synth-small.pt)")
+    parser.add_argument("--detector-set", action="append", default=[], metavar="KEY=VALUE", dest="detector_overrides",
+                        help="override a detector config key (repeatable), e.g. min_size=480")
+    parser.add_argument("--device", default="cpu", help="device of the detector: cpu (default) or cuda")
+    parser.add_argument("--min-score", type=float, default=0.3, help="tracks scoring less are not drawn (default 0.3)")
     parser.add_argument("--results", metavar="R.json", help="write YouTube-VIS results here")
-    parser.add_argument("--overlay", metavar="O.mp4", help="write an overlay video of the first tracked video (needs INPUT)")
+    parser.add_argument("--overlay", metavar="O.mp4", help="write an overlay video, every frame of the first video (needs INPUT)")
     parser.add_argument("--overlay-all", action="store_true", help="put every tracked video in the overlay")
     parser.add_argument("--tracks-csv", metavar="T.csv", help="write one row per track and frame with a detection")
     parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     add_set_argument(parser)
 
 
+def _is_dataset(path: Path) -> bool:
+    return path.is_dir() and (path / "instances.json").is_file()
+
+
 def _check_input(args: argparse.Namespace):
-    """The dataset of INPUT (or None); clear errors for inputs that later issues will support."""
+    """The dataset of INPUT for tracking precomputed detections of a dataset (or None without INPUT)."""
     from gvis.cli._dataset import open_dataset
     from gvis.errors import InputError
 
     if args.input is None:
-        if args.detections is None:
-            raise InputError("give --detections D.jsonl (and optionally INPUT, a dataset folder)")
         if args.overlay:
-            raise InputError("--overlay needs INPUT, the dataset folder holding the frames")
+            raise InputError("--overlay needs INPUT, the video, frame folder or dataset folder holding the frames")
         return None
-    path = Path(args.input)
-    if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
-        raise InputError("tracking a video file is not supported yet: run a detector on its frames "
-                         "and pass --detections D.jsonl", file=path)
-    if path.is_dir() and not (path / "instances.json").is_file():
-        raise InputError("a frame folder without instances.json is not supported yet: INPUT must be a "
-                         "YouTube-VIS dataset folder", file=path)
-    if args.detections is None:
-        raise InputError("running a detector on INPUT is not supported yet: pass --detections D.jsonl "
-                         "(e.g. from gvis detect)", file=path)
-    return open_dataset(path)
+    return open_dataset(args.input)
 
 
 def tracker_entry(name: str):
@@ -126,7 +129,79 @@ class _Counted:
             yield item
 
 
+def _learned_default(args: argparse.Namespace) -> None:
+    """The learned tracker without --checkpoint uses the shipped one (random weights, with a warning, if absent)."""
+    if args.tracker == "learned" and args.checkpoint is None:
+        from gvis.train.checkpoint import shipped_checkpoint
+
+        shipped = shipped_checkpoint()
+        args.checkpoint = None if shipped is None else str(shipped)
+
+
 def run(args: argparse.Namespace) -> int:
+    from gvis.errors import InputError
+
+    if not (args.results or args.overlay or args.tracks_csv or args.json):
+        raise InputError("nothing to write: give --results, --overlay, --tracks-csv or --json")
+    if args.input is None and args.detections is None:
+        raise InputError("give INPUT (a video file, a frame folder or a dataset folder) or --detections D.jsonl")
+    if args.detections is not None and (args.input is None or _is_dataset(Path(args.input))):
+        return _track_detections(args)
+    return _track_frames(args)
+
+
+def _track_frames(args: argparse.Namespace) -> int:
+    """Detector (or precomputed detections served in order) + tracker over INPUT's frames."""
+    import contextlib
+    import sys
+    import time
+
+    from tqdm import tqdm
+
+    from gvis.baselines.runner import write_tracks_csv
+    from gvis.config import to_dict
+    from gvis.detectors import build_detector
+    from gvis.errors import InputError
+    from gvis.pipeline.sources import open_input
+    from gvis.pipeline.track import track_inputs
+    from gvis.viz.writers import Mp4Writer
+
+    videos, _ = open_input(args.input)
+    if args.detections is not None:
+        from gvis.detectors.precomputed import PrecomputedDetector
+
+        detector = PrecomputedDetector(args.detections)
+    else:
+        detector = build_detector(args.detector, args.detector_checkpoint, args.device, args.detector_overrides)
+    _learned_default(args)
+    tracker = build_tracker(args.tracker, detector.categories, args.config, args.overrides, args.checkpoint)
+    overlay_videos = [v.video_id for v in videos] if args.overlay_all else [videos[0].video_id]
+    fps = videos[0].fps or 10.0
+    start = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        overlay = stack.enter_context(Mp4Writer(args.overlay, fps)) if args.overlay else None
+        bar = stack.enter_context(tqdm(desc=f"track ({getattr(detector, 'meta', {}).get('detector', args.detector)} + "
+                                            f"{args.tracker})", unit="frame", file=sys.stderr))
+        tracked = track_inputs(detector, tracker, videos, with_rows=args.tracks_csv is not None, overlay=overlay,
+                               overlay_videos=overlay_videos, min_score=args.min_score, on_frame=bar.update)
+        if args.detections is not None and not detector.finished():
+            raise InputError(f"the detections have more frames than INPUT ({tracked.frames})", file=args.detections)
+    seconds = time.perf_counter() - start
+
+    if args.results:
+        from gvis.eval.results import write_results
+
+        config = getattr(tracker, "config", None)
+        meta = {"tracker": args.tracker, "input": str(args.input), "detector": getattr(detector, "meta", None),
+                "checkpoint": args.checkpoint, "config": to_dict(config) if config is not None else None}
+        write_results(args.results, tracked.entries, meta=meta)
+    if args.tracks_csv:
+        write_tracks_csv(args.tracks_csv, tracked.rows)
+    return _report(args, tracked, seconds)
+
+
+def _track_detections(args: argparse.Namespace) -> int:
+    """Precomputed detections of a dataset (or of no INPUT) through the tracker, video by video."""
     import sys
     import time
 
@@ -135,17 +210,10 @@ def run(args: argparse.Namespace) -> int:
     from gvis.baselines.runner import group_videos, run_tracker, tracker_threads, write_tracks_csv
     from gvis.config import to_dict
     from gvis.detections.jsonl import DetectionsReader
-    from gvis.errors import InputError
 
     dataset = _check_input(args)
-    if not (args.results or args.overlay or args.tracks_csv or args.json):
-        raise InputError("nothing to write: give --results, --overlay, --tracks-csv or --json")
     reader = DetectionsReader(args.detections)
-    if args.tracker == "learned" and args.checkpoint is None:
-        from gvis.train.checkpoint import shipped_checkpoint
-
-        shipped = shipped_checkpoint()  # None: random weights, with a warning
-        args.checkpoint = None if shipped is None else str(shipped)
+    _learned_default(args)
     tracker = build_tracker(args.tracker, reader.header["categories"], args.config, args.overrides, args.checkpoint)
 
     videos = _checked_lengths(group_videos(reader.frames(), str(args.detections)), dataset, str(args.detections))
@@ -168,7 +236,12 @@ def run(args: argparse.Namespace) -> int:
         from gvis.viz.overlay import write_overlay
 
         video_ids = tracked.video_ids if args.overlay_all else None
-        write_overlay(dataset, tracked.entries, args.overlay, video_ids=video_ids, source=str(args.detections))
+        write_overlay(dataset, tracked.entries, args.overlay, video_ids=video_ids, min_score=args.min_score,
+                      source=str(args.detections))
+    return _report(args, tracked, seconds)
+
+
+def _report(args: argparse.Namespace, tracked, seconds: float) -> int:
     summary = {"videos": len(tracked.video_ids), "frames": tracked.frames, "tracks": len(tracked.entries),
                "frames_per_s": round(tracked.frames / seconds, 2) if seconds > 0 else None,
                "results": args.results, "overlay": args.overlay, "tracks_csv": args.tracks_csv}

@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         "stopped_by": result.stopped_by,
         "checkpoint": str(result.checkpoint) if result.checkpoint else None,
         "train_seconds": round(result.train_seconds, 2),
+        "cpu_seconds": round(result.cpu_seconds, 2),
         "losses": {k: (v if math.isfinite(v) else None) for k, v in result.losses.items()},
         "validation": last,
     }

@@ -42,6 +42,7 @@ from pycocotools import mask as mask_utils
 from scipy import ndimage
 
 from gvis.config import find_config, load_config, to_dict
+from gvis.data.ytvis import _per_chunk
 from gvis.detections.structures import Detections, encode_masks, pycoco_rle
 from gvis.registry import DETECTORS
 
@@ -281,7 +282,7 @@ def _ground_truth(dataset: Any, video: Any) -> list[_Instance]:
         present = [i for i, r in enumerate(rles) if r is not None]
         areas = np.zeros(length)
         if present:
-            areas[present] = mask_utils.area([rles[i] for i in present])
+            areas[present] = _per_chunk(mask_utils.area, [rles[i] for i in present])  # > 255 frames
         synth = (inst.extra or {}).get("synth") or {}
         visibility = np.ones(length)
         full_areas = synth.get("full_areas") or []

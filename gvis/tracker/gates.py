@@ -34,16 +34,27 @@ class LSTMLikeGate(RecurrentGate):
         h^t = \sigma(o) \odot \tanh(c^t)
 
     Shapes: ``u, h, c: [T, D]``; ``W_u, W_h: Linear(D, 4D)`` with bias; chunks in the order f, i, o, g.
+
+    ``forget_bias`` is added to the initial bias of ``f`` (the usual LSTM initialisation, Jozefowicz et al.
+    2015): with 0, a fresh gate halves the cell every frame and a track forgets its initialising detection
+    before the class head can learn to read it.
     """
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, forget_bias: float = 0.0) -> None:
         super().__init__(dim)
+        self.forget_bias = forget_bias
         self.input_transform = nn.Linear(dim, 4 * dim)
         self.hidden_transform = nn.Linear(dim, 4 * dim)
+        self._init_forget_bias()
 
     def reset_parameters(self) -> None:
         self.input_transform.reset_parameters()
         self.hidden_transform.reset_parameters()
+        self._init_forget_bias()
+
+    def _init_forget_bias(self) -> None:
+        with torch.no_grad():
+            self.input_transform.bias[: self.dim] += self.forget_bias
 
     def forward(self, u: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
         forget, inp, out, cand = (self.input_transform(u) + self.hidden_transform(h)).chunk(4, dim=-1)

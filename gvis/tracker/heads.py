@@ -5,8 +5,9 @@
   ``limited`` (Table 1 "Limited GNN": ``s_0n = −max_m s_mn``) and ``masktrack`` (Table 1 "Association
   from [31]": MaskTrack R-CNN's rule decides).
 - **Scorers** (``SCORERS``) give each track its ``C+1`` class logits: ``learned`` (multinomial logistic
-  model on ``h``), ``masktrack`` (majority vote + mean confidence) and ``detector_average``
-  (exponential average of the assigned detections' logits).
+  model on ``h``), ``masktrack`` (majority vote + mean confidence), ``detector_average``
+  (exponential average of the assigned detections' logits) and ``learned_evidence`` (the learned model as
+  a correction to that average).
 - :class:`MaskHead` re-weights the assigned detection's mask with the track embedding.
 """
 from __future__ import annotations
@@ -244,6 +245,30 @@ class DetectorAverageScorer(Scorer):
         return average, {"average": average, "count": count + matched.to(count.dtype)}
 
 
+@SCORERS.register("learned_evidence")
+class EvidenceScorer(DetectorAverageScorer):
+    r"""The learned head as a correction to the detector's evidence: :math:`z_m = \mathrm{Linear}(D, C+1)(h_m)
+    + \bar y_m`, with :math:`\bar y_m` the ``detector_average`` of the assigned detections' logits.
+
+    Not in the paper (whose head reads only ``h``): a head on ``h`` alone must first learn to carry the
+    class of the initialising detection through the GNN and the gate, which the CPU budget of the
+    synthetic benchmark does not allow (docs/tracker.md, "Scorers"). Here ``h`` only has to learn what the
+    detections do not say: whether the track is a false positive, and which class evidence to trust.
+    State: that of ``detector_average``.
+    """
+
+    def __init__(self, dim: int, num_classes: int, rate: float = 0.1) -> None:
+        super().__init__(dim, num_classes, rate)
+        self.linear = nn.Linear(dim, num_classes + 1)
+
+    def reset_parameters(self) -> None:
+        self.linear.reset_parameters()
+
+    def forward(self, h: Tensor, state: State, det_logits: Tensor, matched: Tensor) -> tuple[Tensor, State]:
+        average, state = super().forward(h, state, det_logits, matched)
+        return self.linear(h) + average, state
+
+
 class MaskHead(nn.Module):
     r"""Mask re-weighting (spec §4): a track's mask logit map from its assigned detection's mask.
 
@@ -252,17 +277,25 @@ class MaskHead(nn.Module):
 
     ``r_n`` = mask logits, ``q_n`` = box mask, ``W h_m`` = ``embedding_channels`` channels broadcast.
     Shapes: ``mask_inputs [K, 2, h, w]``, ``h [K, D]`` → ``[K, h, w]``.
+
+    ``output_bias`` initialises the last convolution's bias. The tracker sets it to the constant background
+    logit, so that a fresh head starts at the pixel-assignment boundary: started at 0 against a background
+    of 10, the softmax gives a track ≈ e⁻¹⁰ of every pixel and the mask loss's gradient vanishes.
     """
 
-    def __init__(self, dim: int, embedding_channels: int = 16, hidden_channels: int = 16) -> None:
+    def __init__(self, dim: int, embedding_channels: int = 16, hidden_channels: int = 16,
+                 output_bias: float = 0.0) -> None:
         super().__init__()
+        self.output_bias = output_bias
         self.embedding = nn.Linear(dim, embedding_channels)
         self.conv1 = nn.Conv2d(2 + embedding_channels, hidden_channels, 3, padding=1)
         self.conv2 = nn.Conv2d(hidden_channels, 1, 3, padding=1)
+        nn.init.constant_(self.conv2.bias, output_bias)
 
     def reset_parameters(self) -> None:
         for module in (self.embedding, self.conv1, self.conv2):
             module.reset_parameters()
+        nn.init.constant_(self.conv2.bias, self.output_bias)
 
     def forward(self, mask_inputs: Tensor, h: Tensor) -> Tensor:
         count, _, height, width = mask_inputs.shape

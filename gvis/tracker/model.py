@@ -59,6 +59,8 @@ class TrackerConfig:
     loglik_scale: float = 0.01
     init_var_logit: float = -7.0
     """σ₀² = softplus(init_var_logit), a new track's variance; also the initial bias of the s² head."""
+    forget_bias: float = 0.0
+    """Added to the initial forget-gate bias of gates that have one (``lstm_like``); paper: 0."""
     head_bias: float = -2.1
     """Initial bias of the association and initialisation heads (p ≈ 0.109)."""
     match_threshold: float = -2.0
@@ -195,10 +197,14 @@ class RecurrentGraphTracker(nn.Module):
             empty_det_edge_dim=self.appearance.empty_det_edge_dim,
         )
         self.associator = _build(ASSOCIATORS, config.associator, "associator", dim=dim, bias=config.head_bias)
-        self.track_gate = _build(RECURRENT_GATES, config.gate, "gate", dim=dim)
-        self.empty_gate = _build(RECURRENT_GATES, config.gate, "gate", dim=dim)
+        gate_cls, _ = _component(RECURRENT_GATES, config.gate, "gate")
+        gate_init = ({"forget_bias": config.forget_bias}
+                     if "forget_bias" in inspect.signature(gate_cls).parameters and "forget_bias" not in config.gate else {})
+        self.track_gate = _build(RECURRENT_GATES, config.gate, "gate", dim=dim, **gate_init)
+        self.empty_gate = _build(RECURRENT_GATES, config.gate, "gate", dim=dim, **gate_init)
         self.scorer = _build(SCORERS, config.scorer, "scorer", dim=dim, num_classes=num_classes)
-        self.mask_head = MaskHead(dim, config.mask_embedding_channels, config.mask_hidden_channels)
+        self.mask_head = MaskHead(dim, config.mask_embedding_channels, config.mask_hidden_channels,
+                                  output_bias=config.background_mask_logit)
 
     # ------------------------------------------------------------------ state
     def initial_state(self, num_videos: int, device: torch.device | str | None = None) -> TrackState:

@@ -137,7 +137,9 @@ class ScheduleConfig:
     full back-propagation through the clip, as the paper). The losses of the whole clip are still
     summed into one backward pass, so this shortens the gradient path, not the memory.
     ``val_every``: validate (video AP on ``data.val``) every K steps and at the end (0: never).
-    ``time_limit_minutes``: stop (and save) at the first step boundary after this much training time.
+    ``time_limit_minutes``: stop (and save) at the first step boundary after this much training time,
+    measured by ``time_limit_clock``: ``wall`` (elapsed time) or ``cpu`` (the process's CPU time, every
+    thread counted: what a budget on a shared machine should count, since other jobs stretch wall time).
     """
 
     steps: int = 1000
@@ -146,6 +148,7 @@ class ScheduleConfig:
     checkpoint_every: int = 100
     log_every: int = 1
     time_limit_minutes: float | None = None
+    time_limit_clock: Literal["wall", "cpu"] = "wall"
 
     def validate(self) -> None:
         if self.steps < 0 or self.val_every < 0 or self.checkpoint_every < 0 or self.log_every < 1:

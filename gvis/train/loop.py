@@ -46,11 +46,11 @@ from gvis.train.stream import ClipStream
 
 #: Columns of ``train_log.csv`` (one row per logged step).
 LOG_COLUMNS = ("step", "epoch", "loss", *LOSS_NAMES, "lr", "grad_norm", "tracks", "positives", "clips_per_s",
-               "train_seconds")
+               "train_seconds", "cpu_seconds")
 #: The 12 YouTube-VIS stats, in ``validation.csv`` order.
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 #: Config keys that may differ between a checkpoint and the run resuming it.
-RESUMABLE_CHANGES = ("train.steps", "train.time_limit_minutes", "train.val_every", "train.checkpoint_every",
+RESUMABLE_CHANGES = ("train.steps", "train.time_limit_minutes", "train.time_limit_clock", "train.val_every", "train.checkpoint_every",
                      "train.log_every", "data.val", "data.prefetch", "output_dir", "device", "threads")
 
 
@@ -69,6 +69,7 @@ class TrainResult:
     losses: dict[str, float] = field(default_factory=dict)
     validations: list[dict] = field(default_factory=list)
     train_seconds: float = 0.0
+    cpu_seconds: float = 0.0
 
 
 def lr_factor(optim: OptimConfig, total_steps: int) -> Callable[[int], float]:
@@ -114,15 +115,16 @@ class StopOnSignal:
             signal.signal(signum, handler)
 
 
-def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+def config_differences(old: Any, new: Any, prefix: str = "") -> list[str]:
     """Dotted keys where two config dicts differ."""
     if isinstance(old, dict) and isinstance(new, dict):
         keys = list(old) + [k for k in new if k not in old]
-        return [d for k in keys for d in _differences(old.get(k), new.get(k), f"{prefix}{k}.")]
+        return [d for k in keys for d in config_differences(old.get(k), new.get(k), f"{prefix}{k}.")]
     return [] if old == new else [prefix.rstrip(".")]
 
 
-def _resolve_device(name: str) -> str:
+def resolve_device(name: str) -> str:
+    """``auto`` → ``cuda`` when a GPU is available, else ``cpu``; ``cuda`` without a GPU is a ConfigError."""
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
@@ -152,7 +154,7 @@ class Trainer:
     # ------------------------------------------------------------------------------------ setup
     def _setup(self) -> None:
         cfg = self.config
-        device_type = _resolve_device(cfg.device)
+        device_type = resolve_device(cfg.device)
         self.dist = init_distributed(device_type)
         self.device = torch.device(f"cuda:{self.dist.local_rank}" if device_type == "cuda" else "cpu")
         if cfg.threads is not None:
@@ -191,6 +193,7 @@ class Trainer:
         self.epoch = 0
         self.step = 0
         self.train_seconds = 0.0
+        self.cpu_seconds = 0.0
         self.metrics: dict = {}
         self.best_ap = -math.inf
         self.git_hash = git_hash()
@@ -204,7 +207,7 @@ class Trainer:
         if not path.exists():
             raise InputError("nothing to resume: no last.pt in the output folder", file=path.parent)
         checkpoint = load_checkpoint(path, map_location=self.device)
-        changed = [key for key in _differences(checkpoint["config"], self.config_dict)
+        changed = [key for key in config_differences(checkpoint["config"], self.config_dict)
                    if not any(key == allowed or key.startswith(allowed + ".") for allowed in RESUMABLE_CHANGES)]
         if changed:
             raise ConfigError(f"{path}: cannot resume with a different config; changed keys: {', '.join(changed)}")
@@ -216,6 +219,7 @@ class Trainer:
         set_rng_state(checkpoint["rng"])
         self.step = int(checkpoint["step"])
         self.train_seconds = float(checkpoint["train_seconds"])
+        self.cpu_seconds = float(checkpoint.get("cpu_seconds", 0.0))
         self.metrics = checkpoint["metrics"]
         self.best_ap = float(checkpoint["best_ap"])
 
@@ -231,6 +235,7 @@ class Trainer:
             "git_hash": self.git_hash,
             "gvis_version": __version__,
             "train_seconds": self.train_seconds,
+            "cpu_seconds": self.cpu_seconds,
             "metrics": self.metrics,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -251,8 +256,8 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         with atomic_open(self.out / "config.yaml", "w", encoding="utf-8") as handle:
             handle.write(dump_yaml(self.config_dict))
-        self.log_file = _CsvLog(self.out / "train_log.csv", LOG_COLUMNS, self.step)
-        self.val_file = _CsvLog(self.out / "validation.csv", ("step", *STAT_NAMES, "fps"), self.step)
+        self.log_file = CsvLog(self.out / "train_log.csv", LOG_COLUMNS, self.step)
+        self.val_file = CsvLog(self.out / "validation.csv", ("step", *STAT_NAMES, "fps"), self.step)
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:  # the optional 'tensorboard' extra
@@ -308,7 +313,7 @@ class Trainer:
         result = TrainResult(self.step, None, None)
         bar = tqdm(total=cfg.train.steps, initial=self.step, desc="train", unit="step", file=sys.stderr,
                    disable=not (self.progress and self.dist.is_main), dynamic_ncols=True)
-        clock = time.perf_counter()
+        clock, cpu_clock = time.perf_counter(), time.process_time()
         time_limit = None if cfg.train.time_limit_minutes is None else cfg.train.time_limit_minutes * 60
         self.batches = _Batches(self.stream, lambda clips: collate(
             clips, self.model, self.category_ids, cfg.loss, with_masks=self.objective.with_masks, device=self.device),
@@ -316,7 +321,10 @@ class Trainer:
         try:
             with StopOnSignal() as signals:
                 while self.step < cfg.train.steps:
-                    elapsed = self.train_seconds + time.perf_counter() - clock
+                    if cfg.train.time_limit_clock == "cpu":
+                        elapsed = self.cpu_seconds + time.process_time() - cpu_clock
+                    else:
+                        elapsed = self.train_seconds + time.perf_counter() - clock
                     stop = any_process(torch.tensor([signals.received is not None,
                                                      time_limit is not None and elapsed >= time_limit]),
                                        self.dist, self.device)
@@ -327,7 +335,8 @@ class Trainer:
                     if cfg.train.val_every and self.val_videos is not None and self.step % cfg.train.val_every == 0:
                         result.validations.append(self.validate())
                     self.train_seconds += time.perf_counter() - clock
-                    clock = time.perf_counter()
+                    self.cpu_seconds += time.process_time() - cpu_clock
+                    clock, cpu_clock = time.perf_counter(), time.process_time()
                     if cfg.train.checkpoint_every and self.step % cfg.train.checkpoint_every == 0 and self.dist.is_main:
                         self._save()
                     bar.update(1)
@@ -335,6 +344,7 @@ class Trainer:
                     if self.on_step is not None:
                         self.on_step(self.step)
                 self.train_seconds += time.perf_counter() - clock
+                self.cpu_seconds += time.process_time() - cpu_clock
                 validated = self.metrics.get("step") == self.step
                 if (result.stopped_by is None and cfg.train.val_every and self.val_videos is not None
                         and not validated and self.step > 0):
@@ -350,11 +360,12 @@ class Trainer:
             shutdown(self.dist)
         result.step = self.step
         result.train_seconds = self.train_seconds
+        result.cpu_seconds = self.cpu_seconds
         return result
 
     def _train_step(self) -> dict[str, float]:
         cfg = self.config
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         self.epoch, batch = self.batches.next(more=self.step + 1 < cfg.train.steps)
         terms = self.wrapped(batch)
         values = {name: float(terms[name].detach()) for name in ("loss", *LOSS_NAMES)}
@@ -375,7 +386,8 @@ class Trainer:
                       clips_per_s=cfg.data.batch_size * self.dist.world_size / seconds)
         if self.step % cfg.train.log_every == 0:
             self._log({"step": self.step, "epoch": self.epoch, **values,
-                       "train_seconds": self.train_seconds + seconds})
+                       "train_seconds": self.train_seconds + seconds,
+                       "cpu_seconds": self.cpu_seconds + time.process_time() - cpu_start})
         return values
 
     def _diverged(self, what: str, values: dict[str, float]) -> TrainingDiverged:
@@ -415,7 +427,7 @@ class _Batches:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-class _CsvLog:
+class CsvLog:
     """An append-only CSV log that first drops rows past ``step`` (a resumed run repeats them)."""
 
     def __init__(self, path: Path, columns: tuple[str, ...], step: int) -> None:

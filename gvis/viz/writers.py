@@ -4,6 +4,7 @@ Every file is written to a temporary file and renamed, so a crash never leaves a
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from fractions import Fraction
 from typing import Iterable, Sequence
@@ -39,35 +40,64 @@ def _even(frame: np.ndarray) -> np.ndarray:
     return frame
 
 
+class Mp4Writer:
+    """Encodes ``[H, W, 3]`` uint8 RGB frames (all the same size) as MP4 (yuv420p) one at a time.
+
+    A context manager: the file appears when the block ends without an error (atomically), so a long
+    video is never held in memory. ``count``: frames written so far.
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float = 10.0) -> None:
+        self.path, self.fps, self.count = path, fps, 0
+        self._files = contextlib.ExitStack()
+        self._stream = None
+
+    def __enter__(self) -> "Mp4Writer":
+        import av
+
+        self._codec = video_codec()
+        handle = self._files.enter_context(atomic_open(self.path, "wb"))
+        self._container = self._files.enter_context(av.open(handle, mode="w", format="mp4"))
+        return self
+
+    def write(self, frame: np.ndarray) -> None:
+        import av
+
+        frame = _even(np.ascontiguousarray(frame, dtype=np.uint8))
+        stream = self._stream
+        if stream is None:
+            stream = self._stream = self._container.add_stream(self._codec, rate=Fraction(self.fps).limit_denominator(1000))
+            stream.height, stream.width = frame.shape[:2]
+            stream.pix_fmt = "yuv420p"
+            if self._codec == "libx264":
+                stream.options = {"crf": "20", "preset": "veryfast"}
+            else:
+                stream.bit_rate = 4_000_000
+        elif frame.shape[:2] != (stream.height, stream.width):
+            raise ValueError(f"frame {self.count} is {frame.shape[:2]}, the video is {(stream.height, stream.width)}")
+        for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+            self._container.mux(packet)
+        self.count += 1
+
+    def __exit__(self, *exc_info) -> bool:
+        if exc_info[0] is None:
+            try:
+                if self._stream is None:
+                    raise InputError("no frames to write", file=self.path)
+                for packet in self._stream.encode():
+                    self._container.mux(packet)
+            except BaseException as exc:  # drop the temporary file, then report
+                self._files.__exit__(type(exc), exc, exc.__traceback__)
+                raise
+        return self._files.__exit__(*exc_info)
+
+
 def write_mp4(frames: Iterable[np.ndarray], path: str | os.PathLike, fps: float = 10.0) -> int:
     """Encode ``[H, W, 3]`` uint8 RGB frames (all the same size) as MP4, yuv420p; returns the frame count."""
-    import av
-
-    codec = video_codec()
-    count = 0
-    with atomic_open(path, "wb") as handle:
-        with av.open(handle, mode="w", format="mp4") as container:
-            stream = None
-            for frame in frames:
-                frame = _even(np.ascontiguousarray(frame, dtype=np.uint8))
-                if stream is None:
-                    stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1000))
-                    stream.height, stream.width = frame.shape[:2]
-                    stream.pix_fmt = "yuv420p"
-                    if codec == "libx264":
-                        stream.options = {"crf": "20", "preset": "veryfast"}
-                    else:
-                        stream.bit_rate = 4_000_000
-                elif frame.shape[:2] != (stream.height, stream.width):
-                    raise ValueError(f"frame {count} is {frame.shape[:2]}, the video is {(stream.height, stream.width)}")
-                for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                    container.mux(packet)
-                count += 1
-            if stream is None:
-                raise InputError("no frames to write", file=path)
-            for packet in stream.encode():
-                container.mux(packet)
-    return count
+    with Mp4Writer(path, fps) as writer:
+        for frame in frames:
+            writer.write(frame)
+    return writer.count
 
 
 def _scaled(frame: np.ndarray, max_width: int | None) -> Image.Image:

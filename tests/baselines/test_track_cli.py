@@ -51,9 +51,9 @@ def test_track_errors_are_one_line(tiny_set, tmp_path, capsys):
     frames = tmp_path / "frames"
     frames.mkdir()
     cases = [
-        ([str(video), "--tracker", "iou", "--detections", dets, "--results", "r.json"], "video file is not supported yet"),
-        ([str(frames), "--tracker", "iou", "--detections", dets, "--results", "r.json"], "frame folder"),
-        ([str(tiny_set / "data"), "--tracker", "iou", "--results", "r.json"], "running a detector on INPUT is not supported yet"),
+        ([str(video), "--tracker", "iou", "--detections", dets, "--results", "r.json"], "clip.mp4: cannot read the video"),
+        ([str(frames), "--tracker", "iou", "--detections", dets, "--results", "r.json"], "frames: no frame images"),
+        ([str(tiny_set / "data"), "--tracker", "iou", "--detector", "nope", "--results", "r.json"], "unknown detector 'nope'"),
         (["--tracker", "iou", "--detections", dets], "nothing to write"),
         (["--tracker", "iou", "--detections", dets, "--overlay", "o.mp4"], "--overlay needs INPUT"),
         (["--tracker", "nope", "--detections", dets, "--json"], "unknown tracker 'nope'"),

@@ -202,8 +202,8 @@ def test_registry():
     dataset = YTVISDataset.from_dict(make_ytvis(num_videos=1))
     detector = DETECTORS.build("simulated", dataset=dataset, preset="easy", overrides=["appearance.dim=8"], seed=1)
     assert detector.appearance_dim == 8 and next(detector.detect_video(10)).appearance.shape[1] == 8
-    with pytest.raises(ValueError, match="unknown detector 'yolact'; options: .*simulated"):
-        DETECTORS.get("yolact")
+    with pytest.raises(ValueError, match="unknown detector 'nope'; options: .*simulated"):
+        DETECTORS.get("nope")
 
 
 def test_cli_detect(ytvis_dir, tmp_path, capsys):  # noqa: F811
@@ -220,7 +220,7 @@ def test_cli_detect(ytvis_dir, tmp_path, capsys):  # noqa: F811
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (["--detector", "yolact"], "unknown detector 'yolact'; options: simulated"),
+    (["--detector", "nope"], "unknown detector 'nope'; options: maskrcnn, precomputed, simulated, yolact"),
     (["--set", "miss.base_rate=2"], "miss.base_rate"),
     (["--preset", "extreme"], "no config 'extreme'"),
 ])

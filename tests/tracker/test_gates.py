@@ -51,3 +51,14 @@ def test_no_gate_passes_the_gnn_output_through():
     out_h, out_c = gate(u, h, c)
     assert out_h is u and out_c is c
     assert list(gate.parameters()) == []
+
+
+def test_forget_bias_is_added_to_the_forget_gate_only():
+    torch.manual_seed(0)
+    plain = RECURRENT_GATES.build("lstm_like", dim=3)
+    torch.manual_seed(0)
+    biased = RECURRENT_GATES.build("lstm_like", dim=3, forget_bias=1.0)
+    difference = biased.input_transform.bias - plain.input_transform.bias
+    assert torch.allclose(difference, torch.tensor([1.0] * 3 + [0.0] * 9))
+    biased.reset_parameters()
+    assert biased.input_transform.bias[:3].min() > 1.0 - 1 / math.sqrt(3)

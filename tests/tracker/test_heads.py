@@ -111,6 +111,20 @@ def test_detector_average_scorer_is_an_exponential_average():
     assert torch.equal(z2, z)
 
 
+def test_evidence_scorer_adds_the_learned_head_to_the_detector_average():
+    scorer = SCORERS.build("learned_evidence", dim=4, num_classes=1, rate=0.1)
+    h = torch.randn(1, 4)
+    state = scorer.new_state(1, h)
+    z, state = scorer(h, state, torch.tensor([[1.0, 2.0]]), torch.tensor([True]))
+    assert torch.allclose(z, scorer.linear(h) + torch.tensor([[1.0, 2.0]]))
+    z, state = scorer(h, state, torch.tensor([[3.0, 0.0]]), torch.tensor([True]))
+    assert torch.allclose(z, scorer.linear(h) + torch.tensor([[0.9 * 1 + 0.1 * 3, 0.9 * 2 + 0.1 * 0]]))
+    # Unmatched: the average stays, the head still reads the new embedding.
+    h2 = torch.randn(1, 4)
+    z2, _ = scorer(h2, state, torch.tensor([[9.0, 9.0]]), torch.tensor([False]))
+    assert torch.allclose(z2 - scorer.linear(h2), z - scorer.linear(h))
+
+
 def test_learned_scorer_is_linear_in_h():
     scorer = SCORERS.build("learned", dim=4, num_classes=2)
     h = torch.randn(3, 4)
@@ -122,6 +136,8 @@ def test_mask_head_and_pixel_assignment():
     head = MaskHead(dim=4, embedding_channels=16)
     assert head.conv1.in_channels == 18 and head.conv2.out_channels == 1
     assert head(torch.randn(3, 2, 6, 8), torch.randn(3, 4)).shape == (3, 6, 8)
+    # The tracker's head starts at the background level, where the mask loss has a gradient.
+    assert torch.equal(tiny_model().mask_head.conv2.bias, torch.tensor([tiny_model().config.background_mask_logit]))
     model = tiny_model()
     logits = torch.full((3, 2, 2), -20.0)
     logits[0, 0, 0] = 15.0          # beats the background (10)

@@ -129,8 +129,10 @@ def test_empty_frames_and_videos_without_tracks(appearance_model, generator):
 
 
 def test_step_matches_the_dense_reference():
-    """Same weights, same inputs: association, init, and the next state of every track (float64)."""
-    model = tiny_model(*ALWAYS, dtype=torch.float64, seed=3)
+    """Same weights, same inputs: association, init, and the next state of every track (float64).
+
+    The dense reference implements the paper's scorer (``learned``), not the presets' ``learned_evidence``."""
+    model = tiny_model(*ALWAYS, "scorer.type=learned", dtype=torch.float64, seed=3)
     generator = torch.Generator().manual_seed(5)
     state = model.initial_state(3)
     counts = [(3, 0, 2), (4, 1, 0), (2, 3, 5)]

@@ -23,7 +23,7 @@ def test_every_entry_is_listed():
     assert set(RECURRENT_GATES.names()) == {"lstm_like", "simple", "none"}
     assert set(APPEARANCE_MODELS.names()) == {"gaussian", "constant_variance", "lstm", "baked", "none"}
     assert set(ASSOCIATORS.names()) == {"learned", "limited", "masktrack"}
-    assert set(SCORERS.names()) == {"learned", "masktrack", "detector_average"}
+    assert set(SCORERS.names()) == {"learned", "masktrack", "detector_average", "learned_evidence"}
 
 
 def write_config(tmp_path, body: str):

@@ -51,7 +51,7 @@ def test_signal_stop_and_resume_equal_an_uninterrupted_run(tiny_config):
 def test_resume_refuses_another_config(tiny_config):
     Trainer(tiny_config("train.steps=1"), progress=False).run()
     with pytest.raises(ConfigError, match="optim.lr"):
-        Trainer(tiny_config("train.steps=2", "optim.lr=1e-3"), resume=True, progress=False).run()
+        Trainer(tiny_config("train.steps=2", "optim.lr=3e-3"), resume=True, progress=False).run()
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_config, monkeypatch):
@@ -104,3 +104,14 @@ def test_thirty_steps_lower_the_loss_of_a_fixed_batch(tiny_config):
     assert len(losses) == 30
     assert losses[-1] < 0.7 * losses[0]
     assert sum(losses[-5:]) < sum(losses[:5])
+
+
+@pytest.mark.parametrize("clock", ["wall", "cpu"])
+def test_time_limit_stops_on_either_clock_and_records_both(tiny_config, clock):
+    done = Trainer(tiny_config("train.steps=2", "train.checkpoint_every=0", output="timed"), progress=False).run()
+    assert done.stopped_by is None and 0 < done.cpu_seconds and 0 < done.train_seconds
+    assert load_checkpoint(done.checkpoint)["cpu_seconds"] == done.cpu_seconds
+    config = tiny_config("train.steps=5", "train.time_limit_minutes=1e-9", f"train.time_limit_clock={clock}",
+                         "train.checkpoint_every=0", output=f"limited-{clock}")
+    stopped = Trainer(config, progress=False).run()
+    assert (stopped.stopped_by, stopped.step) == ("time limit", 0)

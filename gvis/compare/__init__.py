@@ -1,0 +1,11 @@
+"""Comparing tracker configurations on the synthetic benchmark: the paper's ablations and your own variants.
+
+- :mod:`gvis.compare.benchmark`: the protocol of the learning proof (cached data sets, the tuned MaskTrack
+  rule, one training run, its held-out scores), shared by ``gvis compare`` and
+  ``experiments/learning_proof.py``;
+- :mod:`gvis.compare.sweep`: configs × seeds, resumable, one folder per run;
+- :mod:`gvis.compare.paper`: the paper's numbers for each config of ``configs/ablations/``;
+- :mod:`gvis.compare.report`: the markdown table and the bar chart.
+
+Everything heavy is imported inside functions, so ``gvis --help`` stays fast.
+"""

@@ -1,0 +1,97 @@
+"""Configs × training seeds through the protocol of :mod:`gvis.compare.benchmark`, one folder per run.
+
+``WORK/runs/<config stem>/seed<k>/`` holds one run. A run that ended (``summary.json`` or ``diverged.json``)
+is skipped, one left by an interruption resumes from its ``last.pt``, and its held-out scores
+(``test_scores.json``) are computed once; so a sweep may be stopped and restarted at any point.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Sequence
+
+from gvis.compare.benchmark import (
+    SCORES,
+    Benchmark,
+    CommandFailed,
+    Runner,
+    evaluate_run,
+    log,
+    run_outcome,
+    subprocess_runner,
+    train_run,
+)
+from gvis.errors import ConfigError
+
+
+def run_folder(work: Path, stem: str, seed: int) -> Path:
+    """Where the run of config ``stem`` with training seed ``seed`` lives."""
+    return work / "runs" / stem / f"seed{seed}"
+
+
+def resolve_configs(items: Sequence[str | Path], overrides: Sequence[str] = ()) -> dict[str, Path]:
+    """Training configs (paths, or names in ``configs/train/``) by file stem, as absolute paths.
+
+    Each is loaded once with ``overrides``, so that a bad key fails before hours of training. Runs are
+    kept by stem, so two different files with one stem are a :class:`~gvis.errors.ConfigError`.
+    """
+    from gvis.config import find_config
+    from gvis.train.loop import load_train_config
+
+    configs: dict[str, Path] = {}
+    for item in items:
+        path = find_config(item, "train").resolve()
+        if configs.get(path.stem, path) != path:
+            raise ConfigError(f"two configs named '{path.stem}' ({configs[path.stem]} and {path}); runs are kept "
+                              "by file name, so rename one")
+        load_train_config(path, list(overrides))
+        configs[path.stem] = path
+    if not configs:
+        raise ConfigError("give at least one config")
+    return configs
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What happened to one config × seed in this sweep; ``message`` says why it failed or diverged."""
+
+    stem: str
+    seed: int
+    folder: Path
+    status: Literal["finished", "diverged", "failed"]
+    message: str = ""
+
+
+def sweep(bench: Benchmark, configs: dict[str, Path], seeds: Sequence[int], steps: int, minutes: float,
+          overrides: Sequence[str] = (), runner: Runner = subprocess_runner) -> list[RunRecord]:
+    """Train and evaluate every config for every seed (see the module docstring); progress on stderr.
+
+    A run that diverges is recorded as such; one that fails otherwise is reported and the sweep goes on.
+    """
+    records = []
+    total = len(configs) * len(seeds)
+    for index, (stem, seed) in enumerate(itertools.product(configs, seeds), 1):
+        folder = run_folder(bench.work, stem, seed)
+        prefix = f"[{index}/{total}] {stem} seed {seed}"
+        outcome = run_outcome(folder)
+        try:
+            if outcome is None:
+                how = "resuming" if (folder / "last.pt").exists() else "training"
+                log(f"{prefix}: {how} (at most {steps} steps and {minutes:g} min)")
+                outcome = train_run(configs[stem], folder, bench, seed, steps, minutes, overrides, runner)
+            if outcome.status == "diverged":
+                log(f"{prefix}: diverged at step {outcome.record['step']}")
+                records.append(RunRecord(stem, seed, folder, "diverged", outcome.record["message"]))
+                continue
+            if (folder / SCORES).exists():
+                log(f"{prefix}: done before (skipped)")
+            else:
+                log(f"{prefix}: evaluating on {len(bench.test_sets)} held-out sets")
+                evaluate_run(folder, bench, runner)
+        except CommandFailed as exc:
+            log(f"{prefix}: failed: {exc}")
+            records.append(RunRecord(stem, seed, folder, "failed", str(exc)))
+            continue
+        records.append(RunRecord(stem, seed, folder, "finished"))
+    return records

@@ -1,0 +1,81 @@
+"""Detector weights files: one ``torch.save`` dict, written atomically.
+
+Format ``gvis-detector-checkpoint`` version 1, readable with ``torch.load(path, weights_only=True)``:
+
+- always: ``format``, ``version``, ``model`` (:class:`~gvis.detectors.yolact.model.YolactModel` state
+  dict), ``appearance`` (:class:`~gvis.detectors.appearance.AppearanceNetwork` state dict, or ``None``),
+  ``config`` (the :class:`~gvis.detectors.yolact.model.DetectorConfig` as a dict, ``num_classes`` filled),
+  ``categories`` (``[{"id", "name"}]``, class columns 1..C), and what produced it: ``train_config``,
+  ``step``, ``seed``, ``git_hash``, ``gvis_version``, ``train_seconds``, ``metrics``;
+- training state (``last.pt`` of ``gvis train-detector``, dropped by :func:`export_detector`):
+  ``optimizer``, ``scheduler``, ``stream`` (frame sampler position) and ``rng``.
+
+Weights may be stored in float16 (``half=True``: the shipped checkpoint); loading returns float32.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gvis.errors import InputError
+from gvis.io import atomic_open
+
+FORMAT = "gvis-detector-checkpoint"
+VERSION = 1
+#: Keys of the training state, dropped by :func:`export_detector`.
+TRAINING_STATE = ("optimizer", "scheduler", "stream", "rng")
+#: The detector shipped with gvis (``experiments/detector_proof.py`` makes it; metadata in ``<stem>.json``).
+SHIPPED_DETECTOR = Path(__file__).resolve().parents[3] / "checkpoints" / "detector-synth-small.pt"
+WEIGHTS = ("model", "appearance")
+
+
+def _cast(state: dict | None, dtype: torch.dtype) -> dict | None:
+    if state is None:
+        return None
+    return {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+
+
+def save_detector_checkpoint(path: str | os.PathLike, checkpoint: dict[str, Any], half: bool = False) -> Path:
+    """Write ``checkpoint`` (``format`` / ``version`` added; weights in float16 if ``half``) atomically."""
+    path = Path(path)
+    content = {"format": FORMAT, "version": VERSION, **checkpoint}
+    if half:
+        content.update({key: _cast(content.get(key), torch.float16) for key in WEIGHTS})
+    with atomic_open(path, "wb") as handle:
+        torch.save(content, handle)
+    return path
+
+
+def load_detector_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a file written by :func:`save_detector_checkpoint` (weights as float32); ``InputError`` naming
+    the file otherwise."""
+    path = Path(path)
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise InputError("no such detector checkpoint", file=path) from None
+    except Exception as exc:  # truncated, not a torch file, unexpected pickle content
+        raise InputError(f"cannot read detector checkpoint: {exc}", file=path) from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        raise InputError(f"not a {FORMAT} file", file=path, field="format")
+    if checkpoint.get("version") != VERSION:
+        raise InputError(f"detector checkpoint version {checkpoint.get('version')}, this gvis reads {VERSION}",
+                         file=path, field="version")
+    for key in ("model", "config", "categories"):
+        if key not in checkpoint:
+            raise InputError(f"detector checkpoint has no '{key}'", file=path, field=key)
+    checkpoint.update({key: _cast(checkpoint.get(key), torch.float32) for key in WEIGHTS})
+    return checkpoint
+
+
+def export_detector(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint without its training state (what detection needs)."""
+    return {key: value for key, value in checkpoint.items() if key not in TRAINING_STATE}
+
+
+def shipped_detector() -> Path | None:
+    """The shipped detector checkpoint, or ``None`` if this checkout lacks it."""
+    return SHIPPED_DETECTOR if SHIPPED_DETECTOR.is_file() else None
