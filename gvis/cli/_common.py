@@ -20,3 +20,30 @@ def print_json(obj: Any) -> None:
     json.dump(obj, sys.stdout)
     sys.stdout.write("\n")
     sys.stdout.flush()
+
+
+def report_training(command: str, result: Any, as_json: bool, validation_text: str) -> None:
+    """What ``gvis train`` / ``gvis train-detector`` print at the end of a run.
+
+    ``result``: the trainer's result (``step``, ``stopped_by``, ``checkpoint``, ``train_seconds``, optional
+    ``cpu_seconds``, ``losses``, ``validations``); ``validation_text`` formats the last validation's stats
+    for the one-line summary.
+    """
+    import math
+
+    last = result.validations[-1] if result.validations else None
+    summary = {
+        "step": result.step,
+        "stopped_by": result.stopped_by,
+        "checkpoint": str(result.checkpoint) if result.checkpoint else None,
+        "train_seconds": round(result.train_seconds, 2),
+        **({"cpu_seconds": round(result.cpu_seconds, 2)} if hasattr(result, "cpu_seconds") else {}),
+        "losses": {k: (v if math.isfinite(v) else None) for k, v in result.losses.items()},
+        "validation": last,
+    }
+    if as_json:
+        print_json(summary)
+        return
+    how = f"stopped by {result.stopped_by}" if result.stopped_by else "done"
+    validation = f", {validation_text.format(**last['stats'])}" if last else ""
+    print(f"{command}: {how} at step {result.step} ({result.train_seconds:.0f} s){validation}; saved {result.checkpoint}")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from gvis.cli._common import add_set_argument, print_json
+from gvis.cli._common import add_set_argument, report_training
 
 COMMAND = "train"
 HELP = "train the learned tracker from precomputed detections (.jsonl or its cache) and ground truth"
@@ -28,8 +28,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import math
-
     from gvis.train.loop import Trainer, load_train_config
 
     config = load_train_config(args.config, args.overrides)
@@ -37,20 +35,5 @@ def run(args: argparse.Namespace) -> int:
     result = trainer.run()
     if trainer.dist.rank != 0:
         return 0
-    last = result.validations[-1] if result.validations else None
-    summary = {
-        "step": result.step,
-        "stopped_by": result.stopped_by,
-        "checkpoint": str(result.checkpoint) if result.checkpoint else None,
-        "train_seconds": round(result.train_seconds, 2),
-        "cpu_seconds": round(result.cpu_seconds, 2),
-        "losses": {k: (v if math.isfinite(v) else None) for k, v in result.losses.items()},
-        "validation": last,
-    }
-    if args.json:
-        print_json(summary)
-    else:
-        how = f"stopped by {result.stopped_by}" if result.stopped_by else "done"
-        ap = f", validation AP {last['stats']['AP']:.4f}" if last else ""
-        print(f"train: {how} at step {result.step} ({result.train_seconds:.0f} s){ap}; saved {result.checkpoint}")
+    report_training("train", result, args.json, "validation AP {AP:.4f}")
     return 0

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from gvis.cli._common import add_set_argument, print_json
+from gvis.cli._common import add_set_argument, report_training
 
 COMMAND = "train-detector"
 HELP = "train the YOLACT-style detector on the frames of a YouTube-VIS dataset (stage 1)"
@@ -28,8 +28,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import math
-
     from gvis.train_detector.config import load_detector_train_config
     from gvis.train_detector.loop import DetectorTrainer
 
@@ -39,19 +37,5 @@ def run(args: argparse.Namespace) -> int:
     config = load_detector_train_config(args.config, overrides)
     trainer = DetectorTrainer(config, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
     result = trainer.run()
-    last = result.validations[-1] if result.validations else None
-    summary = {
-        "step": result.step,
-        "stopped_by": result.stopped_by,
-        "checkpoint": str(result.checkpoint) if result.checkpoint else None,
-        "train_seconds": round(result.train_seconds, 2),
-        "losses": {k: (v if math.isfinite(v) else None) for k, v in result.losses.items()},
-        "validation": last,
-    }
-    if args.json:
-        print_json(summary)
-    else:
-        how = f"stopped by {result.stopped_by}" if result.stopped_by else "done"
-        ap = f", validation mask AP {last['stats']['AP']:.4f} (AP50 {last['stats']['AP50']:.4f})" if last else ""
-        print(f"train-detector: {how} at step {result.step} ({result.train_seconds:.0f} s){ap}; saved {result.checkpoint}")
+    report_training("train-detector", result, args.json, "validation mask AP {AP:.4f} (AP50 {AP50:.4f})")
     return 0
