@@ -1,4 +1,4 @@
-"""Crash-safe file writing: write to a temporary file in the same folder, then rename."""
+"""Crash-safe file writing (write to a temporary file in the same folder, then rename) and tagged torch files."""
 from __future__ import annotations
 
 import contextlib
@@ -39,3 +39,36 @@ def write_json_atomic(path: str | os.PathLike, obj: Any, indent: int | None = No
     """Serialise ``obj`` as JSON to ``path`` atomically."""
     with atomic_open(path, "w", encoding="utf-8") as handle:
         json.dump(obj, handle, indent=indent)
+
+
+def save_tagged(path: str | os.PathLike, content: dict[str, Any], file_format: str, version: int) -> Path:
+    """``torch.save`` of ``content`` with ``format`` / ``version`` added, written atomically; returns the path."""
+    import torch
+
+    path = Path(path)
+    with atomic_open(path, "wb") as handle:
+        torch.save({"format": file_format, "version": version, **content}, handle)
+    return path
+
+
+def load_tagged(path: str | os.PathLike, file_format: str, version: int, what: str,
+                map_location: Any = "cpu") -> dict[str, Any]:
+    """A file written by :func:`save_tagged` with this ``format`` and ``version`` (``weights_only``);
+    ``InputError`` naming the file and ``what`` it should be otherwise."""
+    import torch
+
+    from gvis.errors import InputError
+
+    path = Path(path)
+    try:
+        content = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise InputError(f"no such {what}", file=path) from None
+    except Exception as exc:  # truncated, not a torch file, unexpected pickle content
+        raise InputError(f"cannot read {what}: {exc}", file=path) from None
+    if not isinstance(content, dict) or content.get("format") != file_format:
+        raise InputError(f"not a {file_format} file", file=path, field="format")
+    if content.get("version") != version:
+        raise InputError(f"{what} version {content.get('version')}, this gvis reads {version}", file=path,
+                         field="version")
+    return content

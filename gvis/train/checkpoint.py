@@ -25,8 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gvis.errors import InputError
-from gvis.io import atomic_open
+from gvis.io import load_tagged, save_tagged
 
 #: The checkpoint shipped with gvis (``experiments/learning_proof.py`` makes it; metadata in ``<stem>.json``).
 SHIPPED_CHECKPOINT = Path(__file__).resolve().parent.parent.parent / "checkpoints" / "learned-synth-hard.pt"
@@ -65,27 +64,12 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def save_checkpoint(path: str | os.PathLike, checkpoint: dict[str, Any]) -> Path:
     """Write ``checkpoint`` (with ``format`` / ``version`` added) atomically; returns the path."""
-    path = Path(path)
-    with atomic_open(path, "wb") as handle:
-        torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **checkpoint}, handle)
-    return path
+    return save_tagged(path, checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`; ``InputError`` naming the file otherwise."""
-    path = Path(path)
-    try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except FileNotFoundError:
-        raise InputError("no such checkpoint", file=path) from None
-    except Exception as exc:  # truncated, not a torch file, unexpected pickle content
-        raise InputError(f"cannot read checkpoint: {exc}", file=path) from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
-        raise InputError(f"not a {CHECKPOINT_FORMAT} file", file=path, field="format")
-    if checkpoint.get("version") != CHECKPOINT_VERSION:
-        raise InputError(f"checkpoint version {checkpoint.get('version')}, this gvis reads {CHECKPOINT_VERSION}",
-                         file=path, field="version")
-    return checkpoint
+    return load_tagged(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "checkpoint", map_location)
 
 
 def export_model(checkpoint: dict[str, Any]) -> dict[str, Any]:

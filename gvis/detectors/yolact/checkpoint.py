@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from gvis.errors import InputError
-from gvis.io import atomic_open
+from gvis.io import load_tagged, save_tagged
 
 FORMAT = "gvis-detector-checkpoint"
 VERSION = 1
@@ -40,33 +40,18 @@ def _cast(state: dict | None, dtype: torch.dtype) -> dict | None:
 
 def save_detector_checkpoint(path: str | os.PathLike, checkpoint: dict[str, Any], half: bool = False) -> Path:
     """Write ``checkpoint`` (``format`` / ``version`` added; weights in float16 if ``half``) atomically."""
-    path = Path(path)
-    content = {"format": FORMAT, "version": VERSION, **checkpoint}
     if half:
-        content.update({key: _cast(content.get(key), torch.float16) for key in WEIGHTS})
-    with atomic_open(path, "wb") as handle:
-        torch.save(content, handle)
-    return path
+        checkpoint = {**checkpoint, **{key: _cast(checkpoint.get(key), torch.float16) for key in WEIGHTS}}
+    return save_tagged(path, checkpoint, FORMAT, VERSION)
 
 
 def load_detector_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a file written by :func:`save_detector_checkpoint` (weights as float32); ``InputError`` naming
     the file otherwise."""
-    path = Path(path)
-    try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except FileNotFoundError:
-        raise InputError("no such detector checkpoint", file=path) from None
-    except Exception as exc:  # truncated, not a torch file, unexpected pickle content
-        raise InputError(f"cannot read detector checkpoint: {exc}", file=path) from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
-        raise InputError(f"not a {FORMAT} file", file=path, field="format")
-    if checkpoint.get("version") != VERSION:
-        raise InputError(f"detector checkpoint version {checkpoint.get('version')}, this gvis reads {VERSION}",
-                         file=path, field="version")
+    checkpoint = load_tagged(path, FORMAT, VERSION, "detector checkpoint", map_location)
     for key in ("model", "config", "categories"):
         if key not in checkpoint:
-            raise InputError(f"detector checkpoint has no '{key}'", file=path, field=key)
+            raise InputError(f"detector checkpoint has no '{key}'", file=Path(path), field=key)
     checkpoint.update({key: _cast(checkpoint.get(key), torch.float32) for key in WEIGHTS})
     return checkpoint
 
