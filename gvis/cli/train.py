@@ -1,4 +1,5 @@
-"""``gvis train``: train the learned tracker on cached detections (single process or under torchrun)."""
+"""``gvis train``: train the learned tracker on cached detections, or behind the frozen detector (stage 2);
+single process or under torchrun."""
 from __future__ import annotations
 
 import argparse
@@ -6,10 +7,12 @@ import argparse
 from gvis.cli._common import add_set_argument, report_training
 
 COMMAND = "train"
-HELP = "train the learned tracker from precomputed detections (.jsonl or its cache) and ground truth"
+HELP = "train the learned tracker from precomputed detections (.jsonl or its cache) and ground truth, or behind the frozen detector (stage 2)"
 DESCRIPTION = (
     "Train the recurrent graph tracker frame by frame over batches of clips, exactly as it runs at test "
-    "time (docs/training.md). CONFIG is a YAML file or a name in configs/train/ (base, tiny). Writes "
+    "time (docs/training.md). CONFIG is a YAML file or a name in configs/train/ (base, tiny, stage2). "
+    "A config with a 'detector' section runs stage 2: the frozen detector on the clips' frames, its "
+    "appearance network trained with the tracker, detector.pt written at the end. Writes "
     "<output_dir>/last.pt (every train.checkpoint_every steps and at the end), model.pt (weights and "
     "config only, for gvis track --checkpoint), best.pt (best validation AP), train_log.csv, "
     "validation.csv, val_results.json and TensorBoard scalars when tensorboard is installed. Ctrl-C or "

@@ -22,6 +22,9 @@ class SourceConfig:
     - ``detections``: the detections as a ``.jsonl`` (its binary cache ``<stem>.pt`` is made and reused
       beside it) or directly a cache ``.pt`` from ``gvis detect --cache``.
     - ``max_videos``: use only the first N videos (``null``: all).
+
+    A stage-2 run (``detector`` set in :class:`TrainConfig`) gives ``annotations`` only: the frozen detector
+    runs on the dataset's frames instead.
     """
 
     annotations: str | None = None
@@ -29,8 +32,8 @@ class SourceConfig:
     max_videos: int | None = None
 
     def validate(self) -> None:
-        if (self.annotations is None) != (self.detections is None):
-            raise ValueError("give both 'annotations' and 'detections' (or neither)")
+        if self.detections is not None and self.annotations is None:
+            raise ValueError("'detections' without 'annotations': give the ground truth they belong to")
         if self.max_videos is not None and self.max_videos < 1:
             raise ValueError(f"max_videos must be at least 1, got {self.max_videos}")
 
@@ -158,8 +161,33 @@ class ScheduleConfig:
 
 
 @dataclass
+class Stage2Config:
+    """The ``detector`` section of a stage-2 run (spec §5): the tracker trained on the frames of its clips
+    behind the frozen detector, whose appearance network trains with it through the likelihood edges.
+
+    - ``checkpoint``: the stage-1 detector (``gvis train-detector`` output; ``null``: the shipped
+      ``checkpoints/detector-synth-small.pt``); its appearance network is the starting point (stage 1 saves
+      it randomly initialised).
+    - ``reset_appearance``: re-initialise the appearance network before training.
+    - ``appearance_lr``: learning rate of the appearance network (``null``: the tracker's, ``optim.lr``).
+    """
+
+    checkpoint: str | None = None
+    reset_appearance: bool = False
+    appearance_lr: float | None = None
+
+    def validate(self) -> None:
+        if self.appearance_lr is not None and self.appearance_lr <= 0:
+            raise ValueError(f"appearance_lr must be positive or null, got {self.appearance_lr}")
+
+
+@dataclass
 class TrainConfig:
-    """Root schema of ``gvis train`` (sections: model, data, optim, loss, train; seed; output_dir; device).
+    """Root schema of ``gvis train`` (sections: model, data, optim, loss, train, detector; seed; output_dir;
+    device).
+
+    ``detector``: ``null`` trains on cached detections (``data.train.detections``); a :class:`Stage2Config`
+    runs stage 2 instead (``docs/training.md``, "Stage 2").
 
     ``output_dir``: where checkpoints and logs go (``--resume`` continues from ``<output_dir>/last.pt``).
     ``device``: ``cpu``, ``cuda`` or ``auto`` (cuda when available). ``threads``: torch CPU threads per
@@ -171,6 +199,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     train: ScheduleConfig = field(default_factory=ScheduleConfig)
+    detector: Stage2Config | None = None
     seed: int = 0
     output_dir: str = "runs/train"
     device: Literal["cpu", "cuda", "auto"] = "auto"

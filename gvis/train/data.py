@@ -7,6 +7,9 @@ NMS, top-N; filtering happens on the detector's own frames, before augmentation,
 :meth:`TrainingVideos.clip_frames` returns a clip's frames as :class:`TrainingFrame` under one
 :class:`ClipTransform` (scale, pad, crop, flip) shared by every frame of the clip, applied to detection
 boxes and masks and to the ground-truth boxes and masks alike.
+
+Stage 2 (:mod:`gvis.train.stage2`) has no cached detections: its :class:`TrainingVideos` holds the ground
+truth only, and each :class:`TrainingFrame` carries the transformed RGB frame for the frozen detector.
 """
 from __future__ import annotations
 
@@ -82,10 +85,22 @@ class ClipTransform:
         """``[K, H, W]`` bool masks → ``[K, H', W']`` in the output frame (nearest neighbour; zero padding)."""
         if self.is_identity and tuple(masks.shape[1:]) == tuple(self.out_size):
             return masks
-        rows = self._source_index(self.out_size[0], self.scale[0], self.offset[0], masks.shape[1], False)
-        cols = self._source_index(self.out_size[1], self.scale[1], self.offset[1], masks.shape[2], self.flip)
-        padded = np.pad(masks.numpy(), ((0, 0), (0, 1), (0, 1)))  # the extra row / column is the padding
-        return torch.from_numpy(np.take(np.take(padded, rows, axis=1), cols, axis=2))
+        return torch.from_numpy(self._warp(masks.numpy(), row_axis=1))
+
+    def image(self, image: np.ndarray) -> np.ndarray:
+        """An RGB frame ``[H, W, 3]`` → ``[H', W', 3]`` in the output frame, sampled exactly as :meth:`masks`
+        (nearest neighbour; black padding), so detections on it line up with the transformed ground truth."""
+        if self.is_identity and tuple(image.shape[:2]) == tuple(self.out_size):
+            return image
+        return self._warp(image, row_axis=0)
+
+    def _warp(self, array: np.ndarray, row_axis: int) -> np.ndarray:
+        """Resample the axes ``row_axis`` (rows) and ``row_axis + 1`` (columns) of ``array`` into the output frame."""
+        rows = self._source_index(self.out_size[0], self.scale[0], self.offset[0], array.shape[row_axis], False)
+        cols = self._source_index(self.out_size[1], self.scale[1], self.offset[1], array.shape[row_axis + 1], self.flip)
+        pad = [(0, 0)] * array.ndim
+        pad[row_axis] = pad[row_axis + 1] = (0, 1)  # the extra row / column is the padding
+        return np.take(np.take(np.pad(array, pad), rows, axis=row_axis), cols, axis=row_axis + 1)
 
     @staticmethod
     def _source_index(size: int, scale: float, offset: float, source_size: int, flip: bool) -> np.ndarray:
@@ -101,20 +116,23 @@ class ClipTransform:
 class TrainingFrame:
     """One frame of a training clip after augmentation.
 
-    - ``detections``: the filtered detections (``masks`` a ``[N, H, W]`` bool tensor).
+    - ``detections``: the filtered detections (``masks`` a ``[N, H, W]`` bool tensor); ``None`` in stage 2
+      until the frozen detector has run on ``image``.
     - ``gt_ids``: ``[K]`` object (annotation) ids; ``gt_classes``: ``[K]`` class column ``1..C``;
       ``gt_boxes``: ``[K, 4]`` xyxy clamped to the frame; ``gt_masks``: ``[K, H, W]`` bool.
+    - ``image``: stage 2 only, the transformed RGB frame ``[H, W, 3]`` uint8.
     """
 
-    detections: Detections
+    detections: Detections | None
     gt_ids: Tensor
     gt_classes: Tensor
     gt_boxes: Tensor
     gt_masks: Tensor
+    image: np.ndarray | None = None
 
     @property
     def image_size(self) -> tuple[int, int]:
-        return self.detections.image_size
+        return tuple(self.gt_masks.shape[1:])
 
 
 def open_detections(path: str | Path) -> DetectionsCache:
@@ -131,25 +149,33 @@ class TrainingVideos:
     """Ground truth and filtered detections of a set of videos (the videos the detections cover).
 
     Args:
-        dataset: the ground truth. detections: the detections of (some of) its videos, same categories.
+        dataset: the ground truth. detections: the detections of (some of) its videos, same categories;
+            ``None`` for stage 2 (every video, frames instead of detections).
         filtering: which detections the tracker sees. max_videos: keep only the first N videos.
         source: name of the detections file for error messages.
     """
 
-    def __init__(self, dataset: YTVISDataset, detections: DetectionsCache, filtering: FilterConfig,
+    def __init__(self, dataset: YTVISDataset, detections: DetectionsCache | None, filtering: FilterConfig,
                  max_videos: int | None = None, source: str = "detections") -> None:
         self.dataset = dataset
         self.source = source
+        self.categories = [{"id": c.id, "name": c.name} for c in dataset.categories]
+        self._column = {c.id: k + 1 for k, c in enumerate(dataset.categories)}
+        self.videos: list[Video] = []
+        self._detections: dict[int, list[Detections]] | None = None
+        self.appearance_dim: int | None = None
+        if detections is None:
+            self.videos = list(dataset.videos[:max_videos])
+            if not self.videos:
+                raise InputError("the dataset has no videos", file=dataset.path)
+            return
         gt_ids = [c.id for c in dataset.categories]
         det_ids = [int(c["id"]) for c in detections.categories]
         if gt_ids != det_ids:
             raise InputError(f"the detections' categories {det_ids} differ from the annotations' {gt_ids}",
                              file=source, field="categories")
-        self.categories = [{"id": c.id, "name": c.name} for c in dataset.categories]
         self.appearance_dim = detections.appearance_dim
-        self._column = {c.id: k + 1 for k, c in enumerate(dataset.categories)}
-        self.videos: list[Video] = []
-        self._detections: dict[int, list[Detections]] = {}
+        self._detections = {}
         known = {video.id for video in dataset.videos}
         for video_id in detections.video_ids:
             if video_id not in known:
@@ -170,16 +196,26 @@ class TrainingVideos:
 
     @classmethod
     def from_config(cls, source: SourceConfig, filtering: FilterConfig) -> "TrainingVideos":
+        """The videos of ``source``; without ``source.detections``, stage 2's frames-only videos."""
         from gvis.cli._dataset import open_dataset
 
         dataset = open_dataset(source.annotations)
+        if source.detections is None:
+            return cls(dataset, None, filtering, source.max_videos, str(source.annotations))
         return cls(dataset, open_detections(source.detections), filtering, source.max_videos, str(source.detections))
+
+    @property
+    def has_detections(self) -> bool:
+        """False for stage 2: frames are carried instead and the detector runs in the training step."""
+        return self._detections is not None
 
     def video(self, video_id: int) -> Video:
         return self.dataset.video(video_id)
 
     def detections(self, video_id: int) -> list[Detections]:
         """The filtered detections of every frame of a video (not augmented)."""
+        if self._detections is None:
+            raise ValueError("these videos carry frames, not detections (stage 2)")
         return self._detections[video_id]
 
     def has_objects(self, video_id: int, frame_indices: Sequence[int], transform: ClipTransform | None = None) -> bool:
@@ -215,6 +251,10 @@ class TrainingVideos:
             kept, gt_masks, gt_boxes = [], torch.zeros((0, *size), dtype=torch.bool), torch.zeros((0, 4))
         gt_ids = torch.tensor([inst.id for inst in kept], dtype=torch.long)
         gt_classes = torch.tensor([self._column[inst.category_id] for inst in kept], dtype=torch.long)
+        gt_boxes = gt_boxes.reshape(-1, 4)
+        if self._detections is None:
+            image = transform.image(self.dataset.frame(video.id, t))
+            return TrainingFrame(None, gt_ids, gt_classes, gt_boxes, gt_masks, image=image)
 
         det = self._detections[video.id][t]
         if transform.is_identity and tuple(det.image_size) == tuple(size):
@@ -226,7 +266,7 @@ class TrainingVideos:
             det = det[visible]
             det = Detections(boxes[visible], det.scores, det.labels, transform.masks(det.mask_tensor()), size,
                              det.class_probs, det.appearance, None, det.frame_appearance)
-        return TrainingFrame(det, gt_ids, gt_classes, gt_boxes.reshape(-1, 4), gt_masks)
+        return TrainingFrame(det, gt_ids, gt_classes, gt_boxes, gt_masks)
 
 
 def _in_view(boxes: Tensor, size: tuple[int, int]) -> Tensor:

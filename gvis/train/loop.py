@@ -11,6 +11,12 @@ Around it: a tqdm bar (loss, clips/s) on stderr; ``train_log.csv`` always and Te
 and save; ``resume=True`` continues from ``last.pt`` exactly (same weights as an uninterrupted run on
 CPU); a non-finite loss or gradient stops with :class:`TrainingDiverged`, leaving ``last.pt`` as it was.
 Only rank 0 writes.
+
+Stage 2 (``detector`` set, :mod:`gvis.train.stage2`): the frozen detector runs on the clips' frames while
+batches are prepared, its appearance network trains with the tracker (in the optimiser, with its own
+learning rate if ``detector.appearance_lr``; in every checkpoint under ``appearance``), validation runs the
+detector on ``data.val``'s frames, and the end of the run writes ``detector.pt``: the stage-1 detector with
+the trained appearance network, for ``gvis detect`` / ``gvis track``.
 """
 from __future__ import annotations
 
@@ -37,11 +43,12 @@ from gvis.io import atomic_open
 from gvis.seed import seed_everything
 from gvis.tracker.model import RecurrentGraphTracker
 from gvis.train.checkpoint import export_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from gvis.train.config import OptimConfig, TrainConfig
+from gvis.train.config import OptimConfig, Stage2Config, TrainConfig
 from gvis.train.data import TrainingVideos
 from gvis.train.distributed import any_process, barrier, init_distributed, shutdown
 from gvis.train.evaluation import score_tracker
 from gvis.train.objective import LOSS_NAMES, ClipBatch, ClipObjective, collate
+from gvis.train.stage2 import detect_videos
 from gvis.train.stream import ClipStream
 
 #: Columns of ``train_log.csv`` (one row per logged step).
@@ -160,8 +167,7 @@ class Trainer:
         if cfg.threads is not None:
             torch.set_num_threads(cfg.threads)
         seed_everything(cfg.seed)
-        if not cfg.data.train.given:
-            raise ConfigError("data.train: give annotations and detections to train on")
+        _check_sources(cfg)
         self.train_videos = TrainingVideos.from_config(cfg.data.train, cfg.model.filtering)
         self.categories = self.train_videos.categories
         self.category_ids = [c["id"] for c in self.categories]
@@ -169,22 +175,29 @@ class Trainer:
         if cfg.model.num_classes not in (None, num_classes):
             raise ConfigError(f"model.num_classes is {cfg.model.num_classes}, the training data has {num_classes} categories")
         self.model = RecurrentGraphTracker(cfg.model, num_classes=num_classes).to(self.device)
-        if self.model.uses_appearance and self.train_videos.appearance_dim != cfg.model.appearance_dim:
+        self.stage2 = self._stage2(cfg.detector) if cfg.detector is not None else None
+        appearance_dim = self.stage2.appearance.dim if self.stage2 is not None else self.train_videos.appearance_dim
+        if self.model.uses_appearance and appearance_dim != cfg.model.appearance_dim:
             raise ConfigError(f"model.appearance_dim is {cfg.model.appearance_dim}, the detections' appearance "
-                              f"vectors have {self.train_videos.appearance_dim} (set model.appearance_dim)")
+                              f"vectors have {appearance_dim} (set model.appearance_dim)")
         self.config_dict = {**to_dict(cfg), "model": to_dict(self.model.config)}
         self.val_videos = None
         if cfg.data.val.given and cfg.train.val_every > 0 and self.dist.is_main:
             self.val_videos = TrainingVideos.from_config(cfg.data.val, cfg.model.filtering)
             if [c["id"] for c in self.val_videos.categories] != self.category_ids:
                 raise InputError("the validation categories differ from the training ones", file=cfg.data.val.annotations)
-        self.objective = ClipObjective(self.model, cfg.loss, cfg.train.bptt_chunk)
+        appearance_net = self.stage2.appearance if self.stage2 is not None else None
+        self.objective = ClipObjective(self.model, cfg.loss, cfg.train.bptt_chunk, appearance_net)
         self.wrapped: nn.Module = self.objective
         if self.dist.enabled:
             self.wrapped = nn.parallel.DistributedDataParallel(
                 self.objective, device_ids=[self.dist.local_rank] if device_type == "cuda" else None,
                 find_unused_parameters=True)  # a frame without tracks leaves some heads unused
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas,
+        groups = [{"params": list(self.model.parameters())}]
+        if self.stage2 is not None:
+            groups.append({"params": list(self.stage2.trainable_parameters()),
+                           "lr": cfg.detector.appearance_lr or cfg.optim.lr})
+        self.optimizer = torch.optim.Adam(groups, lr=cfg.optim.lr, betas=cfg.optim.betas,
                                           weight_decay=cfg.optim.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(cfg.optim, cfg.train.steps))
         self.stream = ClipStream(self.train_videos, cfg.data.clips, cfg.data.batch_size, cfg.data.augment, cfg.seed,
@@ -203,6 +216,16 @@ class Trainer:
             raise ConfigError(f"{self.out} already holds a training run (last.pt): resume it, or choose another "
                               "output_dir, or overwrite it")
 
+    def _stage2(self, config: Stage2Config):
+        """The frozen detector with its trainable appearance network; its categories must be the data's."""
+        from gvis.train_detector.stage2 import FrozenDetectorAppearance
+
+        module = FrozenDetectorAppearance.from_config(config, device=str(self.device))
+        if module.detector.category_ids != self.category_ids:
+            raise ConfigError(f"detector.checkpoint {module.detector.meta['checkpoint']}: its categories "
+                              f"{module.detector.category_ids} differ from the training data's {self.category_ids}")
+        return module
+
     def _load(self, path: Path) -> None:
         if not path.exists():
             raise InputError("nothing to resume: no last.pt in the output folder", file=path.parent)
@@ -212,6 +235,8 @@ class Trainer:
         if changed:
             raise ConfigError(f"{path}: cannot resume with a different config; changed keys: {', '.join(changed)}")
         self.model.load_state_dict(checkpoint["model"])
+        if self.stage2 is not None:
+            self.stage2.appearance.load_state_dict(checkpoint["appearance"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.scheduler.load_state_dict(checkpoint["scheduler"])
         self.stream.load_state_dict(checkpoint["stream"])
@@ -225,8 +250,10 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------ files
     def _checkpoint(self) -> dict:
+        stage2 = {"appearance": self._appearance_state()} if self.stage2 is not None else {}
         return {
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            **stage2,
             "config": self.config_dict,
             "categories": self.categories,
             "step": self.step,
@@ -248,6 +275,18 @@ class Trainer:
         path = save_checkpoint(self.out / "last.pt", self._checkpoint())
         self.saved_step = self.step
         return path
+
+    def _appearance_state(self) -> dict:
+        return {k: v.detach().cpu() for k, v in self.stage2.appearance.state_dict().items()}
+
+    def _save_detector(self) -> Path:
+        """``detector.pt``: the stage-1 detector checkpoint with this run's appearance network."""
+        from gvis.detectors.yolact.checkpoint import export_detector, load_detector_checkpoint, save_detector_checkpoint
+
+        content = export_detector(load_detector_checkpoint(self.stage2.detector.meta["checkpoint"]))
+        content["appearance"] = self._appearance_state()
+        content["stage2"] = {"tracker_run": str(self.out), "step": self.step, "git_hash": self.git_hash}
+        return save_detector_checkpoint(self.out / "detector.pt", content)
 
     def _open_logs(self) -> None:
         self.log_file = self.val_file = self.tensorboard = None
@@ -280,7 +319,10 @@ class Trainer:
     # ------------------------------------------------------------------------------------ validation
     def validate(self) -> dict:
         """Video AP of the current model on ``data.val`` (rank 0); writes ``val_results.json`` + meta."""
-        videos = [(video.id, self.val_videos.detections(video.id)) for video in self.val_videos.videos]
+        if self.stage2 is not None:
+            videos = detect_videos(self.stage2.detector, self.val_videos.dataset, [v.id for v in self.val_videos.videos])
+        else:
+            videos = [(video.id, self.val_videos.detections(video.id)) for video in self.val_videos.videos]
         score = score_tracker(self.model, self.category_ids, self.val_videos.dataset, videos,
                               slots=self.config.data.batch_size)
         record = {"step": self.step, "stats": score.stats, "fps": score.fps}
@@ -315,9 +357,10 @@ class Trainer:
                    disable=not (self.progress and self.dist.is_main), dynamic_ncols=True)
         clock, cpu_clock = time.perf_counter(), time.process_time()
         time_limit = None if cfg.train.time_limit_minutes is None else cfg.train.time_limit_minutes * 60
+        detector = self.stage2.detector if self.stage2 is not None else None
         self.batches = _Batches(self.stream, lambda clips: collate(
-            clips, self.model, self.category_ids, cfg.loss, with_masks=self.objective.with_masks, device=self.device),
-            cfg.data.prefetch)
+            clips, self.model, self.category_ids, cfg.loss, with_masks=self.objective.with_masks, device=self.device,
+            detector=detector), cfg.data.prefetch)
         try:
             with StopOnSignal() as signals:
                 while self.step < cfg.train.steps:
@@ -352,6 +395,8 @@ class Trainer:
                 if self.dist.is_main:
                     result.checkpoint = self._save()
                     save_checkpoint(self.out / "model.pt", export_model(self._checkpoint()))
+                    if self.stage2 is not None:
+                        self._save_detector()
         finally:
             self.batches.close()
             bar.close()
@@ -374,7 +419,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
         max_norm = cfg.optim.grad_clip if cfg.optim.grad_clip is not None else math.inf
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.objective.parameters(), max_norm))
         if not math.isfinite(grad_norm):
             raise self._diverged("gradient norm", {**values, "grad_norm": grad_norm})
         lr = self.optimizer.param_groups[0]["lr"]
@@ -453,6 +498,19 @@ class CsvLog:
 
 def _format(value: Any) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def _check_sources(cfg: TrainConfig) -> None:
+    """Cached detections for a normal run; frames only (no ``detections``) for stage 2."""
+    if cfg.data.train.annotations is None:
+        raise ConfigError("data.train.annotations: give the training videos' ground truth")
+    for name, source in (("train", cfg.data.train), ("val", cfg.data.val)):
+        if cfg.detector is None and source.annotations is not None and source.detections is None:
+            raise ConfigError(f"data.{name}.detections: give the detections to train on (or a 'detector' "
+                              "section for stage 2)")
+        if cfg.detector is not None and source.detections is not None:
+            raise ConfigError(f"data.{name}.detections: stage 2 runs the detector on the frames itself; "
+                              "remove the cached detections")
 
 
 def load_train_config(path: str | Path, overrides: list[str] = ()) -> TrainConfig:

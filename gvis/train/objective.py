@@ -15,6 +15,9 @@ it) advances the B videos together with :meth:`RecurrentGraphTracker.step` and, 
 - the mask loss on ``[background ; tracks of the video]`` channels against the ground truth mapped to the
   first track following each object (objects nobody follows count as background).
 
+In stage 2 (:mod:`gvis.train.stage2`) :func:`collate` runs the frozen detector on the clips' frames first,
+and :class:`ClipObjective` computes the appearance vectors with gradients before each tracker step.
+
 The hard assignment inside the step is detached, so gradients reach the association and init heads only
 through these losses, and every head through the recurrent state of later frames (full BPTT over the clip
 unless ``bptt_chunk`` is set).
@@ -26,12 +29,15 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from gvis.detectors.appearance import AppearanceNetwork
+from gvis.detectors.yolact.detector import YolactDetector
 from gvis.tracker.features import FrameDetections, mask_size, prepare_frame
 from gvis.tracker.model import RecurrentGraphTracker
 from gvis.tracker.online import label_columns
 from gvis.train.config import LossConfig
 from gvis.train.data import TrainingFrame, instance_index_map
 from gvis.train.losses import association_loss, class_loss, init_loss, mask_loss, temporal_class_weights
+from gvis.train.stage2 import AppearanceInputs, detect_frame, fill_appearance
 from gvis.train.targets import assign_detections_to_objects, association_targets, first_track_of_object, init_targets
 
 #: Names of the loss terms, in the order they are logged.
@@ -60,6 +66,8 @@ class ClipBatch:
     - ``frames`` / ``targets``: one per frame index ``t < L`` (L = longest clip).
     - ``class_weights``: ``[L, B]`` temporal class weight of frame ``t`` of clip ``b`` (0 past its end).
     - ``object_ids`` / ``object_classes``: ``[O]`` every object of the batch (sorted) and its class column.
+    - ``appearance_inputs``: stage 2 only, per frame index what the appearance network reads
+      (:class:`~gvis.train.stage2.AppearanceInputs`); the frames' appearance columns are zeros until then.
     """
 
     frames: list[FrameDetections]
@@ -67,6 +75,7 @@ class ClipBatch:
     class_weights: Tensor
     object_ids: Tensor
     object_classes: Tensor
+    appearance_inputs: list[AppearanceInputs] | None = None
 
     @property
     def num_clips(self) -> int:
@@ -79,14 +88,22 @@ class ClipBatch:
 
 
 def collate(clips: list[list[TrainingFrame]], model: RecurrentGraphTracker, category_ids: list[int],
-            loss: LossConfig, with_masks: bool = True, device: torch.device | str = "cpu") -> ClipBatch:
-    """Prepare B clips for one training step (detections as the model reads them, targets, weights)."""
+            loss: LossConfig, with_masks: bool = True, device: torch.device | str = "cpu",
+            detector: YolactDetector | None = None) -> ClipBatch:
+    """Prepare B clips for one training step (detections as the model reads them, targets, weights).
+
+    ``detector``: stage 2, the frozen detector run here on the frames' images (their ``detections`` are unset).
+    """
     config = model.config
     columns = label_columns(category_ids)
     num_frames = max(len(clip) for clip in clips)
     frames, targets = [], []
+    appearance_inputs = [] if detector is not None else None
     for t in range(num_frames):
         current = [clip[t] if t < len(clip) else None for clip in clips]
+        if detector is not None:
+            current, inputs = detect_frame(detector, current, config.filtering, config.appearance_dim)
+            appearance_inputs.append(inputs)
         frame = prepare_frame(
             [f.detections if f is not None else None for f in current], columns, model.num_classes,
             config.appearance_dim, model.uses_appearance, mask_stride=config.mask_stride if with_masks else None,
@@ -111,7 +128,8 @@ def collate(clips: list[list[TrainingFrame]], model: RecurrentGraphTracker, cate
     pairs = {int(i): int(c) for clip in clips for f in clip for i, c in zip(f.gt_ids.tolist(), f.gt_classes.tolist())}
     object_ids = torch.tensor(sorted(pairs), dtype=torch.long)
     object_classes = torch.tensor([pairs[i] for i in sorted(pairs)], dtype=torch.long)
-    return ClipBatch(frames, targets, weights.to(device), object_ids.to(device), object_classes.to(device))
+    return ClipBatch(frames, targets, weights.to(device), object_ids.to(device), object_classes.to(device),
+                     appearance_inputs)
 
 
 def _with_missing(values: Tensor) -> Tensor:
@@ -120,17 +138,20 @@ def _with_missing(values: Tensor) -> Tensor:
 
 
 class ClipObjective(nn.Module):
-    """The four losses of a batch of clips (see the module docstring); wraps the tracker for DDP.
+    """The four losses of a batch of clips (see the module docstring); wraps the tracker (and in stage 2
+    the detector's ``appearance`` network, trained with it) for DDP.
 
     ``forward(batch)`` returns ``{"loss": total, "class", "mask", "association", "init"}`` (scalars) plus
     counts for logging (``tracks``: track rows summed over frames, ``positives``: association targets = 1).
     """
 
-    def __init__(self, model: RecurrentGraphTracker, loss: LossConfig, bptt_chunk: int | None = None) -> None:
+    def __init__(self, model: RecurrentGraphTracker, loss: LossConfig, bptt_chunk: int | None = None,
+                 appearance: AppearanceNetwork | None = None) -> None:
         super().__init__()
         self.model = model
         self.loss = loss
         self.bptt_chunk = bptt_chunk
+        self.appearance = appearance
 
     @property
     def with_masks(self) -> bool:
@@ -147,6 +168,8 @@ class ClipObjective(nn.Module):
         mask_targets: list[Tensor] = []
         background = model.config.background_mask_logit
         for t, (frame, target) in enumerate(zip(batch.frames, batch.targets)):
+            if batch.appearance_inputs is not None:
+                frame = fill_appearance(frame, batch.appearance_inputs[t], self.appearance)
             if self.bptt_chunk is not None and t > 0 and t % self.bptt_chunk == 0:
                 state = state.detach()
             if not bool(frame.present.all()):  # the step drops the tracks of videos without a frame

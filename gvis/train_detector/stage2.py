@@ -10,7 +10,6 @@ Only :meth:`FrozenDetectorAppearance.trainable_parameters` go to the optimizer.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -20,32 +19,7 @@ from gvis.detections.structures import Detections
 from gvis.detectors.appearance import AppearanceNetwork
 from gvis.detectors.yolact.detector import YolactDetector, attach_appearance
 from gvis.errors import ConfigError
-
-
-@dataclass
-class Stage2Config:
-    """The detector section of a stage-2 run.
-
-    - ``checkpoint``: the stage-1 detector (``gvis train-detector`` output); its appearance network is the
-      starting point (stage 1 saves it randomly initialised).
-    - ``reset_appearance``: re-initialise the appearance network before training.
-    - ``appearance_lr``: learning rate of the appearance network (``null``: the tracker's).
-    """
-
-    checkpoint: str | None = None
-    reset_appearance: bool = False
-    appearance_lr: float | None = None
-
-    def validate(self) -> None:
-        if self.appearance_lr is not None and self.appearance_lr <= 0:
-            raise ValueError(f"appearance_lr must be positive or null, got {self.appearance_lr}")
-
-
-def load_stage2_config(path: str, overrides: Sequence[str] = ()) -> Stage2Config:
-    """``Stage2Config`` from a YAML path or a name in ``configs/stage2/``, with ``key=value`` overrides."""
-    from gvis.config import find_config, load_config
-
-    return load_config(Stage2Config, find_config(path, "stage2"), overrides)
+from gvis.train.config import Stage2Config
 
 
 class FrozenDetectorAppearance(nn.Module):
@@ -69,8 +43,7 @@ class FrozenDetectorAppearance(nn.Module):
 
     @classmethod
     def from_config(cls, config: Stage2Config, device: str = "cpu") -> "FrozenDetectorAppearance":
-        if config.checkpoint is None:
-            raise ConfigError("detector.checkpoint: give the stage-1 detector checkpoint")
+        """The detector of ``config.checkpoint`` (``None``: the shipped one), appearance reset if asked."""
         module = cls(YolactDetector(config.checkpoint, device=device))
         if config.reset_appearance:
             module.appearance.reset_parameters()

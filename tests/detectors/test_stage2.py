@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from gvis.detectors.yolact.checkpoint import save_detector_checkpoint
+from gvis.detectors.yolact.checkpoint import save_detector_checkpoint, shipped_detector
 from gvis.errors import ConfigError
-from gvis.train_detector.stage2 import FrozenDetectorAppearance, Stage2Config, load_stage2_config
+from gvis.train.config import Stage2Config
+from gvis.train.loop import load_train_config
+from gvis.train_detector.stage2 import FrozenDetectorAppearance
 
 from yolact_helpers import checkpoint_of, tiny_detector
 
@@ -47,13 +49,14 @@ def test_from_config(tmp_path):
     torch.manual_seed(5)
     reset = FrozenDetectorAppearance.from_config(Stage2Config(checkpoint=str(tmp_path / "det.pt"), reset_appearance=True))
     assert not torch.equal(reset.appearance.mlp.layers[0].weight, detector.appearance.mlp.layers[0].weight)
-    with pytest.raises(ConfigError, match="detector.checkpoint"):
-        FrozenDetectorAppearance.from_config(Stage2Config())
+    if shipped_detector() is not None:  # no checkpoint: the shipped detector
+        shipped = FrozenDetectorAppearance.from_config(Stage2Config())
+        assert shipped.detector.meta["checkpoint"] == str(shipped_detector())
 
 
 def test_stage2_config_file():
-    config = load_stage2_config("synth-small", ["appearance_lr=1e-3"])
-    assert config.checkpoint == "checkpoints/detector-synth-small.pt" and config.reset_appearance
+    config = load_train_config("stage2", ["detector.appearance_lr=1e-3"]).detector
+    assert config.checkpoint is None and config.reset_appearance
     assert config.appearance_lr == 1e-3
     with pytest.raises(ConfigError, match="appearance_lr"):
-        load_stage2_config("synth-small", ["appearance_lr=-1"])
+        load_train_config("stage2", ["detector.appearance_lr=-1"])

@@ -32,5 +32,5 @@ def test_bad_keys_name_the_key():
         load_train_config("tiny", ["optim.lrr=1"])
     with pytest.raises(ConfigError, match="augment.scale"):
         load_train_config("tiny", ["data.augment.scale=[2, 1]"])
-    with pytest.raises(ConfigError, match="both"):
-        load_train_config("tiny", ["data.train.annotations=x"])
+    with pytest.raises(ConfigError, match="without 'annotations'"):
+        load_train_config("tiny", ["data.train.detections=x"])

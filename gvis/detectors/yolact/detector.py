@@ -44,16 +44,22 @@ def preprocess(frames: Sequence[np.ndarray], input_size: tuple[int, int], device
     return (torch.cat(images) - mean) / std
 
 
-def attach_appearance(appearance: AppearanceNetwork, features: dict[str, Tensor], detections: list[Detections]) -> list[Detections]:
-    """``detections`` (one per image of ``features``) with ``appearance [N, Da]`` and ``frame_appearance [Da]``
-    computed by ``appearance`` from the backbone maps ``features["C4"], features["C5"]`` (gradients flow
-    into ``appearance``'s weights when enabled)."""
+def appearance_scores(detections: list[Detections], box_logit: float, device: torch.device | str) -> list[Tensor]:
+    """Per image ``[N, h, w]`` scores the appearance network pools with: each detection's uncropped mask
+    logits plus ``box_logit`` inside its box (they depend on the detector's output only)."""
     scores = []
     for det in detections:
         height, width = det.image_size
         scale = det.boxes.new_tensor([width, height, width, height])
-        scores.append(mask_scores(det.mask_logits.to(features["C4"].device), (det.boxes / scale).to(features["C4"].device),
-                                  appearance.config.box_logit))
+        scores.append(mask_scores(det.mask_logits.to(device), (det.boxes / scale).to(device), box_logit))
+    return scores
+
+
+def attach_appearance(appearance: AppearanceNetwork, features: dict[str, Tensor], detections: list[Detections]) -> list[Detections]:
+    """``detections`` (one per image of ``features``) with ``appearance [N, Da]`` and ``frame_appearance [Da]``
+    computed by ``appearance`` from the backbone maps ``features["C4"], features["C5"]`` (gradients flow
+    into ``appearance``'s weights when enabled)."""
+    scores = appearance_scores(detections, appearance.config.box_logit, features["C4"].device)
     vectors, frames = appearance(features["C4"], features["C5"], scores)
     return [dataclasses.replace(det, appearance=vector.to(det.boxes.device), frame_appearance=frame.to(det.boxes.device))
             for det, vector, frame in zip(detections, vectors, frames)]

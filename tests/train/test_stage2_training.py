@@ -1,0 +1,102 @@
+"""Stage 2 in the tracker's training loop: the frozen detector runs on the clips' frames, its appearance
+network trains with the tracker, checkpoints carry it, resume is exact, and ``detector.pt`` is usable."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gvis.config import to_dict
+from gvis.data.ytvis import YTVISDataset
+from gvis.detectors.appearance import AppearanceNetwork
+from gvis.detectors.yolact.checkpoint import load_detector_checkpoint, save_detector_checkpoint
+from gvis.detectors.yolact.detector import YolactDetector
+from gvis.detectors.yolact.model import YolactModel
+from gvis.errors import ConfigError
+from gvis.train.checkpoint import load_checkpoint
+from gvis.train.data import ClipTransform
+from gvis.train.loop import Trainer
+from gvis.train_detector.config import load_detector_train_config
+
+
+@pytest.fixture(scope="module")
+def tiny_detector_file(tiny_train_set, tmp_path_factory):
+    """An untrained tiny detector (Da = 16) over the tiny set's categories, saved as a stage-1 checkpoint."""
+    categories = [{"id": c.id, "name": c.name} for c in YTVISDataset.from_json(tiny_train_set / "data" / "instances.json").categories]
+    config = load_detector_train_config("tiny").model
+    torch.manual_seed(3)
+    model = YolactModel(config, num_classes=len(categories))
+    appearance = AppearanceNetwork(model.backbone.channels[1:], config.appearance)
+    path = tmp_path_factory.mktemp("stage2") / "detector.pt"
+    save_detector_checkpoint(path, {"model": model.state_dict(), "appearance": appearance.state_dict(),
+                                    "config": {**to_dict(config), "num_classes": len(categories)},
+                                    "categories": categories})
+    return path
+
+
+@pytest.fixture
+def stage2_config(tiny_config, tiny_detector_file, tiny_train_set):
+    def make(*overrides: str, output: str = "run"):
+        return tiny_config("data.train.detections=null", f"detector={{checkpoint: {tiny_detector_file}, appearance_lr: 0.01}}",
+                           "model.appearance_dim=16", "data.prefetch=true", *overrides, output=output)
+
+    return make
+
+
+def test_stage2_trains_appearance_and_tracker_keeps_the_detector_frozen_and_resumes_exactly(stage2_config, tiny_detector_file, tiny_train_set):
+    stage1 = load_detector_checkpoint(tiny_detector_file)
+    full = Trainer(stage2_config("train.steps=4", "train.checkpoint_every=2", "data.val.annotations="
+                                 f"{tiny_train_set / 'data'}", "data.val.max_videos=2", "train.val_every=4",
+                                 output="full"), progress=False).run()
+    assert full.step == 4 and full.validations and 0.0 <= full.validations[-1]["stats"]["AP"] <= 1.0
+    checkpoint = load_checkpoint(full.checkpoint)
+    trained = checkpoint["appearance"]
+    assert set(trained) == set(stage1["appearance"])
+    moved = [key for key in trained if not torch.equal(trained[key], stage1["appearance"][key])]
+    assert set(moved) == set(trained)  # every appearance weight learned from the tracker's losses
+    assert load_checkpoint(full.checkpoint.parent / "model.pt")["appearance"].keys() == trained.keys()
+
+    # detector.pt: the stage-1 detector, bit for bit, with the trained appearance network.
+    exported = load_detector_checkpoint(full.checkpoint.parent / "detector.pt")
+    assert all(torch.equal(exported["model"][k], stage1["model"][k]) for k in stage1["model"])
+    assert all(torch.equal(exported["appearance"][k], trained[k]) for k in trained)
+    frame = np.random.default_rng(0).integers(0, 255, size=(64, 96, 3), dtype=np.uint8)
+    detections = YolactDetector(full.checkpoint.parent / "detector.pt")([frame])[0]
+    assert detections.appearance.shape == (len(detections), 16)
+
+    # Interrupted after 2 steps and resumed: the same tracker and appearance weights.
+    config = stage2_config("train.steps=4", "train.checkpoint_every=2", output="parts")
+    first = Trainer(stage2_config("train.steps=2", "train.checkpoint_every=2", output="parts"), progress=False).run()
+    assert first.step == 2
+    halfway = load_checkpoint(first.checkpoint)
+    second = load_checkpoint(Trainer(config, resume=True, progress=False).run().checkpoint)
+    full_no_val = load_checkpoint(Trainer(stage2_config("train.steps=4", "train.checkpoint_every=2", output="again"),
+                                          progress=False).run().checkpoint)
+    for part in ("model", "appearance"):
+        assert all(torch.equal(full_no_val[part][k], second[part][k]) for k in full_no_val[part]), part
+    assert any(not torch.equal(second["model"][k], halfway["model"][k]) for k in halfway["model"])
+
+
+def test_stage2_config_errors(stage2_config, tiny_config, tiny_detector_file):
+    with pytest.raises(ConfigError, match="stage 2 runs the detector"):
+        Trainer(tiny_config(f"detector={{checkpoint: {tiny_detector_file}}}"), progress=False).run()
+    with pytest.raises(ConfigError, match="data.train.detections"):
+        Trainer(tiny_config("data.train.detections=null"), progress=False).run()
+    with pytest.raises(ConfigError, match="appearance_dim"):
+        Trainer(stage2_config("model.appearance_dim=8"), progress=False).run()
+
+
+def test_clip_transform_moves_image_pixels_with_the_masks():
+    rng = np.random.default_rng(0)
+    image = rng.integers(1, 255, size=(30, 40, 3), dtype=np.uint8)
+    mask = torch.zeros((1, 30, 40), dtype=torch.bool)
+    mask[0, 5:12, 20:31] = True
+    transform = ClipTransform((1.5, 1.5), (-4.0, 3.0), True, (32, 48))
+    warped_image, warped_mask = transform.image(image), transform.masks(mask)[0].numpy()
+    assert warped_image.shape == (32, 48, 3)
+    # The pixels under the warped mask are exactly the source pixels under the mask.
+    inside = {tuple(p) for p in image[mask[0].numpy()]}
+    assert warped_mask.any() and {tuple(p) for p in warped_image[warped_mask]} <= inside
+    # Padding is black; the identity leaves the image alone.
+    assert (warped_image == 0).all(axis=2).any()
+    assert ClipTransform.identity((30, 40)).image(image) is image
