@@ -16,7 +16,7 @@ from gvis.detections.structures import Tracks
 from gvis.detectors.protocol import Detector
 from gvis.pipeline.sources import VideoInput
 from gvis.viz.draw import TrackDrawing, draw_tracks
-from gvis.viz.overlay import _letterbox
+from gvis.viz.overlay import letterbox
 from gvis.viz.writers import Mp4Writer
 
 
@@ -75,7 +75,7 @@ def track_inputs(
                 run.rows.extend(track_rows(video.video_id, frame_index, tracks))
             if overlay is not None and video.video_id in drawn:
                 drawing = draw_live_tracks(frame, tracks, names, min_score, f"{video.name}  {frame_index + 1}")
-                overlay.write(drawing if canvas is None else _letterbox(drawing, *canvas))
+                overlay.write(drawing if canvas is None else letterbox(drawing, *canvas))
             run.frames += 1
             if on_frame is not None:
                 on_frame()

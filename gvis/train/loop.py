@@ -29,7 +29,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import torch
 from torch import nn
@@ -416,15 +416,8 @@ class Trainer:
         values = {name: float(terms[name].detach()) for name in ("loss", *LOSS_NAMES)}
         if bool(any_process(torch.tensor([not all(map(math.isfinite, values.values()))]), self.dist, self.device)):
             raise self._diverged("loss", values)
-        self.optimizer.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        max_norm = cfg.optim.grad_clip if cfg.optim.grad_clip is not None else math.inf
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.objective.parameters(), max_norm))
-        if not math.isfinite(grad_norm):
-            raise self._diverged("gradient norm", {**values, "grad_norm": grad_norm})
-        lr = self.optimizer.param_groups[0]["lr"]
-        self.optimizer.step()
-        self.scheduler.step()
+        lr, grad_norm = descend(terms["loss"], values, self.objective.parameters(), self.optimizer, self.scheduler,
+                                cfg.optim.grad_clip, self._diverged)
         self.step += 1
         seconds = time.perf_counter() - start
         values.update(lr=lr, grad_norm=grad_norm, tracks=float(terms["tracks"]), positives=float(terms["positives"]),
@@ -436,12 +429,7 @@ class Trainer:
         return values
 
     def _diverged(self, what: str, values: dict[str, float]) -> TrainingDiverged:
-        shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
-        last = self.out / "last.pt"
-        kept = (f"the last good checkpoint is {last} (step {self.saved_step})" if self.saved_step >= 0
-                else "no checkpoint was written yet")
-        return TrainingDiverged(f"the {what} is not finite at step {self.step + 1} ({shown}); stopped before "
-                                f"updating the weights; {kept}. Try a lower optim.lr or optim.grad_clip.")
+        return TrainingDiverged(divergence_message(what, values, self.step, self.out / "last.pt", self.saved_step))
 
 
 class _Batches:
@@ -511,6 +499,33 @@ def _check_sources(cfg: TrainConfig) -> None:
         if cfg.detector is not None and source.detections is not None:
             raise ConfigError(f"data.{name}.detections: stage 2 runs the detector on the frames itself; "
                               "remove the cached detections")
+
+
+def descend(loss: torch.Tensor, values: dict[str, float], parameters: Iterable[nn.Parameter],
+            optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler, grad_clip: float | None,
+            diverged: Callable[[str, dict[str, float]], Exception]) -> tuple[float, float]:
+    """One update from ``loss``: backward, global gradient-norm clipping (``None``: none), the optimiser and
+    the schedule. Returns ``(lr used, gradient norm)``; a non-finite norm raises ``diverged("gradient norm",
+    values)`` before any weight changes (the loss itself is the caller's to check)."""
+    parameters = list(parameters)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    max_norm = grad_clip if grad_clip is not None else math.inf
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(parameters, max_norm))
+    if not math.isfinite(grad_norm):
+        raise diverged("gradient norm", {**values, "grad_norm": grad_norm})
+    lr = optimizer.param_groups[0]["lr"]
+    optimizer.step()
+    scheduler.step()
+    return lr, grad_norm
+
+
+def divergence_message(what: str, values: dict[str, float], step: int, last: Path, saved_step: int) -> str:
+    """Why a run stopped at ``step + 1`` and which checkpoint (``saved_step``, −1: none yet) survives."""
+    shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
+    kept = f"the last good checkpoint is {last} (step {saved_step})" if saved_step >= 0 else "no checkpoint was written yet"
+    return (f"the {what} is not finite at step {step + 1} ({shown}); stopped before updating the weights; {kept}. "
+            "Try a lower optim.lr or optim.grad_clip.")
 
 
 def load_train_config(path: str | Path, overrides: list[str] = ()) -> TrainConfig:

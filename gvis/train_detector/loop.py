@@ -35,7 +35,7 @@ from gvis.io import write_json_atomic
 from gvis.provenance import git_hash
 from gvis.seed import seed_everything
 from gvis.train.checkpoint import rng_state, set_rng_state
-from gvis.train.loop import StopOnSignal, CsvLog, config_differences, resolve_device, lr_factor
+from gvis.train.loop import CsvLog, StopOnSignal, config_differences, descend, divergence_message, lr_factor, resolve_device
 from gvis.train_detector.config import DetectorTrainConfig
 from gvis.train_detector.data import FrameSource, FrameStream, frame_list
 from gvis.train_detector.evaluation import STAT_NAMES, evaluate_detector
@@ -253,15 +253,8 @@ class DetectorTrainer:
         values = {name: float(terms[name].detach()) for name in ("loss", *LOSS_NAMES)}
         if not all(map(math.isfinite, values.values())):
             raise self._diverged("loss", values)
-        self.optimizer.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        max_norm = cfg.optim.grad_clip if cfg.optim.grad_clip is not None else math.inf
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
-        if not math.isfinite(grad_norm):
-            raise self._diverged("gradient norm", {**values, "grad_norm": grad_norm})
-        lr = self.optimizer.param_groups[0]["lr"]
-        self.optimizer.step()
-        self.scheduler.step()
+        lr, grad_norm = descend(terms["loss"], values, self.model.parameters(), self.optimizer, self.scheduler,
+                                cfg.optim.grad_clip, self._diverged)
         self.step += 1
         seconds = time.perf_counter() - start
         values.update(positives=float(terms["positives"]), lr=lr, grad_norm=grad_norm,
@@ -272,8 +265,4 @@ class DetectorTrainer:
         return values
 
     def _diverged(self, what: str, values: dict[str, float]) -> DetectorTrainingDiverged:
-        shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
-        kept = (f"the last good checkpoint is {self.out / 'last.pt'} (step {self.saved_step})" if self.saved_step >= 0
-                else "no checkpoint was written yet")
-        return DetectorTrainingDiverged(f"the {what} is not finite at step {self.step + 1} ({shown}); stopped before "
-                                        f"updating the weights; {kept}. Try a lower optim.lr or optim.grad_clip.")
+        return DetectorTrainingDiverged(divergence_message(what, values, self.step, self.out / "last.pt", self.saved_step))

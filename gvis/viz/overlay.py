@@ -81,7 +81,7 @@ def overlay_frames(dataset: YTVISDataset, tracks: list[ResultTrack], video_id: i
         yield draw_tracks(dataset.frame(video_id, t), drawings, text)
 
 
-def _letterbox(frame: np.ndarray, height: int, width: int) -> np.ndarray:
+def letterbox(frame: np.ndarray, height: int, width: int) -> np.ndarray:
     """``frame`` centred on a black ``[height, width, 3]`` canvas (videos of one MP4 differ in size)."""
     if frame.shape[:2] == (height, width):
         return frame
@@ -126,7 +126,7 @@ def write_overlay(
                     if video is videos[0]:
                         first_video.append(frame)
                     bar.update()
-                    yield _letterbox(frame, height, width)
+                    yield letterbox(frame, height, width)
 
     if gif is None:
         count = write_mp4(frames(), mp4, fps)
