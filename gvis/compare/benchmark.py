@@ -346,10 +346,12 @@ def train_run(config: str | Path, folder: Path, bench: Benchmark, seed: int, ste
     return RunOutcome(folder, "finished", summary)
 
 
-def evaluate_run(folder: Path, bench: Benchmark, runner: Runner = subprocess_runner, force: bool = False) -> dict:
+def evaluate_run(folder: Path, bench: Benchmark, runner: Runner = subprocess_runner, force: bool = False,
+                 detections: Callable[[Path], Path] = lambda test: test / "dets.jsonl") -> dict:
     """``gvis eval-tracker`` of ``folder/model.pt`` on every held-out set: ``{set: {"stats", "fps", "frames"}}``,
-    cached in ``folder/test_scores.json``."""
+    cached in ``folder/test_scores.json``. ``detections(set folder)``: the detections tracked (default: the
+    benchmark's simulated ones)."""
     return cached_json(folder / SCORES, force, lambda: {
         test.name: json.loads(gvis(["eval-tracker", "--checkpoint", folder / "model.pt", "--data", test,
-                                    "--detections", test / "dets.jsonl", "--json"], runner))
+                                    "--detections", detections(test), "--json"], runner))
         for test in bench.test_sets})

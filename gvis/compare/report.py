@@ -134,7 +134,8 @@ def compare_orderings(rows: Sequence[Row]) -> None:
     """Set ``ordering`` / ``agrees`` of every learned row with a paper number against the ``proposed`` row.
 
     The paper puts ``proposed`` above every other row (or the row diverged); ours agrees when our mean AP
-    is below ``proposed``'s too (or every seed diverged). "within noise" marks differences no larger than
+    is below ``proposed``'s too (or every seed diverged). A row whose paper number *is* the proposed row's
+    (``scoring_learned_head``) has no ordering to agree with. "within noise" marks differences no larger than
     the larger of the two rows' seed standard deviations.
     """
     reference = next((r for r in rows if r.name == REFERENCE and r.kind == "learned"), None)
@@ -163,6 +164,9 @@ def compare_orderings(rows: Sequence[Row]) -> None:
             row.ordering = f"paper {paper_delta:+.1f}, ours diverged: disagrees"
             continue
         ours = row.mean("AP") - reference.mean("AP")
+        if paper_delta == 0:  # the paper's number is its proposed row's: no ordering to agree with
+            row.ordering = f"paper ±0.0 (its {REFERENCE} row), ours {ours:+.1f}"
+            continue
         row.agrees = (ours < 0) == (paper_delta < 0) and ours != 0
         noise = " (within noise)" if abs(ours) <= max(row.std("AP"), reference.std("AP")) else ""
         row.ordering = f"paper {paper_delta:+.1f}, ours {ours:+.1f}: {'agrees' if row.agrees else 'disagrees'}{noise}"

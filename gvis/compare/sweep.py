@@ -3,13 +3,19 @@
 ``WORK/runs/<config stem>/seed<k>/`` holds one run. A run that ended (``summary.json`` or ``diverged.json``)
 is skipped, one left by an interruption resumes from its ``last.pt``, and its held-out scores
 (``test_scores.json``) are computed once; so a sweep may be stopped and restarted at any point.
+
+While a sweep works on a run it holds an exclusive lock on ``<run>/.lock`` (``flock``; released when the
+process ends, however it ends), and a run locked by another process is skipped: several ``gvis compare``
+invocations over the same configs and work folder share the runs between them (one per CPU core), and the
+last one to finish reports them all.
 """
 from __future__ import annotations
 
 import itertools
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Iterator, Literal, Sequence
 
 from gvis.compare.benchmark import (
     SCORES,
@@ -59,8 +65,30 @@ class RunRecord:
     stem: str
     seed: int
     folder: Path
-    status: Literal["finished", "diverged", "failed"]
+    status: Literal["finished", "diverged", "failed", "busy"]
     message: str = ""
+
+
+@contextmanager
+def run_lock(folder: Path) -> Iterator[bool]:
+    """Hold an exclusive lock on ``folder/.lock`` while the block runs; yields ``False`` (and holds
+    nothing) if another process has it. Without ``fcntl`` (Windows) every lock is granted."""
+    try:
+        import fcntl
+    except ImportError:
+        yield True
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = open(folder / ".lock", "a")
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        handle.close()  # releases the lock
 
 
 def sweep(bench: Benchmark, configs: dict[str, Path], seeds: Sequence[int], steps: int, minutes: float,
@@ -74,24 +102,34 @@ def sweep(bench: Benchmark, configs: dict[str, Path], seeds: Sequence[int], step
     for index, (stem, seed) in enumerate(itertools.product(configs, seeds), 1):
         folder = run_folder(bench.work, stem, seed)
         prefix = f"[{index}/{total}] {stem} seed {seed}"
-        outcome = run_outcome(folder)
-        try:
-            if outcome is None:
-                how = "resuming" if (folder / "last.pt").exists() else "training"
-                log(f"{prefix}: {how} (at most {steps} steps and {minutes:g} min)")
-                outcome = train_run(configs[stem], folder, bench, seed, steps, minutes, overrides, runner)
-            if outcome.status == "diverged":
-                log(f"{prefix}: diverged at step {outcome.record['step']}")
-                records.append(RunRecord(stem, seed, folder, "diverged", outcome.record["message"]))
+        with run_lock(folder) as locked:
+            if not locked:
+                log(f"{prefix}: another process is on it (skipped)")
+                records.append(RunRecord(stem, seed, folder, "busy"))
                 continue
-            if (folder / SCORES).exists():
-                log(f"{prefix}: done before (skipped)")
-            else:
-                log(f"{prefix}: evaluating on {len(bench.test_sets)} held-out sets")
-                evaluate_run(folder, bench, runner)
-        except CommandFailed as exc:
-            log(f"{prefix}: failed: {exc}")
-            records.append(RunRecord(stem, seed, folder, "failed", str(exc)))
-            continue
-        records.append(RunRecord(stem, seed, folder, "finished"))
+            record = _run(bench, configs[stem], stem, seed, folder, prefix, steps, minutes, overrides, runner)
+        records.append(record)
     return records
+
+
+def _run(bench: Benchmark, config: Path, stem: str, seed: int, folder: Path, prefix: str, steps: int, minutes: float,
+         overrides: Sequence[str], runner: Runner) -> RunRecord:
+    """Train (or resume) and evaluate one run unless done; its :class:`RunRecord`."""
+    outcome = run_outcome(folder)
+    try:
+        if outcome is None:
+            how = "resuming" if (folder / "last.pt").exists() else "training"
+            log(f"{prefix}: {how} (at most {steps} steps and {minutes:g} min)")
+            outcome = train_run(config, folder, bench, seed, steps, minutes, overrides, runner)
+        if outcome.status == "diverged":
+            log(f"{prefix}: diverged at step {outcome.record['step']}")
+            return RunRecord(stem, seed, folder, "diverged", outcome.record["message"])
+        if (folder / SCORES).exists():
+            log(f"{prefix}: done before (skipped)")
+        else:
+            log(f"{prefix}: evaluating on {len(bench.test_sets)} held-out sets")
+            evaluate_run(folder, bench, runner)
+    except CommandFailed as exc:
+        log(f"{prefix}: failed: {exc}")
+        return RunRecord(stem, seed, folder, "failed", str(exc))
+    return RunRecord(stem, seed, folder, "finished")

@@ -21,7 +21,7 @@ from gvis.compare.benchmark import (
 )
 from gvis.compare.paper import PAPER_ROWS
 from gvis.compare.report import Row, compare_orderings
-from gvis.compare.sweep import sweep
+from gvis.compare.sweep import run_folder, run_lock, sweep
 from gvis.config import CONFIG_DIR
 from gvis.errors import InputError
 
@@ -134,7 +134,7 @@ def row(name, aps, diverged=()):
 def test_orderings_against_the_paper():
     rows = [row("proposed", [0.30, 0.32]), row("limited_gnn", [0.20, 0.22]), row("simple_gate", [0.35, 0.36]),
             row("gnn_3_blocks", [0.305, 0.311]), row("no_gating", [], diverged=[0, 1]),
-            row("no_appearance", [], diverged=[0]), row("attention", [0.4])]
+            row("no_appearance", [], diverged=[0]), row("attention", [0.4]), row("scoring_learned_head", [0.25])]
     compare_orderings(rows)
     by_name = {r.name: r for r in rows}
     assert by_name["proposed"].ordering == "reference"
@@ -146,6 +146,8 @@ def test_orderings_against_the_paper():
     assert by_name["no_gating"].ordering == "agrees: diverged" and by_name["no_gating"].agrees
     assert by_name["no_appearance"].ordering == "paper -0.8, ours diverged: disagrees"
     assert by_name["attention"].ordering == "– (no paper number)" and by_name["attention"].agrees is None
+    assert by_name["scoring_learned_head"].ordering == "paper ±0.0 (its proposed row), ours -6.0"
+    assert by_name["scoring_learned_head"].agrees is None
 
 
 def fake_runner(returncode, stdout="", stderr=""):
@@ -194,6 +196,18 @@ def test_sweep_goes_on_after_a_failed_run(tmp_path):
     assert [(r.stem, r.seed, r.status) for r in records] == [("a", 0, "failed"), ("a", 1, "failed"),
                                                              ("b", 0, "failed"), ("b", 1, "failed")]
     assert "RuntimeError: boom" in records[0].message and len(runner.calls) == 4
+
+
+def test_a_run_locked_by_another_sweep_is_skipped(tmp_path):
+    bench = Benchmark(tmp_path, test_seeds=())
+    runner = fake_runner(1, stderr="RuntimeError: boom\n")
+    configs = {"a": tmp_path / "a.yaml"}
+    with run_lock(run_folder(tmp_path, "a", 1)) as locked:  # as if another gvis compare were training it
+        assert locked
+        records = sweep(bench, configs, [0, 1], 5, 1.0, runner=runner)
+    assert [(r.seed, r.status) for r in records] == [(0, "failed"), (1, "busy")] and len(runner.calls) == 1
+    records = sweep(bench, configs, [1], 5, 1.0, runner=runner)  # released: this time it runs
+    assert records[0].status == "failed" and len(runner.calls) == 2
 
 
 def test_subprocess_runner_reports_exit_status_and_output():

@@ -1,0 +1,197 @@
+"""Full-pipeline proof (issue 7, point 6): the shipped detector + a tracker trained behind it (stage 2), scored
+by video AP next to the same tracker protocol on simulated detections.
+
+One command:
+
+    python experiments/pipeline_proof.py            # about 1 hour of one CPU core per training seed
+    python experiments/pipeline_proof.py --quick    # smoke test (minutes; report in the work folder)
+
+1. The learning proof's videos (``experiments/learning_proof.py``; made here if ``--data`` lacks them):
+   200 ``gvis synth --preset hard`` training videos, 50 held-out videos for each of the generator seeds 1–3.
+2. Stage 2, ``gvis train stage2`` on the training videos' frames: the detector (``--detector``, default the
+   shipped ``checkpoints/detector-synth-small.pt``) frozen and run on every clip, its appearance network
+   re-initialised and trained with the tracker; ``--steps`` steps, stopped after ``--minutes`` of CPU time.
+   The run writes the tracker (``model.pt``) and the detector with its trained appearance network
+   (``detector.pt``).
+3. ``gvis detect --detector yolact --checkpoint detector.pt`` on every held-out set, then ``gvis eval-tracker``
+   (the learned tracker) and ``gvis track --tracker masktrack-rule`` + ``gvis eval`` (the rule tuned by the
+   learning proof) on those detections.
+4. Writes ``docs/results/full_pipeline.md``: video AP of the full pipeline next to the learning proof's
+   tracker on simulated detections (same videos, same protocol), if its runs exist in ``--data``.
+5. ``--ship``: the first seed's tracker as ``checkpoints/learned-synth-hard-yolact.pt`` and ``detector.pt``
+   as the shipped detector (float16), the pair ``gvis track VIDEO`` uses out of the box.
+
+Every stage is skipped when its output exists; an interrupted training resumes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from gvis.compare.benchmark import STATS, Benchmark, cached_json, evaluate_run, gvis, prepare, subprocess_runner, train_run
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, default=REPO / "runs" / "pipeline_proof", help="runs, detections, results")
+    parser.add_argument("--data", type=Path, default=REPO / "runs" / "learning_proof",
+                        help="the learning proof's work folder (its videos; its runs are the simulated-detection reference)")
+    parser.add_argument("--detector", type=Path, default=REPO / "checkpoints" / "detector-synth-small.pt")
+    parser.add_argument("--train-videos", type=int, default=200)
+    parser.add_argument("--test-videos", type=int, default=50)
+    parser.add_argument("--test-seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--train-seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--steps", type=int, default=1000, help="stage-2 steps (B = 4 clips of 10 frames)")
+    parser.add_argument("--minutes", type=float, default=60.0, help="stop a run after this much CPU time of training")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra overrides of configs/train/stage2.yaml (repeatable)")
+    parser.add_argument("--ship", action="store_true", help="ship the first seed's tracker and detector (see above)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke test: 12 training videos, 6 per held-out set, 1 seed, 3 steps, report in --work")
+    parser.add_argument("--doc", type=Path, default=REPO / "docs" / "results" / "full_pipeline.md")
+    args = parser.parse_args()
+    if args.quick:
+        args.train_videos, args.test_videos, args.train_seeds, args.steps = 12, 6, args.train_seeds[:1], 3
+        args.data, args.work = args.work / "data", args.work / "quick"
+        args.doc, args.ship = args.work / "full_pipeline.md", False
+    return args
+
+
+def detect(detector: Path, test: Path, out: Path) -> Path:
+    """The detections of ``detector`` on the held-out set ``test`` (``out/dets.jsonl`` and its cache)."""
+    dets = out / "dets.jsonl"
+    if not (out / "dets.pt").exists():
+        gvis(["detect", "--detector", "yolact", "--checkpoint", detector, "--data", test, "--out", dets, "--cache"],
+             subprocess_runner)
+    return dets
+
+
+def rule_scores(bench: Benchmark, detections: dict[str, Path], cache: Path) -> dict | None:
+    """The MaskTrack rule tuned by the learning proof, on ``detections`` of every held-out set (``None``
+    without the learning proof's tuning)."""
+    if not bench.tuned_yaml.exists():
+        return None
+
+    def make() -> dict:
+        scores = {}
+        for test in bench.test_sets:
+            results = cache.parent / "results" / f"masktrack_tuned_{test.name}.json"
+            gvis(["track", "--tracker", "masktrack-rule", "--config", bench.tuned_yaml, "--detections",
+                  detections[test.name], "--results", results], subprocess_runner)
+            scores[test.name] = json.loads(gvis(["eval", test / "instances.json", results, "--json"], subprocess_runner))
+        return scores
+
+    return cached_json(cache, False, make)
+
+
+def mean_over_sets(per_set: dict, stat: str) -> float:
+    return statistics.mean(100 * stats[stat] for stats in per_set.values())
+
+
+def main() -> None:
+    args = parse_args()
+    started = time.time()
+    bench = Benchmark(args.data.resolve(), preset="hard", train_videos=args.train_videos, test_videos=args.test_videos,
+                      test_seeds=tuple(args.test_seeds))
+    prepare(bench)
+    work = args.work.resolve()
+    rows = []
+    for seed in args.train_seeds:
+        run = work / f"run_seed{seed}"
+        outcome = train_run("stage2", run, bench, seed, args.steps, args.minutes,
+                            ["data.train.detections=null", f"detector.checkpoint={args.detector.resolve()}", *args.overrides])
+        if outcome.status == "diverged":
+            sys.exit(f"training seed {seed} diverged: {outcome.record['message']}")
+        detections = {test.name: detect(run / "detector.pt", test, run / test.name) for test in bench.test_sets}
+        learned = evaluate_run(run, bench, detections=lambda test: detections[test.name])
+        rule = rule_scores(bench, detections, run / "masktrack_tuned.json")
+        rows.append((seed, outcome.record, {name: s["stats"] for name, s in learned.items()}, rule,
+                     statistics.mean(s["fps"] for s in learned.values())))
+    reference = {}
+    for seed in args.train_seeds:
+        scores = bench.work / f"run_seed{seed}" / "test_scores.json"
+        if scores.exists():
+            reference[seed] = {name: s["stats"] for name, s in json.loads(scores.read_text()).items()}
+    heuristic = bench.work / "heuristic_tuned.json"
+    rule_simulated = json.loads(heuristic.read_text()) if heuristic.exists() else None
+    write_report(args, bench, rows, reference, rule_simulated, time.time() - started)
+    if args.ship:
+        ship(work / f"run_seed{args.train_seeds[0]}", rows[0][2])
+    print(f"wrote {args.doc}")
+
+
+def write_report(args: argparse.Namespace, bench: Benchmark, rows: list, reference: dict, rule_simulated: dict | None,
+                 seconds: float) -> None:
+    from gvis.provenance import git_hash
+
+    def cells(per_set: dict) -> str:
+        return " | ".join(f"{mean_over_sets(per_set, s):.1f}" for s in STATS)
+
+    lines = [
+        "# Full pipeline: the shipped detector and a tracker trained behind it",
+        "",
+        f"Generated by `python experiments/pipeline_proof.py{' --quick' if args.quick else ''}` (git "
+        f"{git_hash() or 'unknown'}; this invocation {seconds / 60:.0f} min on this repository's 2-core CPU, reusing "
+        "every stage whose output existed).",
+        "",
+        f"- Videos: the learning proof's ({bench.describe()}).",
+        f"- Full pipeline: stage 2 (`gvis train stage2`, `configs/train/stage2.yaml`) behind `{args.detector.name}` "
+        f"(frozen; its appearance network re-initialised and trained with the tracker) for at most {args.steps} steps "
+        f"and {args.minutes:g} CPU minutes; then that detector on every held-out video and the tracker on its "
+        "detections. Video AP (YouTube-VIS 2019 metric), mean over the held-out sets.",
+        "- Simulated detections: the learning proof's tracker (`configs/train/base.yaml`, trained on the simulated "
+        "detector's output) on the simulated detections of the same held-out videos.",
+        "",
+        "| detections | tracker | training seed | " + " | ".join(STATS) + " | training (CPU / wall) | steps | tracker frames/s |",
+        "|---|---|---|" + "---|" * len(STATS) + "---|---|---|",
+    ]
+    for seed, summary, learned, rule, fps in rows:
+        lines.append(f"| shipped detector | learned (stage 2) | {seed} | {cells(learned)} | "
+                     f"{summary.get('cpu_seconds', float('nan')) / 60:.1f} / {summary['train_seconds'] / 60:.1f} min | "
+                     f"{summary['step']} | {fps:.0f} |")
+        if rule is not None:
+            lines.append(f"| shipped detector | MaskTrack rule, tuned | – | {cells(rule)} | – | – | – |")
+    for seed, per_set in reference.items():
+        lines.append(f"| simulated (hard) | learned (learning proof) | {seed} | {cells(per_set)} | – | – | – |")
+    if rule_simulated is not None:
+        lines.append(f"| simulated (hard) | MaskTrack rule, tuned | – | {cells(rule_simulated)} | – | – | – |")
+    lines += [
+        "",
+        "The simulated detector's errors are calibrated to the `hard` preset; the shipped detector was trained on "
+        "`easy` frames for 30 CPU minutes (docs/results/detector.md), so its detections on `hard` videos differ in "
+        "kind (missed and mis-classified objects rather than jittered boxes). The tracker cannot recover an "
+        "object the detector never finds, so the gap between the rows is mostly the detector's.",
+    ]
+    args.doc.parent.mkdir(parents=True, exist_ok=True)
+    args.doc.write_text("\n".join(lines) + "\n")
+
+
+def ship(run: Path, per_set: dict) -> None:
+    """The first seed's tracker and stage-2 detector as the shipped pair (with ``.json`` metadata)."""
+    from gvis.detectors.yolact.checkpoint import load_detector_checkpoint, save_detector_checkpoint
+    from gvis.train.checkpoint import export_model, load_checkpoint, save_checkpoint
+
+    tracker = REPO / "checkpoints" / "learned-synth-hard-yolact.pt"
+    checkpoint = export_model(load_checkpoint(run / "model.pt"))
+    checkpoint["metrics"] = {"held_out": per_set, "AP": statistics.mean(s["AP"] for s in per_set.values())}
+    save_checkpoint(tracker, checkpoint)
+    detector = REPO / "checkpoints" / "detector-synth-small.pt"
+    save_detector_checkpoint(detector, load_detector_checkpoint(run / "detector.pt"), half=True)
+    for path, kind in ((tracker, "tracker"), (detector, "detector")):
+        meta_path = path.with_suffix(".json")
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        meta.update({"checkpoint": path.name, "bytes": path.stat().st_size,
+                     "stage2": {"made_by": "python experiments/pipeline_proof.py --ship", "run": str(run),
+                                "what": f"the {kind} of a stage-2 run (appearance network trained with the tracker)",
+                                "held_out_video_AP": checkpoint["metrics"]["AP"]}})
+        meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
