@@ -86,13 +86,17 @@ def config_changes(path: Path, reference: Path | None = None) -> str:
 
 def collect_learned(bench: Benchmark, configs: dict[str, Path], seeds: Sequence[int],
                     records: Sequence[RunRecord] = ()) -> list[Row]:
-    """The rows of the learned configs, from their run folders (``records``: failures of this sweep)."""
+    """The rows of the learned configs, from their run folders (``records``: failures of this sweep): the
+    paper's rows in ``PAPER_ROWS`` order (its tables' order), then any other config in the order given."""
     import torch
 
     failures = {(r.stem, r.seed): r.message for r in records if r.status == "failed"}
     names = [test.name for test in bench.test_sets]
+    paper_order = list(PAPER_ROWS)
+    ordered = sorted(configs, key=lambda stem: paper_order.index(stem) if stem in paper_order else len(paper_order))
     rows = []
-    for stem, path in configs.items():
+    for stem in ordered:
+        path = configs[stem]
         row = Row(stem, "learned", changes=config_changes(path), paper=PAPER_ROWS.get(stem))
         for seed in seeds:
             folder = run_folder(bench.work, stem, seed)
