@@ -139,7 +139,8 @@ def compare_orderings(rows: Sequence[Row]) -> None:
 
     The paper puts ``proposed`` above every other row (or the row diverged); ours agrees when our mean AP
     is below ``proposed``'s too (or every seed diverged). A row whose paper number *is* the proposed row's
-    (``scoring_learned_head``) has no ordering to agree with. "within noise" marks differences no larger than
+    (``scoring_learned_head``) has no ordering to agree with, nor has a row not run yet, nor a
+    "diverges" row where only some seeds diverged (``partly``). "within noise" marks differences no larger than
     the larger of the two rows' seed standard deviations.
     """
     reference = next((r for r in rows if r.name == REFERENCE and r.kind == "learned"), None)
@@ -155,12 +156,16 @@ def compare_orderings(rows: Sequence[Row]) -> None:
         if reference is None or reference.mean("AP") is None:
             row.ordering = f"– ({REFERENCE} has no result)"
             continue
+        if not row.per_seed and not row.diverged:
+            row.ordering = "– (not run)"
+            continue
         if row.paper.ap is None:
-            all_diverged = bool(row.diverged) and not row.per_seed
-            row.agrees = all_diverged
-            row.ordering = ("agrees: diverged" if all_diverged else
-                            f"disagrees: {len(row.diverged)} of {len(row.diverged) + len(row.per_seed)} seeds diverged"
-                            if row.diverged else "disagrees: trained without diverging")
+            ran = len(row.diverged) + len(row.per_seed)
+            if row.diverged and row.per_seed:  # some evidence each way: not counted
+                row.ordering = f"partly: {len(row.diverged)} of {ran} seeds diverged"
+            else:
+                row.agrees = bool(row.diverged)
+                row.ordering = "agrees: diverged" if row.agrees else "disagrees: trained without diverging"
             continue
         paper_delta = row.paper.ap - PAPER_ROWS[REFERENCE].ap
         if row.mean("AP") is None:

@@ -134,7 +134,8 @@ def row(name, aps, diverged=()):
 def test_orderings_against_the_paper():
     rows = [row("proposed", [0.30, 0.32]), row("limited_gnn", [0.20, 0.22]), row("simple_gate", [0.35, 0.36]),
             row("gnn_3_blocks", [0.305, 0.311]), row("no_gating", [], diverged=[0, 1]),
-            row("no_appearance", [], diverged=[0]), row("attention", [0.4]), row("scoring_learned_head", [0.25])]
+            row("no_appearance", [], diverged=[0]), row("attention", [0.4]), row("scoring_learned_head", [0.25]),
+            row("mlp_node_updates", []), row("appearance_lstm", [0.2], diverged=[1])]
     compare_orderings(rows)
     by_name = {r.name: r for r in rows}
     assert by_name["proposed"].ordering == "reference"
@@ -148,6 +149,15 @@ def test_orderings_against_the_paper():
     assert by_name["attention"].ordering == "– (no paper number)" and by_name["attention"].agrees is None
     assert by_name["scoring_learned_head"].ordering == "paper ±0.0 (its proposed row), ours -6.0"
     assert by_name["scoring_learned_head"].agrees is None
+    assert by_name["mlp_node_updates"].ordering == "– (not run)" and by_name["mlp_node_updates"].agrees is None
+    # A seed that diverged does not count as a result; the others do.
+    assert by_name["appearance_lstm"].ordering == "paper -1.3, ours -11.0: agrees"
+
+
+def test_partly_diverged_no_gating_is_not_counted():
+    rows = [row("proposed", [0.30]), row("no_gating", [0.2, 0.25], diverged=[2])]
+    compare_orderings(rows)
+    assert rows[1].ordering == "partly: 1 of 3 seeds diverged" and rows[1].agrees is None
 
 
 def fake_runner(returncode, stdout="", stderr=""):
