@@ -33,42 +33,22 @@ def cli(*argv: object) -> None:
 
 
 def oracle_entries(data: Path, preset: str) -> list[dict]:
-    """Results that link the simulator's true-positive detections by their ground-truth instance.
-
-    Each instance's track holds its "tp" detections (duplicates, merges and background blobs are left
-    out); class = majority vote, score = mean score, as for the heuristic trackers.
-    """
-    import torch
-
+    """Results that link the simulator's true-positive detections by their ground-truth instance
+    (duplicates, merges and background blobs are left out; ``gvis.eval.oracle.instance_tracks``)."""
     from gvis.data.ytvis import YTVISDataset
     from gvis.detections.simulate import SimulatedDetector
-    from gvis.detections.structures import Tracks
-    from gvis.eval.results import VideoResults
+    from gvis.eval.oracle import instance_tracks
 
     dataset = YTVISDataset.from_json(data / "instances.json")
     detector = SimulatedDetector(dataset, preset=preset)
     entries = []
     for video in dataset.videos:
-        frames = list(detector.simulate_video(video.id))
-        hits: dict[int, list[tuple[int, float]]] = {}
-        for frame in frames:
-            for n, (instance, kind) in enumerate(zip(frame.instance_ids, frame.kinds)):
-                if kind == "tp":
-                    hits.setdefault(instance, []).append((int(frame.detections.labels[n]), float(frame.detections.scores[n])))
-        ids = sorted(hits)
-        labels = [max({l for l, _ in hits[i]}, key=[l for l, _ in hits[i]].count) for i in ids]
-        scores = [sum(s for _, s in hits[i]) / len(hits[i]) for i in ids]
-        results = VideoResults(video.id)
-        for frame in frames:
-            rows = {i: n for n, (i, kind) in enumerate(zip(frame.instance_ids, frame.kinds)) if kind == "tp"}
-            masks = torch.zeros((len(ids), video.height, video.width), dtype=torch.bool)
-            det_masks = frame.detections.mask_tensor()
-            for k, instance in enumerate(ids):
-                if instance in rows:
-                    masks[k] = det_masks[rows[instance]]
-            results.add_frame(Tracks(torch.tensor(ids, dtype=torch.long), torch.full((len(ids),), -1),
-                                     torch.tensor(labels, dtype=torch.long), torch.tensor(scores), masks))
-        entries += results.entries()
+        per_frame = []
+        for frame in detector.simulate_video(video.id):
+            masks = frame.detections.mask_tensor()
+            per_frame.append({int(instance): (int(frame.detections.labels[n]), float(frame.detections.scores[n]), masks[n])
+                              for n, (instance, kind) in enumerate(zip(frame.instance_ids, frame.kinds)) if kind == "tp"})
+        entries += instance_tracks(video.id, (video.height, video.width), per_frame)
     return entries
 
 

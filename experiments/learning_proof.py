@@ -44,6 +44,7 @@ from gvis.compare.benchmark import (
     train_run,
     tune_heuristic,
 )
+from gvis.train.checkpoint import ship_checkpoint
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -132,36 +133,9 @@ def main() -> None:
     loss_curves(runs, args.png)
     write_report(args, tuning, heuristics, runs, learned, time.time() - started)
     seed = args.train_seeds[0]
-    shipped = ship(runs[seed], learned[seed], args.ship)
+    shipped = ship_checkpoint(runs[seed] / "model.pt", args.ship, learned[seed], "python experiments/learning_proof.py",
+                              "video AP on the held-out synthetic hard sets (generator seeds other than training)")
     print(f"wrote {args.doc}, {args.png} and {shipped}")
-
-
-def ship(run: Path, scores: dict, path: Path) -> Path:
-    """The shipped checkpoint: the first seed's model with its held-out scores, plus a JSON of its metadata."""
-    from gvis.train.checkpoint import export_model, load_checkpoint, save_checkpoint
-
-    checkpoint = export_model(load_checkpoint(run / "model.pt"))
-    held_out = {name: {"stats": s["stats"], "fps": s["fps"], "frames": s["frames"]} for name, s in scores.items()}
-    mean_ap = statistics.mean(s["stats"]["AP"] for s in scores.values())
-    checkpoint["metrics"] = {"held_out": held_out, "AP": mean_ap}
-    save_checkpoint(path, checkpoint)
-    size = path.stat().st_size
-    if size > 5 * 2**20:
-        sys.exit(f"{path} is {size / 2**20:.1f} MB, over the 5 MB budget")
-    config = checkpoint["config"]
-    meta = {
-        "checkpoint": path.name, "bytes": size, "made_by": "python experiments/learning_proof.py",
-        "seed": checkpoint["seed"], "steps": checkpoint["step"], "train_seconds": checkpoint["train_seconds"],
-        "train_cpu_seconds": checkpoint.get("cpu_seconds"),
-        "git_hash": checkpoint["git_hash"], "gvis_version": checkpoint["gvis_version"],
-        "categories": checkpoint["categories"],
-        "mask_resolution": f"1/{config['model']['mask_stride']} of the frame",
-        "validation": {"what": "video AP on the held-out synthetic hard sets (generator seeds other than training)",
-                       "AP": mean_ap, "per_set": held_out},
-        "config": config,
-    }
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
-    return path
 
 
 def write_report(args, tuning: dict, heuristics: dict, runs: dict, learned: dict, seconds: float) -> None:

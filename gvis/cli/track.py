@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tracker", default="learned", metavar="NAME",
                         help="learned (default), masktrack-rule or iou")
     parser.add_argument("--checkpoint", metavar="C",
-                        help="checkpoint of a learned tracker (default: the shipped checkpoints/learned-synth-hard.pt)")
+                        help="checkpoint of a learned tracker (default: the shipped one, checkpoints/learned-synth-hard-yolact.pt "
+                             "behind the shipped detector, else checkpoints/learned-synth-hard.pt)")
     parser.add_argument("--config", metavar="CFG", help="tracker config YAML (name in configs/baselines/ or a path)")
     parser.add_argument("--detections", metavar="D.jsonl", help="precomputed detections (gvis detect, or any segmenter); "
                         "no detector runs")
@@ -129,12 +130,15 @@ class _Counted:
             yield item
 
 
-def _learned_default(args: argparse.Namespace) -> None:
-    """The learned tracker without --checkpoint uses the shipped one (random weights, with a warning, if absent)."""
+def _learned_default(args: argparse.Namespace, detector_meta: dict | None) -> None:
+    """The learned tracker without --checkpoint uses a shipped one (random weights, with a warning, if
+    absent): behind the shipped detector (``detector_meta`` names it) the tracker trained with it, else the
+    one trained on simulated detections."""
     if args.tracker == "learned" and args.checkpoint is None:
+        from gvis.detectors.yolact.checkpoint import is_shipped_detector
         from gvis.train.checkpoint import shipped_checkpoint
 
-        shipped = shipped_checkpoint()
+        shipped = shipped_checkpoint(behind_shipped_detector=is_shipped_detector(detector_meta))
         args.checkpoint = None if shipped is None else str(shipped)
 
 
@@ -171,9 +175,11 @@ def _track_frames(args: argparse.Namespace) -> int:
         from gvis.detectors.precomputed import PrecomputedDetector
 
         detector = PrecomputedDetector(args.detections)
+        detector_meta = detector.meta["source_meta"]  # the detector that made the file
     else:
         detector = build_detector(args.detector, args.detector_checkpoint, args.device, args.detector_overrides)
-    _learned_default(args)
+        detector_meta = getattr(detector, "meta", None)
+    _learned_default(args, detector_meta)
     tracker = build_tracker(args.tracker, detector.categories, args.config, args.overrides, args.checkpoint)
     overlay_videos = [v.video_id for v in videos] if args.overlay_all else [videos[0].video_id]
     fps = videos[0].fps or 10.0
@@ -213,7 +219,7 @@ def _track_detections(args: argparse.Namespace) -> int:
 
     dataset = _check_input(args)
     reader = DetectionsReader(args.detections)
-    _learned_default(args)
+    _learned_default(args, reader.header.get("meta"))
     tracker = build_tracker(args.tracker, reader.header["categories"], args.config, args.overrides, args.checkpoint)
 
     videos = _checked_lengths(group_videos(reader.frames(), str(args.detections)), dataset, str(args.detections))

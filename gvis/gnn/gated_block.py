@@ -5,15 +5,14 @@ from typing import Optional, Sequence
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.nn import MessagePassing
-
+from gvis.gnn.edge_update import EdgeUpdateBlock
 from gvis.gnn.features import FrameEdges, FrameFeatures
 from gvis.gnn.modules import gate, mlp, reset_all
 from gvis.registry import GNN_LAYERS
 
 
 @GNN_LAYERS.register("gated")
-class GatedBlock(MessagePassing):
+class GatedBlock(EdgeUpdateBlock):
     r"""One gated message-passing block over a frame graph (spec §2; P eq. 1a–c).
 
     Edges are updated first, from the *old* nodes; then every node sums gated messages along its
@@ -34,7 +33,7 @@ class GatedBlock(MessagePassing):
     :math:`\varphi_e`: 175→128, :math:`\varphi_{0e}`: 174→128, :math:`\varphi_t, \varphi_0`: 256→128,
     :math:`\varphi_d`: 173→128; later blocks 384→128 for edges and 256→128 for nodes.
 
-    PyG mapping: :meth:`edge_update` is :math:`\varphi_e` / :math:`\varphi_{0e}`; :meth:`message` is
+    PyG mapping: :meth:`edge_update` (of :class:`~gvis.gnn.edge_update.EdgeUpdateBlock`) is :math:`\varphi_e` / :math:`\varphi_{0e}`; :meth:`message` is
     the gated edge; aggregation is ``sum``; :meth:`update` is the node function. A detection
     aggregates over all its incoming edges at once (``FrameEdges.into_det``: its track edges, then its
     empty edge); tracks and empty nodes aggregate along the reversed edges.
@@ -69,11 +68,7 @@ class GatedBlock(MessagePassing):
         residual_hidden: int = 32,
         edge_residual: bool = False,
     ) -> None:
-        super().__init__(aggr="sum", node_dim=0)
-        edge_residual_hidden = residual_hidden if edge_residual else None
-        self.width = width
-        self.track_det_edge = mlp(track_dim + det_dim + track_det_dim, width, residual_hidden=edge_residual_hidden)
-        self.empty_det_edge = mlp(track_dim + det_dim + empty_det_dim, width, residual_hidden=edge_residual_hidden)
+        super().__init__(track_dim, det_dim, track_det_dim, empty_det_dim, width, residual_hidden, edge_residual)
         self.det_from_track_gate = self.make_gate(width, gate_hidden)
         self.det_from_empty_gate = self.make_gate(width, gate_hidden)
         self.track_gate = self.make_gate(width, gate_hidden)
@@ -92,20 +87,7 @@ class GatedBlock(MessagePassing):
     def forward(self, features: FrameFeatures, edges: FrameEdges) -> FrameFeatures:
         num_tracks, num_dets, num_empty = features.track.size(0), features.det.size(0), features.empty.size(0)
         # 1. Edges, from the old nodes.
-        track_det = self.edge_updater(
-            edges.track_to_det,
-            x=(features.track, features.det),
-            edge_attr=features.track_det,
-            edge_mlp=self.track_det_edge,
-            size=(num_tracks, num_dets),
-        )
-        empty_det = self.edge_updater(
-            edges.empty_to_det,
-            x=(features.empty, features.det),
-            edge_attr=features.empty_det,
-            edge_mlp=self.empty_det_edge,
-            size=(num_empty, num_dets),
-        )
+        track_det, empty_det = self.update_edges(features, edges)
         # 2. Nodes, from messages along the new edges.
         det = self.propagate(
             edges.into_det,
@@ -133,10 +115,6 @@ class GatedBlock(MessagePassing):
         )
         return FrameFeatures(track, det, empty, track_det, empty_det)
 
-    def edge_update(self, x_j: Tensor, x_i: Tensor, edge_attr: Tensor, edge_mlp: nn.Module) -> Tensor:
-        """φ([source ; detection ; edge]) ``[E, D]``."""
-        return edge_mlp(torch.cat([x_j, x_i, edge_attr], dim=-1))
-
     def message(self, edges: Sequence[Tensor], gates: Sequence[Optional[nn.Module]]) -> Tensor:
         """Gated edges ``e ⊙ σ(γ(e))``, one gate per edge type, concatenated in edge-index order."""
         messages = [e if g is None else e * torch.sigmoid(g(e)) for e, g in zip(edges, gates)]
@@ -145,6 +123,3 @@ class GatedBlock(MessagePassing):
     def update(self, inputs: Tensor, x: Tensor, node_mlp: nn.Module) -> Tensor:
         """φ([node ; Σ messages]) ``[num_nodes, D]``."""
         return node_mlp(torch.cat([x, inputs], dim=-1))
-
-    def __repr__(self) -> str:
-        return nn.Module.__repr__(self)

@@ -3,16 +3,16 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import scatter
 
+from gvis.gnn.edge_update import EdgeUpdateBlock
 from gvis.gnn.features import FrameEdges, FrameFeatures
 from gvis.gnn.modules import mlp, reset_all
 from gvis.registry import GNN_LAYERS
 
 
 @GNN_LAYERS.register("limited")
-class LimitedBlock(MessagePassing):
+class LimitedBlock(EdgeUpdateBlock):
     r"""No message passing between edges and nodes: the association score of a pair comes from the
     pair alone, and each track gathers the features of its best-scoring detection once
     (spec §8 "Limited GNN"; RGNNVIS ``TrkNograph``, ``MatcherScoreLayerNograph``).
@@ -54,12 +54,8 @@ class LimitedBlock(MessagePassing):
         edge_residual: bool = False,
         gather_threshold: float = -100.0,
     ) -> None:
-        super().__init__(aggr="sum", node_dim=0)
-        edge_residual_hidden = residual_hidden if edge_residual else None
-        self.width = width
+        super().__init__(track_dim, det_dim, track_det_dim, empty_det_dim, width, residual_hidden, edge_residual)
         self.gather_threshold = gather_threshold
-        self.track_det_edge = mlp(track_dim + det_dim + track_det_dim, width, residual_hidden=edge_residual_hidden)
-        self.empty_det_edge = mlp(track_dim + det_dim + empty_det_dim, width, residual_hidden=edge_residual_hidden)
         self.pair_score = nn.Linear(width, 1)
         self.det_node = mlp(det_dim, width)
         self.empty_node = mlp(track_dim, width)
@@ -69,21 +65,8 @@ class LimitedBlock(MessagePassing):
         reset_all(self)
 
     def forward(self, features: FrameFeatures, edges: FrameEdges) -> FrameFeatures:
-        num_tracks, num_dets, num_empty = features.track.size(0), features.det.size(0), features.empty.size(0)
-        track_det = self.edge_updater(
-            edges.track_to_det,
-            x=(features.track, features.det),
-            edge_attr=features.track_det,
-            edge_mlp=self.track_det_edge,
-            size=(num_tracks, num_dets),
-        )
-        empty_det = self.edge_updater(
-            edges.empty_to_det,
-            x=(features.empty, features.det),
-            edge_attr=features.empty_det,
-            edge_mlp=self.empty_det_edge,
-            size=(num_empty, num_dets),
-        )
+        num_tracks, num_dets = features.track.size(0), features.det.size(0)
+        track_det, empty_det = self.update_edges(features, edges)
         track_det_logit = self.pair_score(track_det).squeeze(-1)
         det = self.det_node(features.det)
         track = self.propagate(
@@ -103,10 +86,6 @@ class LimitedBlock(MessagePassing):
         first = scatter(candidate, track_index, dim=0, dim_size=num_tracks, reduce="min")
         return (edge_ids == first[track_index]) & (logit > self.gather_threshold)
 
-    def edge_update(self, x_j: Tensor, x_i: Tensor, edge_attr: Tensor, edge_mlp: nn.Module) -> Tensor:
-        """φ([source ; detection ; edge]) ``[E, D]``."""
-        return edge_mlp(torch.cat([x_j, x_i, edge_attr], dim=-1))
-
     def message(self, x_j: Tensor, is_best: Tensor) -> Tensor:
         """The detection's embedding on its track's best edge, zeros elsewhere."""
         return x_j * is_best.unsqueeze(-1).to(x_j.dtype)
@@ -114,6 +93,3 @@ class LimitedBlock(MessagePassing):
     def update(self, inputs: Tensor, x: tuple[Tensor, Tensor]) -> Tensor:
         """φ_t([track ; gathered detection])."""
         return self.track_node(torch.cat([x[1], inputs], dim=-1))
-
-    def __repr__(self) -> str:
-        return nn.Module.__repr__(self)

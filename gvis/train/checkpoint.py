@@ -19,16 +19,23 @@ from __future__ import annotations
 
 import os
 import random
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from gvis.io import load_tagged, save_tagged
+from gvis.errors import InputError
+from gvis.io import load_tagged, save_tagged, write_json_atomic
 
-#: The checkpoint shipped with gvis (``experiments/learning_proof.py`` makes it; metadata in ``<stem>.json``).
-SHIPPED_CHECKPOINT = Path(__file__).resolve().parent.parent.parent / "checkpoints" / "learned-synth-hard.pt"
+_CHECKPOINTS = Path(__file__).resolve().parent.parent.parent / "checkpoints"
+#: The tracker shipped with gvis, trained on simulated detections of the synthetic hard preset
+#: (``experiments/learning_proof.py`` makes it; metadata in ``<stem>.json``).
+SHIPPED_CHECKPOINT = _CHECKPOINTS / "learned-synth-hard.pt"
+#: The tracker shipped for the shipped detector, trained behind it with its appearance network (stage 2;
+#: ``experiments/pipeline_proof.py --ship`` makes it together with that detector).
+SHIPPED_DETECTOR_TRACKER = _CHECKPOINTS / "learned-synth-hard-yolact.pt"
 CHECKPOINT_FORMAT = "gvis-tracker-checkpoint"
 CHECKPOINT_VERSION = 1
 #: Keys of the training state, dropped by :func:`export_model`.
@@ -84,6 +91,49 @@ def checkpoint_info(path: str | os.PathLike) -> dict[str, Any]:
     return {key: checkpoint[key] for key in ("config", "seed", "step", "git_hash", "metrics") if key in checkpoint}
 
 
-def shipped_checkpoint() -> Path | None:
-    """The shipped checkpoint (trained on the synthetic hard benchmark), or ``None`` if this checkout lacks it."""
+def shipped_checkpoint(behind_shipped_detector: bool = False) -> Path | None:
+    """The shipped tracker checkpoint, or ``None`` if this checkout lacks it.
+
+    ``behind_shipped_detector``: the one trained behind the shipped detector (its appearance embeddings
+    are that detector's), falling back to the one trained on simulated detections when it is absent.
+    """
+    if behind_shipped_detector and SHIPPED_DETECTOR_TRACKER.is_file():
+        return SHIPPED_DETECTOR_TRACKER
     return SHIPPED_CHECKPOINT if SHIPPED_CHECKPOINT.is_file() else None
+
+
+def ship_checkpoint(model: str | os.PathLike, path: str | os.PathLike, held_out: dict[str, dict], made_by: str,
+                    what: str, max_bytes: int = 5 * 2**20) -> Path:
+    """Ship a run's ``model.pt`` as ``path``: its weights, config and held-out scores, no training state,
+    plus ``<stem>.json`` of its metadata (what ``gvis track`` users read).
+
+    Args:
+        held_out: ``{set name: {"stats": {...}, "fps": ..., "frames": ...}}`` (``evaluate_run``'s result).
+        made_by: the command that made it. what: how the held-out ``AP`` was measured.
+        max_bytes: ``InputError`` (nothing written) above this size.
+    """
+    path = Path(path)
+    held_out = {name: {key: scores[key] for key in ("stats", "fps", "frames")} for name, scores in held_out.items()}
+    checkpoint = export_model(load_checkpoint(model))
+    mean_ap = sum(s["stats"]["AP"] for s in held_out.values()) / len(held_out)
+    checkpoint["metrics"] = {"held_out": held_out, "AP": mean_ap}
+    with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
+        staged = save_checkpoint(Path(scratch) / path.name, checkpoint)
+        size = staged.stat().st_size
+        if size > max_bytes:
+            raise InputError(f"{size / 2**20:.1f} MB, over the {max_bytes / 2**20:g} MB budget of a shipped tracker",
+                             file=path)
+        os.replace(staged, path)
+    config = checkpoint["config"]
+    meta = {
+        "checkpoint": path.name, "bytes": size, "made_by": made_by,
+        "seed": checkpoint["seed"], "steps": checkpoint["step"], "train_seconds": checkpoint["train_seconds"],
+        "train_cpu_seconds": checkpoint.get("cpu_seconds"),
+        "git_hash": checkpoint["git_hash"], "gvis_version": checkpoint["gvis_version"],
+        "categories": checkpoint["categories"],
+        "mask_resolution": f"1/{config['model']['mask_stride']} of the frame",
+        "validation": {"what": what, "AP": mean_ap, "per_set": held_out},
+        "config": config,
+    }
+    write_json_atomic(path.with_suffix(".json"), meta, indent=2)
+    return path

@@ -90,12 +90,14 @@ def test_track_without_checkpoint_uses_the_shipped_one(trained, tiny_train_set, 
     assert json.loads(results.read_text())  # the trained tiny model's tracks, not a random model's
 
 
-def test_shipped_checkpoint_loads_and_stays_small(repo_root):
-    from gvis.train.checkpoint import load_checkpoint, shipped_checkpoint
+@pytest.mark.parametrize("behind_shipped_detector", [False, True], ids=["simulated", "shipped-detector"])
+def test_shipped_checkpoint_loads_and_stays_small(repo_root, behind_shipped_detector):
+    from gvis.train.checkpoint import SHIPPED_DETECTOR_TRACKER, load_checkpoint, shipped_checkpoint
 
-    path = shipped_checkpoint()
-    if path is None:
-        pytest.skip("no shipped checkpoint in this checkout (experiments/learning_proof.py makes it)")
+    path = shipped_checkpoint(behind_shipped_detector)
+    if path is None or (behind_shipped_detector and path != SHIPPED_DETECTOR_TRACKER):
+        pytest.skip("this shipped checkpoint is not in this checkout (experiments/learning_proof.py, "
+                    "experiments/pipeline_proof.py --ship make them)")
     assert path.stat().st_size <= 5 * 2**20
     loaded = load_checkpoint(path)
     meta = json.loads(path.with_suffix(".json").read_text())

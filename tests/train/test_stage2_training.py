@@ -2,6 +2,8 @@
 network trains with the tracker, checkpoints carry it, resume is exact, and ``detector.pt`` is usable."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -75,6 +77,32 @@ def test_stage2_trains_appearance_and_tracker_keeps_the_detector_frozen_and_resu
     for part in ("model", "appearance"):
         assert all(torch.equal(full_no_val[part][k], second[part][k]) for k in full_no_val[part]), part
     assert any(not torch.equal(second["model"][k], halfway["model"][k]) for k in halfway["model"])
+
+
+def test_gvis_track_behind_the_shipped_detector_defaults_to_the_tracker_trained_with_it(
+        stage2_config, tiny_detector_file, tiny_train_set, tmp_path, monkeypatch):
+    from gvis.cli import main
+    from gvis.detections.jsonl import DetectionsReader
+    from gvis.detectors.yolact import checkpoint as detector_checkpoint
+    from gvis.train import checkpoint as tracker_checkpoint
+
+    run = Trainer(stage2_config("train.steps=2", output="shipped"), progress=False).run().checkpoint.parent
+    monkeypatch.setattr(detector_checkpoint, "SHIPPED_DETECTOR", run / "detector.pt")
+    monkeypatch.setattr(tracker_checkpoint, "SHIPPED_DETECTOR_TRACKER", run / "model.pt")
+    monkeypatch.setattr(tracker_checkpoint, "SHIPPED_CHECKPOINT", run / "last.pt")  # stands in for the simulated-trained one
+    data = tiny_train_set / "data"
+
+    def default_checkpoint(name: str, *argv: str) -> str:
+        results = tmp_path / f"{name}.json"
+        assert main(["track", *argv, "--tracker", "learned", "--results", str(results)]) == 0
+        return json.loads((tmp_path / f"{name}.meta.json").read_text())["checkpoint"]
+
+    assert default_checkpoint("shipped", str(data)) == str(run / "model.pt")
+    assert default_checkpoint("other", str(data), "--detector-checkpoint", str(tiny_detector_file)) == str(run / "last.pt")
+    # Detections cached from the shipped detector pair with its tracker too; simulated ones do not.
+    assert main(["detect", "--detector", "yolact", "--data", str(data), "--out", str(tmp_path / "yolact.jsonl")]) == 0
+    assert default_checkpoint("cached", "--detections", str(tmp_path / "yolact.jsonl")) == str(run / "model.pt")
+    assert not detector_checkpoint.is_shipped_detector(DetectionsReader(tiny_train_set / "dets.jsonl").header.get("meta"))
 
 
 def test_stage2_config_errors(stage2_config, tiny_config, tiny_detector_file):

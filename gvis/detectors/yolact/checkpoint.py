@@ -64,3 +64,11 @@ def export_detector(checkpoint: dict[str, Any]) -> dict[str, Any]:
 def shipped_detector() -> Path | None:
     """The shipped detector checkpoint, or ``None`` if this checkout lacks it."""
     return SHIPPED_DETECTOR if SHIPPED_DETECTOR.is_file() else None
+
+
+def is_shipped_detector(meta: dict[str, Any] | None) -> bool:
+    """Whether detector metadata (``YolactDetector.meta``, a detections file's header ``meta``) names the
+    shipped detector checkpoint."""
+    if not meta or meta.get("detector") != "yolact" or not meta.get("checkpoint"):
+        return False
+    return Path(meta["checkpoint"]).resolve() == SHIPPED_DETECTOR.resolve()

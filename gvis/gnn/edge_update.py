@@ -1,0 +1,64 @@
+"""The edge step shared by the frame-graph blocks (spec §2, P eq. 1a)."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.nn import MessagePassing
+
+from gvis.gnn.features import FrameEdges, FrameFeatures
+from gvis.gnn.modules import mlp
+
+
+class EdgeUpdateBlock(MessagePassing):
+    r"""Base of the blocks that first update both edge types from the *old* nodes:
+
+    .. math::
+        e_{mn} \leftarrow \varphi_e([t_m ; d_n ; e_{mn}]), \qquad
+        e_{0n} \leftarrow \varphi_{0e}([t_0 ; d_n ; e_{0n}])
+
+    Each :math:`\varphi` is Linear + ReLU to width ``D``, plus ``Residual(D, residual_hidden)`` when
+    ``edge_residual`` (the paper's first block). Subclasses add their node updates; aggregation is ``sum``.
+
+    Args:
+        track_dim: ``Dt``, width of track and empty-node inputs.
+        det_dim: ``Fd``, width of detection inputs.
+        track_det_dim: ``Fe``, width of track–detection edge inputs.
+        empty_det_dim: ``Fe0``, width of empty–detection edge inputs (may be 0).
+        width: ``D``, width of the new edges.
+        residual_hidden: hidden width of the edge Residual (used when ``edge_residual``).
+        edge_residual: append ``Residual(D, residual_hidden)`` to both edge functions.
+    """
+
+    def __init__(self, track_dim: int, det_dim: int, track_det_dim: int, empty_det_dim: int, width: int,
+                 residual_hidden: int, edge_residual: bool) -> None:
+        super().__init__(aggr="sum", node_dim=0)
+        edge_residual_hidden = residual_hidden if edge_residual else None
+        self.width = width
+        self.track_det_edge = mlp(track_dim + det_dim + track_det_dim, width, residual_hidden=edge_residual_hidden)
+        self.empty_det_edge = mlp(track_dim + det_dim + empty_det_dim, width, residual_hidden=edge_residual_hidden)
+
+    def update_edges(self, features: FrameFeatures, edges: FrameEdges) -> tuple[Tensor, Tensor]:
+        """The new ``(track_det [E, D], empty_det [ΣN, D])`` edges."""
+        num_tracks, num_dets, num_empty = features.track.size(0), features.det.size(0), features.empty.size(0)
+        track_det = self.edge_updater(
+            edges.track_to_det,
+            x=(features.track, features.det),
+            edge_attr=features.track_det,
+            edge_mlp=self.track_det_edge,
+            size=(num_tracks, num_dets),
+        )
+        empty_det = self.edge_updater(
+            edges.empty_to_det,
+            x=(features.empty, features.det),
+            edge_attr=features.empty_det,
+            edge_mlp=self.empty_det_edge,
+            size=(num_empty, num_dets),
+        )
+        return track_det, empty_det
+
+    def edge_update(self, x_j: Tensor, x_i: Tensor, edge_attr: Tensor, edge_mlp: nn.Module) -> Tensor:
+        """φ([source ; detection ; edge]) ``[E, D]``."""
+        return edge_mlp(torch.cat([x_j, x_i, edge_attr], dim=-1))
+
+    def __repr__(self) -> str:
+        return nn.Module.__repr__(self)
