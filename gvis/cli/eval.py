@@ -20,12 +20,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", metavar="RESULTS.json", help="results file (list of video_id, category_id, score, segmentations)")
     parser.add_argument("--json", action="store_true", help="print one JSON object with the 12 stats (fractions, -1 where undefined)")
     parser.add_argument("--per-category", action="store_true", help="also report AP per category")
+    parser.add_argument("--class-agnostic", action="store_true",
+                        help="treat all categories as one (not the official metric): the masks and their linking alone")
 
 
 def run(args: argparse.Namespace) -> int:
     from gvis.eval.ytvis_ap import evaluate, format_stats
 
-    stats = evaluate(args.gt, args.results, per_category=args.per_category)
+    from gvis.errors import InputError
+
+    if args.per_category and args.class_agnostic:
+        raise InputError("--per-category and --class-agnostic exclude each other")
+    stats = evaluate(args.gt, args.results, per_category=args.per_category, class_agnostic=args.class_agnostic)
     if args.json:
         print_json(stats)
     else:

@@ -20,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("detections", metavar="DETECTIONS.jsonl", help="detections of every frame of GT's videos")
     parser.add_argument("--iou", type=float, default=0.5, help="mask IoU a detection needs to match (default 0.5)")
     parser.add_argument("--results", metavar="R.json", help="also write the oracle's results (YouTube-VIS format)")
+    parser.add_argument("--class-agnostic", action="store_true",
+                        help="score with all categories as one (gvis eval --class-agnostic): the detector's class errors left out")
     parser.add_argument("--json", action="store_true", help="print one JSON object with the 12 stats")
 
 
@@ -37,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     entries = oracle_link(dataset, DetectionsReader(args.detections).videos(), args.iou, source=args.detections)
     if args.results:
         write_results(args.results, entries, meta={"oracle": {"detections": args.detections, "iou": args.iou}})
-    stats = evaluate(dataset, entries)
+    stats = evaluate(dataset, entries, class_agnostic=args.class_agnostic)
     if args.json:
         print_json(stats)
     else:

@@ -213,17 +213,18 @@ def _evaluate_video(
     # Predictions: every entry's strings are checked, also those the evaluation then leaves out.
     dt_runs, dt_frames = decode_tracks(predictions, video, results_file)
 
+    # Rows by category index (class-agnostic evaluation maps every category to one index).
     gt_rows: dict[int, list[int]] = {}
     for row, instance in enumerate(instances):
         if instance.category_id in category_index:
-            gt_rows.setdefault(instance.category_id, []).append(row)
+            gt_rows.setdefault(category_index[instance.category_id], []).append(row)
     dt_rows: dict[int, list[int]] = {}
     for row, prediction in enumerate(predictions):
         if prediction.category_id in category_index:
-            dt_rows.setdefault(prediction.category_id, []).append(row)
-    for category_id, rows in dt_rows.items():  # score order, ties in file order; 100 at most
+            dt_rows.setdefault(category_index[prediction.category_id], []).append(row)
+    for k, rows in dt_rows.items():  # score order, ties in file order; 100 at most
         order = np.argsort([-predictions[row].score for row in rows], kind="mergesort")[: MAX_DETECTIONS[-1]]
-        dt_rows[category_id] = [rows[i] for i in order.tolist()]
+        dt_rows[k] = [rows[i] for i in order.tolist()]
 
     # Video RLEs of every instance and every prediction (all of them: then the frames' runs are already
     # in order, which is cheaper than picking out the ones compared).
@@ -231,24 +232,23 @@ def _evaluate_video(
     gt_masks = _VideoMasks(gt_runs, gt_frames, video.length, *size)
     dt_masks = _VideoMasks(dt_runs, dt_frames, video.length, *size)
 
-    for category_id in sorted(set(gt_rows) | set(dt_rows)):
-        gts = [instances[row] for row in gt_rows.get(category_id, [])]
-        dts = dt_rows.get(category_id, [])
+    for k in sorted(set(gt_rows) | set(dt_rows)):
+        gts = [instances[row] for row in gt_rows.get(k, [])]
+        dts = dt_rows.get(k, [])
         if gts:
-            ious = _video_ious(dt_masks, dts, gt_masks, gt_rows[category_id])
+            ious = _video_ious(dt_masks, dts, gt_masks, gt_rows[k])
         else:
             ious = np.zeros((len(dts), 0))
         for i, row in enumerate(dts):
             num_frames = len(predictions[row].counts)
             if gts and num_frames < video.length:  # the official code compares over the frames both lists have
                 short = _VideoMasks(dt_runs, dt_frames[[row]], num_frames, *size)
-                ious[i] = _video_ious(short, [0], _VideoMasks(gt_runs, gt_frames[gt_rows[category_id]], num_frames, *size),
+                ious[i] = _video_ious(short, [0], _VideoMasks(gt_runs, gt_frames[gt_rows[k]], num_frames, *size),
                                       range(len(gts)))[0]
         scores = np.array([predictions[row].score for row in dts], np.float64)
         dt_area = np.array([_average_area(dt_runs.frame_areas(dt_frames[row, : len(predictions[row].counts)]).tolist())
                             for row in dts], np.float64)
         gt_area = [_average_area(instance.areas) for instance in gts]  # from the file's "areas", as the official code
-        k = category_index[category_id]
         for a, (_, low, high) in enumerate(AREA_RANGES):
             gt_ignored = [bool(g.iscrowd) or area < low or area > high for g, area in zip(gts, gt_area)]
             gt_order = np.argsort(np.array(gt_ignored, np.int64), kind="mergesort").tolist()
@@ -260,7 +260,8 @@ def _evaluate_video(
             accumulator.add(k, a, scores, matched, ignored, num_gt=gt_ignored.count(False))
 
 
-def evaluate(gt: Any, results: str | os.PathLike | Sequence[dict], per_category: bool = False) -> dict:
+def evaluate(gt: Any, results: str | os.PathLike | Sequence[dict], per_category: bool = False,
+             class_agnostic: bool = False) -> dict:
     """The 12 YouTube-VIS stats of ``results`` against ``gt``.
 
     Args:
@@ -268,6 +269,9 @@ def evaluate(gt: Any, results: str | os.PathLike | Sequence[dict], per_category:
         results: a results JSON path or the list of results entries.
         per_category: also return ``"per_category": {category name: AP}`` (area all, 100 detections;
             -1 for a category without ground truth).
+        class_agnostic: treat every category as one (a track may match any instance; 100 tracks per
+            video in all): what the masks and their linking are worth when classes are ignored. Not the
+            official metric; excludes ``per_category``.
 
     Returns:
         ``{"AP": ..., "AP50": ..., ..., "ARl": ...}`` as fractions, -1 where the official code gives -1.
@@ -275,8 +279,10 @@ def evaluate(gt: Any, results: str | os.PathLike | Sequence[dict], per_category:
     Raises:
         InputError: unreadable or malformed files, naming the file, video and field.
     """
+    if per_category and class_agnostic:
+        raise ValueError("per_category and class_agnostic exclude each other")
     with _cycle_collection_paused():
-        return _evaluate(gt, results, per_category)
+        return _evaluate(gt, results, per_category, class_agnostic)
 
 
 @contextlib.contextmanager
@@ -292,7 +298,7 @@ def _cycle_collection_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _evaluate(gt: Any, results: str | os.PathLike | Sequence[dict], per_category: bool) -> dict:
+def _evaluate(gt: Any, results: str | os.PathLike | Sequence[dict], per_category: bool, class_agnostic: bool) -> dict:
     from gvis.data.ytvis import YTVISDataset
 
     dataset = gt if isinstance(gt, YTVISDataset) else YTVISDataset.from_json(gt)
@@ -305,11 +311,11 @@ def _evaluate(gt: Any, results: str | os.PathLike | Sequence[dict], per_category
     predictions = parse_results(entries, videos, results_file)
 
     categories = sorted(dataset.categories, key=lambda c: c.id)
-    category_index = {category.id: k for k, category in enumerate(categories)}
+    category_index = {category.id: 0 if class_agnostic else k for k, category in enumerate(categories)}
     by_video: dict[Any, list[ResultTrack]] = {}
     for prediction in predictions:
         by_video.setdefault(prediction.video_id, []).append(prediction)
-    accumulator = _Accumulator(len(categories))
+    accumulator = _Accumulator(1 if class_agnostic else len(categories))
     for video_id in sorted(videos):
         _evaluate_video(videos[video_id], dataset.instances(video_id), by_video.get(video_id, []), category_index,
                         accumulator, gt_file, results_file)

@@ -194,6 +194,19 @@ def test_per_category(vis_case, masks):
     assert stats["AP"] == pytest.approx(0.5)  # mean over the categories with ground truth
 
 
+def test_class_agnostic(vis_case, masks):
+    case = vis_case(categories=((1, "person"), (2, "dog"), (3, "cat"))).video(1, frames=1)
+    case.instance(1, [square(masks, 0, 0)], category_id=1).instance(1, [square(masks, 2, 2)], category_id=2)
+    case.predict(1, [square(masks, 0, 0)], score=0.9, category_id=2)  # right mask, wrong class
+    case.predict(1, [square(masks, 2, 2)], score=0.8, category_id=1)  # right mask, wrong class
+    case.predict(1, [square(masks, 0, 0)], score=0.7, category_id=3)  # a duplicate, ranked last
+    expect(case.evaluate(), AP=0, AP50=0)
+    # One category: tp, tp, fp in score order -> AP 1; one track per video (AR1) finds one of the two.
+    expect(case.evaluate(class_agnostic=True), AP=1, AP50=1, AP75=1, AR1=0.5, AR10=1)
+    with pytest.raises(ValueError, match="exclude each other"):
+        case.evaluate(per_category=True, class_agnostic=True)
+
+
 def test_paths_and_objects_give_the_same_stats(vis_case, masks, tmp_path):
     case = vis_case().video(1, frames=2)
     case.instance(1, [square(masks, 0, 0)] * 2).predict(1, [square(masks, 0, 1), None], score=0.3)
