@@ -107,11 +107,17 @@ def agnostic_scores(bench: Benchmark, results: dict[str, Path], cache: Path) -> 
         for test in bench.test_sets})
 
 
+def learned_results(folder: Path, test: Path) -> Path:
+    """Where the learned tracker's results on the held-out set ``test`` are kept."""
+    return folder / f"learned_{test.name}.json"
+
+
 def learned_agnostic(bench: Benchmark, model: Path, detections: dict[str, Path], folder: Path) -> dict:
-    """Class-agnostic scores of the learned tracker ``model`` on ``detections`` (its results kept in ``folder``)."""
+    """Class-agnostic scores of the learned tracker ``model`` on ``detections`` (its results kept in ``folder``;
+    tracked here only where ``evaluate_run`` did not keep them)."""
     results = {}
     for test in bench.test_sets:
-        results[test.name] = folder / f"learned_{test.name}.json"
+        results[test.name] = learned_results(folder, test)
         if not results[test.name].exists():
             gvis(["track", "--tracker", "learned", "--checkpoint", model, "--detections", detections[test.name],
                   "--results", results[test.name]], subprocess_runner)
@@ -138,7 +144,8 @@ def main() -> None:
         if outcome.status == "diverged":
             sys.exit(f"training seed {seed} diverged: {outcome.record['message']}")
         detections = {test.name: detect(run / "detector.pt", test, run / test.name) for test in bench.test_sets}
-        learned = evaluate_run(run, bench, detections=lambda test: detections[test.name])
+        learned = evaluate_run(run, bench, detections=lambda test: detections[test.name],
+                               results=lambda test: learned_results(run / "results", test))
         rule = rule_scores(bench, detections, run / "masktrack_tuned.json")
         runs.append({"seed": seed, "folder": outcome.folder, "summary": outcome.record, "held_out": learned, "rule": rule,
                      "agnostic": learned_agnostic(bench, run / "model.pt", detections, run / "results"),

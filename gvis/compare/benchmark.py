@@ -347,11 +347,13 @@ def train_run(config: str | Path, folder: Path, bench: Benchmark, seed: int, ste
 
 
 def evaluate_run(folder: Path, bench: Benchmark, runner: Runner = subprocess_runner, force: bool = False,
-                 detections: Callable[[Path], Path] = lambda test: test / "dets.jsonl") -> dict:
+                 detections: Callable[[Path], Path] = lambda test: test / "dets.jsonl",
+                 results: Callable[[Path], Path] | None = None) -> dict:
     """``gvis eval-tracker`` of ``folder/model.pt`` on every held-out set: ``{set: {"stats", "fps", "frames"}}``,
     cached in ``folder/test_scores.json``. ``detections(set folder)``: the detections tracked (default: the
-    benchmark's simulated ones)."""
+    benchmark's simulated ones); ``results(set folder)``: where to keep the results too (default: nowhere)."""
     return cached_json(folder / SCORES, force, lambda: {
         test.name: json.loads(gvis(["eval-tracker", "--checkpoint", folder / "model.pt", "--data", test,
-                                    "--detections", detections(test), "--json"], runner))
+                                    "--detections", detections(test), "--json",
+                                    *([] if results is None else ["--results", results(test)])], runner))
         for test in bench.test_sets})
