@@ -43,4 +43,7 @@ def run(args: argparse.Namespace) -> int:
         print_json(stats)
     else:
         print(" ".join(f"{name} {stats[name]:.4f}" for name in STAT_NAMES) + f" | {stats['frames']} frames, {stats['fps']:.1f} FPS")
+        classes = stats["classes"]
+        print(f"{classes['objects']} objects: found (mask IoU > 0.5) {classes['recall']:.4f}; of those, right class "
+              f"{classes['top1']:.4f} (in the top 2: {classes['top2']:.4f})")
     return 0

@@ -18,12 +18,14 @@ from gvis.detectors.yolact.model import DetectorConfig
 class FrameDataConfig:
     """Where the frames come from: YouTube-VIS dataset folders (or annotation files).
 
-    - ``train``: training frames (every ``frame_stride``-th frame of the first ``max_videos`` videos).
+    - ``train``: training frames (every ``frame_stride``-th frame of the first ``max_videos`` videos): one
+      folder, or a list of folders sharing one category list (e.g. several synthetic presets), whose frames
+      are mixed; ``max_videos`` applies to each.
     - ``val``: held-out frames for the mask AP logged every ``train.val_every`` steps
       (every ``val_frame_stride``-th frame, at most ``val_max_frames``).
     """
 
-    train: str | None = None
+    train: str | list[str] | None = None
     max_videos: int | None = None
     frame_stride: int = 1
     val: str | None = None
@@ -35,6 +37,12 @@ class FrameDataConfig:
             raise ValueError("data.frame_stride, val_frame_stride and val_max_frames must be at least 1")
         if self.max_videos is not None and self.max_videos < 1:
             raise ValueError(f"data.max_videos must be at least 1, got {self.max_videos}")
+        if isinstance(self.train, list) and not self.train:
+            raise ValueError("data.train: the list of training folders is empty")
+
+    def train_folders(self) -> list[str]:
+        """``train`` as a list of folders (one, or several whose frames are mixed)."""
+        return [self.train] if isinstance(self.train, str) else list(self.train or [])
 
 
 @dataclass

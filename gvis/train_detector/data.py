@@ -120,27 +120,41 @@ def make_training_image(frame: np.ndarray, masks: np.ndarray, classes: Sequence[
 
 
 class FrameSource:
-    """Annotated frames of a dataset as :class:`TrainingImage` (class columns follow the dataset's
-    category order)."""
+    """Annotated frames of one or more datasets as :class:`TrainingImage`.
 
-    def __init__(self, dataset: YTVISDataset, frames: list[tuple[int, int]]) -> None:
-        if not frames:
-            raise InputError("no frames to train on", file=getattr(dataset, "_source", None))
-        self.dataset = dataset
-        self.frames = frames
-        self.categories = [{"id": int(c.id), "name": str(c.name)} for c in dataset.categories]
+    ``parts``: ``(dataset, frames)`` pairs, ``frames`` as :func:`frame_list` gives them. Every dataset must
+    have the same categories in the same order (class columns follow that order), so frames of several
+    presets or corpora can be mixed in one training.
+    """
+
+    def __init__(self, parts: Sequence[tuple[YTVISDataset, list[tuple[int, int]]]]) -> None:
+        parts = [(dataset, frames) for dataset, frames in parts if frames]
+        if not parts:
+            raise InputError("no frames to train on")
+        self.categories = [{"id": int(c.id), "name": str(c.name)} for c in parts[0][0].categories]
+        for dataset, _ in parts[1:]:
+            other = [{"id": int(c.id), "name": str(c.name)} for c in dataset.categories]
+            if other != self.categories:
+                raise InputError("its categories differ from the first training dataset's: the datasets of one "
+                                 "detector training must share one category list", file=getattr(dataset, "_source", None),
+                                 field="categories")
+        self.datasets = [dataset for dataset, _ in parts]
+        #: ``(dataset index, video id, frame index)`` of every training frame.
+        self.frames = [(k, video_id, t) for k, (_, frames) in enumerate(parts) for video_id, t in frames]
         self._column = {c["id"]: k + 1 for k, c in enumerate(self.categories)}
-        self._category = {inst.id: inst.category_id for v in dataset.videos for inst in dataset.instances(v.id)}
+        self._category = [{inst.id: inst.category_id for v in dataset.videos for inst in dataset.instances(v.id)}
+                          for dataset in self.datasets]
 
     def __len__(self) -> int:
         return len(self.frames)
 
     def image(self, index: int, input_size: tuple[int, int], augment: ImageAugmentConfig | None = None,
               rng: np.random.Generator | None = None) -> TrainingImage:
-        video_id, t = self.frames[index]
-        ids, masks = self.dataset.frame_masks(video_id, t)
-        classes = [self._column[self._category[int(i)]] for i in ids]
-        return make_training_image(self.dataset.frame(video_id, t), masks, classes, input_size, augment, rng)
+        part, video_id, t = self.frames[index]
+        dataset, category = self.datasets[part], self._category[part]
+        ids, masks = dataset.frame_masks(video_id, t)
+        classes = [self._column[category[int(i)]] for i in ids]
+        return make_training_image(dataset.frame(video_id, t), masks, classes, input_size, augment, rng)
 
 
 class FrameStream:

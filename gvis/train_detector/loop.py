@@ -92,8 +92,9 @@ class DetectorTrainer:
             raise ConfigError("data.train: give a dataset folder (or annotation file) to train on")
         from gvis.cli._dataset import open_dataset
 
-        train_set = open_dataset(cfg.data.train)
-        self.source = FrameSource(train_set, frame_list(train_set, cfg.data.frame_stride, cfg.data.max_videos))
+        train_sets = [open_dataset(folder) for folder in cfg.data.train_folders()]
+        self.source = FrameSource([(dataset, frame_list(dataset, cfg.data.frame_stride, cfg.data.max_videos))
+                                   for dataset in train_sets])
         self.categories = self.source.categories
         num_classes = len(self.categories)
         if cfg.model.num_classes not in (None, num_classes):

@@ -10,7 +10,7 @@ from torchvision.ops import box_iou
 
 from gvis.cli import main
 from gvis.data.ytvis import YTVISDataset
-from gvis.errors import ConfigError
+from gvis.errors import ConfigError, InputError
 from gvis.train_detector.config import ImageAugmentConfig
 from gvis.train_detector.data import FrameSource, frame_list, make_training_image, tight_boxes
 from gvis.train_detector.evaluation import coco_ground_truth, mask_ap
@@ -50,11 +50,12 @@ def _found(detector, source: FrameSource) -> tuple[float, float]:
     """(fraction of ground-truth objects with a detection of their class at box IoU ≥ 0.5, mean mask IoU of
     each object's best detection of its class)."""
     found, mask_ious = [], []
-    for video_id, t in source.frames:
-        ids, masks = source.dataset.frame_masks(video_id, t)
-        det = detector([source.dataset.frame(video_id, t)])[0]
+    for part, video_id, t in source.frames:
+        dataset = source.datasets[part]
+        ids, masks = dataset.frame_masks(video_id, t)
+        det = detector([dataset.frame(video_id, t)])[0]
         for object_id, mask in zip(ids, torch.from_numpy(masks)):
-            same = det.labels == source._category[int(object_id)]
+            same = det.labels == source._category[part][int(object_id)]
             box_ious = box_iou(tight_boxes(mask[None]), det.boxes[same])[0]
             inter = (det.masks[same] & mask).flatten(1).sum(1).float()
             union = (det.masks[same] | mask).flatten(1).sum(1).float()
@@ -92,6 +93,25 @@ def test_resume_continues_exactly(tiny_train_config):
                         progress=False).run()
 
 
+def test_frames_of_several_folders_are_mixed(tiny_frames, tmp_path):
+    one = YTVISDataset.from_json(tiny_frames / "instances.json")
+    both = FrameSource([(one, frame_list(one)), (one, frame_list(one, stride=2))])
+    assert len(both) == len(frame_list(one)) + len(frame_list(one, stride=2))
+    assert {part for part, _, _ in both.frames} == {0, 1}
+    last = both.image(len(both) - 1, (32, 48))
+    video_id, t = frame_list(one, stride=2)[-1]
+    ids, _ = one.frame_masks(video_id, t)
+    assert len(last.targets.classes) == len(ids)
+    raw = json.loads((tiny_frames / "instances.json").read_text())
+    raw["categories"] = raw["categories"][::-1]
+    reordered = tmp_path / "reordered.json"
+    reordered.write_text(json.dumps(raw))
+    other = YTVISDataset.from_json(reordered)
+    with pytest.raises(InputError, match="categories differ") as caught:
+        FrameSource([(one, frame_list(one)), (other, frame_list(other))])
+    assert "reordered.json" in str(caught.value) and "categories" in str(caught.value)
+
+
 def test_cli_train_then_eval(tiny_frames, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train-detector", "tiny", "--set", f"data.train={tiny_frames}", "--set", f"data.val={tiny_frames}",
@@ -108,3 +128,32 @@ def test_cli_train_then_eval(tiny_frames, tmp_path, capsys):
     assert "data.train: give a dataset folder" in capsys.readouterr().err
     assert main(["eval-detector", "--checkpoint", str(tmp_path / "none.pt"), "--data", str(tiny_frames)]) == 2
     assert "none.pt: no such detector checkpoint" in capsys.readouterr().err
+
+
+def test_class_accuracy_counts_found_objects_and_their_classes(tiny_frames):
+    from gvis.detections.structures import Detections
+    from gvis.train_detector.evaluation import class_accuracy
+
+    dataset = YTVISDataset.from_json(tiny_frames / "instances.json")
+    frames = [f for f in frame_list(dataset) if len(dataset.frame_masks(*f)[0]) >= 2][:4]
+    category = {inst.id: inst.category_id for v in dataset.videos for inst in dataset.instances(v.id)}
+    num_classes = len(dataset.categories)
+    detections, objects = [], 0
+    for video_id, t in frames:
+        ids, masks = dataset.frame_masks(video_id, t)
+        objects += len(ids)
+        truth = [category[int(i)] for i in ids]
+        # The first object is detected with its class, the second with the next class (its own second
+        # most probable), the rest not at all; one extra detection covers nothing.
+        labels = [truth[0], 1 + truth[1] % num_classes]
+        probs = torch.zeros((3, num_classes + 1))
+        probs[0, truth[0]], probs[1, labels[1]], probs[1, truth[1]], probs[2, 1] = 0.9, 0.6, 0.3, 0.5
+        empty = np.zeros_like(masks[:1])
+        detections.append(Detections(boxes=torch.zeros((3, 4)), scores=torch.tensor([0.9, 0.6, 0.5]),
+                                     labels=torch.tensor([*labels, 1]), masks=torch.from_numpy(np.concatenate([masks[:2], empty])),
+                                     image_size=masks.shape[1:], class_probs=probs))
+    result = class_accuracy(dataset, frames, detections)
+    found = 2 * len(frames)
+    assert result["objects"] == objects and result["recall"] == pytest.approx(found / objects)
+    assert result["top1"] == pytest.approx(0.5) and result["top2"] == pytest.approx(1.0)
+    assert sum(count for _, _, count in result["confusions"]) == len(frames)
