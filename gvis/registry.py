@@ -1,7 +1,8 @@
 """Named registries, so that a YAML file can select a component by name.
 
-A new GNN layer, recurrent gate, appearance model, associator, scorer, tracker or detector is one
-class plus one ``@REGISTRY.register("name")`` line; configs then select it with ``type: name``.
+A new GNN layer, recurrent gate, appearance model, detection-inputs model, associator, scorer, tracker or
+detector is one class plus one ``@REGISTRY.register("name")`` line; configs then select it with
+``type: name``.
 """
 from __future__ import annotations
 
@@ -76,6 +77,7 @@ class Registry(Generic[T]):
 GNN_LAYERS: Registry = Registry("GNN layer", ("gvis.gnn",))
 RECURRENT_GATES: Registry = Registry("recurrent gate", ("gvis.tracker.gates",))
 APPEARANCE_MODELS: Registry = Registry("appearance model", ("gvis.tracker.appearance",))
+DETECTION_INPUTS: Registry = Registry("detection-inputs model", ("gvis.tracker.inputs",))
 ASSOCIATORS: Registry = Registry("associator", ("gvis.tracker.heads",))
 SCORERS: Registry = Registry("scorer", ("gvis.tracker.heads",))
 TRACKERS: Registry = Registry("tracker", ("gvis.baselines", "gvis.tracker"))

@@ -11,7 +11,8 @@ DESCRIPTION = (
     "Load a checkpoint of gvis train (last.pt, model.pt, best.pt or the shipped one), track every video of "
     "the detections file, score the results against the dataset's ground truth (video AP) and report the "
     "tracker's speed (frames per second of the tracker alone: filtering, graph, network, masks). "
-    "--json prints {\"stats\": {...}, \"fps\": float, \"frames\": int}."
+    "--json prints {\"stats\": {...}, \"fps\": float, \"frames\": int}. The checkpoint must fit the "
+    "detections (categories and appearance width, docs/pipeline.md \"Which checkpoint\")."
 )
 
 
@@ -25,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="track N videos at once (faster; FPS becomes a throughput). Default 1")
     parser.add_argument("--max-videos", type=int, metavar="N", help="only the first N videos of the detections")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--class-agnostic", action="store_true",
+                        help="score with all categories as one (gvis eval --class-agnostic); the detections may then "
+                             "have other categories than the dataset, e.g. class-agnostic proposals")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
@@ -65,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from gvis.errors import ConfigError, InputError
     from gvis.eval.results import write_results
     from gvis.tracker.online import load_model
+    from gvis.train.checkpoint import choose_checkpoint
     from gvis.train.evaluation import score_tracker
 
     if args.slots < 1 or (args.max_videos is not None and args.max_videos < 1):
@@ -72,12 +77,15 @@ def run(args: argparse.Namespace) -> int:
     dataset = open_dataset(args.data)
     videos, header = read_videos(args.detections, dataset, args.max_videos)
     category_ids = [int(c["id"]) for c in header["categories"]]
-    if category_ids != [c.id for c in dataset.categories]:
-        raise InputError("the detections' categories differ from the dataset's", file=args.detections, field="categories")
+    if category_ids != [c.id for c in dataset.categories] and not args.class_agnostic:
+        raise InputError("the detections' categories differ from the dataset's (--class-agnostic scores them "
+                         "anyway)", file=args.detections, field="categories")
+    choose_checkpoint(header["categories"], header["appearance_dim"], args.detections, args.checkpoint)
     model = load_model(args.checkpoint, num_classes=len(category_ids), device=args.device)
     total = sum(len(frames) for _, frames in videos)
     with tqdm(total=total, desc="eval-tracker", unit="frame", file=sys.stderr) as bar:
-        score = score_tracker(model, category_ids, dataset, videos, slots=args.slots, on_frame=bar.update)
+        score = score_tracker(model, category_ids, dataset, videos, slots=args.slots, on_frame=bar.update,
+                              class_agnostic=args.class_agnostic)
     if args.results:
         from gvis.config import to_dict
 

@@ -27,8 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tracker", default="learned", metavar="NAME",
                         help="learned (default), masktrack-rule or iou")
     parser.add_argument("--checkpoint", metavar="C",
-                        help="checkpoint of a learned tracker (default: the shipped one, checkpoints/learned-synth-hard-yolact.pt "
-                             "behind the shipped detector, else checkpoints/learned-synth-hard.pt)")
+                        help="checkpoint of a learned tracker (default: a shipped one that fits the detections: "
+                             "checkpoints/learned-synth-hard-yolact.pt behind the shipped detector, "
+                             "checkpoints/learned-synth-hard.pt for its categories and appearance width, else the "
+                             "detector-agnostic checkpoints/learned-agnostic.pt; see docs/pipeline.md)")
+    parser.add_argument("--map-categories", action="store_true",
+                        help="track with a --checkpoint trained on other categories: map the detections' categories "
+                             "onto its own by name, else by position")
     parser.add_argument("--config", metavar="CFG", help="tracker config YAML (name in configs/baselines/ or a path)")
     parser.add_argument("--detections", metavar="D.jsonl", help="precomputed detections (gvis detect, or any segmenter); "
                         "no detector runs")
@@ -74,12 +79,13 @@ def tracker_entry(name: str):
     return TRACKERS.get(name)
 
 
-def build_tracker(name: str, categories: list, config: str | None, overrides: list[str], checkpoint: str | None):
-    """``TRACKERS.build(name, categories=..., [config=...], [checkpoint=...])``.
+def build_tracker(name: str, categories: list, config: str | None, overrides: list[str], checkpoint: str | None,
+                  map_categories: bool = False):
+    """``TRACKERS.build(name, categories=..., [config=...], [checkpoint=...], [map_categories=True])``.
 
     A tracker class that has a ``config_class`` gets a config loaded from ``config`` (default:
     ``configs/baselines/<name>.yaml`` when it exists) with ``overrides``; any other tracker gets the
-    ``config`` path as is (and no overrides). ``checkpoint`` is passed only when given.
+    ``config`` path as is (and no overrides). ``checkpoint`` and ``map_categories`` are passed only when given.
     """
     from gvis.config import CONFIG_DIR, find_config, load_config
     from gvis.errors import ConfigError
@@ -99,6 +105,8 @@ def build_tracker(name: str, categories: list, config: str | None, overrides: li
             kwargs["config"] = config
     if checkpoint is not None:
         kwargs["checkpoint"] = checkpoint
+    if map_categories:
+        kwargs["map_categories"] = True
     return TRACKERS.build(name, **kwargs)
 
 
@@ -130,16 +138,20 @@ class _Counted:
             yield item
 
 
-def _learned_default(args: argparse.Namespace, detector_meta: dict | None) -> None:
-    """The learned tracker without --checkpoint uses a shipped one (random weights, with a warning, if
-    absent): behind the shipped detector (``detector_meta`` names it) the tracker trained with it, else the
-    one trained on simulated detections."""
-    if args.tracker == "learned" and args.checkpoint is None:
-        from gvis.detectors.yolact.checkpoint import is_shipped_detector
-        from gvis.train.checkpoint import shipped_checkpoint
+def _learned_default(args: argparse.Namespace, detector_meta: dict | None, categories: list,
+                     appearance_dim: int | None, source: str) -> None:
+    """The learned tracker's checkpoint by the rule of :func:`gvis.train.checkpoint.choose_checkpoint` for the
+    detections of ``source`` (``detector_meta``: the detector that made them); the choice on stderr."""
+    if args.tracker == "learned":
+        import sys
 
-        shipped = shipped_checkpoint(behind_shipped_detector=is_shipped_detector(detector_meta))
-        args.checkpoint = None if shipped is None else str(shipped)
+        from gvis.detectors.yolact.checkpoint import is_shipped_detector
+        from gvis.train.checkpoint import choose_checkpoint
+
+        args.checkpoint, note = choose_checkpoint(categories, appearance_dim, source, args.checkpoint,
+                                                  is_shipped_detector(detector_meta), args.map_categories)
+        if note is not None:
+            print(f"gvis track: {note}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -179,8 +191,10 @@ def _track_frames(args: argparse.Namespace) -> int:
     else:
         detector = build_detector(args.detector, args.detector_checkpoint, args.device, args.detector_overrides)
         detector_meta = getattr(detector, "meta", None)
-    _learned_default(args, detector_meta)
-    tracker = build_tracker(args.tracker, detector.categories, args.config, args.overrides, args.checkpoint)
+    _learned_default(args, detector_meta, detector.categories, detector.appearance_dim,
+                     args.detections or f"the {args.detector} detector")
+    tracker = build_tracker(args.tracker, detector.categories, args.config, args.overrides, args.checkpoint,
+                            args.map_categories)
     overlay_videos = [v.video_id for v in videos] if args.overlay_all else [videos[0].video_id]
     fps = videos[0].fps or 10.0
     start = time.perf_counter()
@@ -219,8 +233,9 @@ def _track_detections(args: argparse.Namespace) -> int:
 
     dataset = _check_input(args)
     reader = DetectionsReader(args.detections)
-    _learned_default(args, reader.header.get("meta"))
-    tracker = build_tracker(args.tracker, reader.header["categories"], args.config, args.overrides, args.checkpoint)
+    _learned_default(args, reader.header.get("meta"), reader.header["categories"], reader.appearance_dim, args.detections)
+    tracker = build_tracker(args.tracker, reader.header["categories"], args.config, args.overrides, args.checkpoint,
+                            args.map_categories)
 
     videos = _checked_lengths(group_videos(reader.frames(), str(args.detections)), dataset, str(args.detections))
     start = time.perf_counter()

@@ -348,12 +348,20 @@ def train_run(config: str | Path, folder: Path, bench: Benchmark, seed: int, ste
 
 def evaluate_run(folder: Path, bench: Benchmark, runner: Runner = subprocess_runner, force: bool = False,
                  detections: Callable[[Path], Path] = lambda test: test / "dets.jsonl",
-                 results: Callable[[Path], Path] | None = None) -> dict:
-    """``gvis eval-tracker`` of ``folder/model.pt`` on every held-out set: ``{set: {"stats", "fps", "frames"}}``,
-    cached in ``folder/test_scores.json``. ``detections(set folder)``: the detections tracked (default: the
-    benchmark's simulated ones); ``results(set folder)``: where to keep the results too (default: nowhere)."""
-    return cached_json(folder / SCORES, force, lambda: {
-        test.name: json.loads(gvis(["eval-tracker", "--checkpoint", folder / "model.pt", "--data", test,
-                                    "--detections", detections(test), "--json",
+                 results: Callable[[Path], Path] | None = None, flags: Sequence[str] = ()) -> dict:
+    """:func:`checkpoint_scores` of the run's ``folder/model.pt``, cached in ``folder/test_scores.json``."""
+    return checkpoint_scores(folder / "model.pt", bench, folder / SCORES, runner, force, detections, results, flags)
+
+
+def checkpoint_scores(checkpoint: Path, bench: Benchmark, cache: Path, runner: Runner = subprocess_runner,
+                      force: bool = False, detections: Callable[[Path], Path] = lambda test: test / "dets.jsonl",
+                      results: Callable[[Path], Path] | None = None, flags: Sequence[str] = ()) -> dict:
+    """``gvis eval-tracker`` of ``checkpoint`` on every held-out set: ``{set: {"stats", "fps", "frames"}}``,
+    cached in ``cache``. ``detections(set folder)``: the detections tracked (default: the benchmark's simulated
+    ones); ``results(set folder)``: where to keep the results too (default: nowhere); ``flags``: further
+    options of ``gvis eval-tracker`` (e.g. ``--class-agnostic``)."""
+    return cached_json(cache, force, lambda: {
+        test.name: json.loads(gvis(["eval-tracker", "--checkpoint", checkpoint, "--data", test,
+                                    "--detections", detections(test), "--json", *flags,
                                     *([] if results is None else ["--results", results(test)])], runner))
         for test in bench.test_sets})

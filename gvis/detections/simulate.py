@@ -18,6 +18,11 @@ failure modes that make VIS tracking hard:
   look alike (same category, same look-alike group, similar colour) have nearby latents; plus a frame
   descriptor ``[Da]``.
 
+Settings make it look like other segmenters too (``configs/simulator/agnostic.yaml``): class-agnostic
+proposals (``class_agnostic``: one category, ``object``), no appearance vectors (``with_appearance``), scores
+from a constant 1.0 (``score.constant_fraction`` of the videos) to widely spread (``score.temperature``) and
+several overlapping proposals per object (``duplicates.count``).
+
 Everything is drawn from random streams keyed by ``(seed, video_id, ...)``, so a video's detections do
 not depend on which other videos are simulated or in what order. Category structure (similarity,
 appearance prototypes) is keyed by ``detector_seed`` and the category *name*: the same "detector" confuses
@@ -47,7 +52,9 @@ from gvis.detections.structures import Detections, encode_masks, pycoco_rle
 from gvis.registry import DETECTORS
 
 # Stream tags: independent random streams for the different kinds of draws.
-_STREAM_FRAMES, _STREAM_INSTANCE, _STREAM_CATEGORY, _STREAM_COLOR, _STREAM_GROUP, _STREAM_VIDEO = range(6)
+_STREAM_FRAMES, _STREAM_INSTANCE, _STREAM_CATEGORY, _STREAM_COLOR, _STREAM_GROUP, _STREAM_VIDEO, _STREAM_SCORES = range(7)
+#: The one category of class-agnostic proposals (``class_agnostic: true``).
+AGNOSTIC_CATEGORY = {"id": 1, "name": "object"}
 
 
 # ------------------------------------------------------------------------------------------ config
@@ -108,6 +115,11 @@ class ScoreConfig:
     ``fp_mean + fp_std · ε``. Detections below ``min_score`` are dropped, at most ``max_detections`` kept.
     ``class_spread``: up to this fraction of ``1 − score`` goes to other (similar) classes, the rest to
     background.
+
+    Per video (a stream of its own, so the other draws do not change): with probability
+    ``constant_fraction`` every detection scores exactly 1.0 (a segmenter without confidences; the
+    detections are then reported in random order); otherwise scores are ``sigmoid(logit / τ)`` with τ
+    log-uniform in ``temperature`` (τ < 1 spreads scores towards 0 and 1, τ > 1 squeezes them to 0.5).
     """
 
     tp_mean: float = 2.0
@@ -120,15 +132,18 @@ class ScoreConfig:
     min_score: float = 0.05
     max_detections: int = 100
     class_spread: float = 0.6
+    constant_fraction: float = 0.0
+    temperature: tuple[float, float] = (1.0, 1.0)
 
 
 @dataclass
 class DuplicateConfig:
-    """Extra detections of a detected object: ``rate`` per object and frame (a part of it with
-    ``part_min..part_max`` of its pixels, or a loose copy dilated by ``loose_dilation`` radii), and
-    ``merge_rate`` per pair of touching objects (one detection covering both)."""
+    """Extra detections of a detected object: ``count`` draws per object and frame, each made with
+    probability ``rate`` (a part of it with ``part_min..part_max`` of its pixels, or a loose copy dilated by
+    ``loose_dilation`` radii), and ``merge_rate`` per pair of touching objects (one detection covering both)."""
 
     rate: float = 0.08
+    count: int = 1
     part_min: float = 0.35
     part_max: float = 0.8
     loose_dilation: float = 0.25
@@ -175,10 +190,17 @@ class AppearanceConfig:
 
 @dataclass
 class SimulatorConfig:
-    """Settings of the simulated detector. Defaults are the ``medium`` preset."""
+    """Settings of the simulated detector. Defaults are the ``medium`` preset.
+
+    ``class_agnostic``: every detection is labelled with the one category ``object`` (``class_probs``
+    ``[1 − score, score]``), as from a class-agnostic proposal method. ``with_appearance``: false gives
+    detections without appearance vectors or frame descriptors (``appearance_dim`` null in the ``.jsonl``).
+    """
 
     noise_free: bool = False
     detector_seed: int = 0
+    class_agnostic: bool = False
+    with_appearance: bool = True
     miss: MissConfig = field(default_factory=MissConfig)
     box: BoxNoiseConfig = field(default_factory=BoxNoiseConfig)
     mask: MaskNoiseConfig = field(default_factory=MaskNoiseConfig)
@@ -196,6 +218,7 @@ class SimulatorConfig:
             "duplicates.rate": self.duplicates.rate, "duplicates.merge_rate": self.duplicates.merge_rate,
             "duplicates.part_min": self.duplicates.part_min, "duplicates.part_max": self.duplicates.part_max,
             "background.keep": self.background.keep, "appearance.drift_rho": self.appearance.drift_rho,
+            "score.constant_fraction": self.score.constant_fraction,
         }
         for key, value in probabilities.items():
             if not 0.0 <= value <= 1.0:
@@ -218,11 +241,14 @@ class SimulatorConfig:
         positive = {
             "appearance.dim": self.appearance.dim, "confusion.latent_dim": self.confusion.latent_dim,
             "confusion.temperature": self.confusion.temperature, "mask.boundary_scale": self.mask.boundary_scale,
-            "score.max_detections": self.score.max_detections,
+            "score.max_detections": self.score.max_detections, "duplicates.count": self.duplicates.count,
+            "score.temperature[0]": self.score.temperature[0],
         }
         for key, value in positive.items():
             if value <= 0:
                 raise ValueError(f"key '{key}' must be > 0, got {value}")
+        if self.score.temperature[0] > self.score.temperature[1]:
+            raise ValueError("key 'score.temperature' must be [low, high] with low <= high")
         if self.duplicates.part_min > self.duplicates.part_max:
             raise ValueError("key 'duplicates.part_min' must be <= 'duplicates.part_max'")
         if not 0 < self.background.area_min <= self.background.area_max <= 1:
@@ -463,14 +489,17 @@ class SimulatedDetector:
             self.config = dataclasses.replace(self.config, noise_free=True)
         self.seed = int(seed)
         self.preset = None if preset is None else str(preset)
-        self.categories = [{"id": int(c.id), "name": str(c.name)} for c in dataset.categories]
-        self.category_ids = [c["id"] for c in self.categories]
+        # The ground truth's categories drive confusions and appearance; ``categories`` are the output's.
+        self._dataset_categories = [{"id": int(c.id), "name": str(c.name)} for c in dataset.categories]
+        self.category_ids = [c["id"] for c in self._dataset_categories]
         self._column = {cid: k for k, cid in enumerate(self.category_ids)}  # foreground index 0..C-1
+        self.categories = [dict(AGNOSTIC_CATEGORY)] if self.config.class_agnostic else self._dataset_categories
         self._build_category_structure()
 
     @property
     def appearance_dim(self) -> int:
-        return self.config.appearance.dim
+        """``Da`` of the detections' appearance vectors, 0 without them (``with_appearance: false``)."""
+        return self.config.appearance.dim if self.config.with_appearance else 0
 
     @property
     def meta(self) -> dict:
@@ -482,7 +511,7 @@ class SimulatedDetector:
         cfg = self.config
         dim = cfg.appearance.dim
         latents, prototypes = [], []
-        for category in self.categories:
+        for category in self._dataset_categories:
             rng = _rng(cfg.detector_seed, _STREAM_CATEGORY, _name_key(category["name"]))
             latents.append(rng.normal(size=cfg.confusion.latent_dim))
             prototypes.append(_vector(rng, dim, 1.0))
@@ -549,13 +578,24 @@ class SimulatedDetector:
         instances = _ground_truth(self.dataset, video)
         background_latent = self._video_latents(video_id, instances, length)
         rng = _rng(self.seed, _STREAM_FRAMES, video_id & 0xFFFFFFFF)
+        temperature = self._score_temperature(video_id)
         missed_before: set[int] = set()
         blobs: list[dict] = []
         for t in range(length):
             if self.config.noise_free:
                 yield self._noise_free_frame(instances, t, height, width, background_latent)
             else:
-                yield self._noisy_frame(instances, t, height, width, background_latent, rng, missed_before, blobs)
+                yield self._noisy_frame(instances, t, height, width, background_latent, rng, missed_before, blobs,
+                                        temperature)
+
+    def _score_temperature(self, video_id: int) -> float | None:
+        """The video's score temperature τ (``None``: every detection scores 1.0), from its own stream."""
+        cfg = self.config.score
+        rng = _rng(self.seed, _STREAM_SCORES, video_id & 0xFFFFFFFF)
+        if rng.random() < cfg.constant_fraction:
+            return None
+        low, high = cfg.temperature
+        return math.exp(rng.uniform(math.log(low), math.log(high))) if low < high else low
 
     # -- noise-free
     def _noise_free_frame(self, instances: list[_Instance], t: int, height: int, width: int,
@@ -584,7 +624,7 @@ class SimulatedDetector:
 
     def _noisy_frame(self, instances: list[_Instance], t: int, height: int, width: int,
                      background_latent: np.ndarray, rng: np.random.Generator, missed_before: set[int],
-                     blobs: list[dict]) -> SimulatedFrame:
+                     blobs: list[dict], temperature: float | None = 1.0) -> SimulatedFrame:
         cfg = self.config
         app = cfg.appearance
         frame_area = height * width
@@ -619,14 +659,16 @@ class SimulatedDetector:
                 if label != inst.category_id:
                     logit += cfg.score.confused_shift
             candidates.append(_Candidate(noisy, label, logit, vector, "tp", inst.id, inst.category_id))
-            if rng.random() < cfg.duplicates.rate:
-                candidates.append(self._duplicate(gt_mask, inst, label, logit, vector, rng))
+            for _ in range(cfg.duplicates.count):
+                if rng.random() < cfg.duplicates.rate:
+                    candidates.append(self._duplicate(gt_mask, inst, label, logit, vector, rng))
         missed_before.clear()
         missed_before.update(missed)
         candidates.extend(self._merges(visible, gt_masks, candidates, rng))
         candidates.extend(self._background_blobs(blobs, height, width, background_latent, rng))
         frame_vector = self._frame_descriptor(background_latent, observed, frame_area, rng)
-        return self._assemble(candidates, height, width, frame_vector, missed, visible_info, noise_free=False, rng=rng)
+        return self._assemble(candidates, height, width, frame_vector, missed, visible_info, noise_free=False, rng=rng,
+                              temperature=temperature)
 
     def _wrong_class(self, inst: _Instance, rng: np.random.Generator) -> int:
         row = self.confusion_matrix[self._column[inst.category_id]]
@@ -724,13 +766,17 @@ class SimulatedDetector:
         return probs
 
     def _assemble(self, candidates: list[_Candidate], height: int, width: int, frame_vector: np.ndarray,
-                  missed: list[int], visible: dict, noise_free: bool, rng: np.random.Generator | None = None) -> SimulatedFrame:
+                  missed: list[int], visible: dict, noise_free: bool, rng: np.random.Generator | None = None,
+                  temperature: float | None = 1.0) -> SimulatedFrame:
+        """The frame's :class:`Detections`; ``temperature``: scores are ``sigmoid(logit / temperature)``, all 1.0
+        when ``None`` (or noise-free)."""
         cfg = self.config
         boxes, scores = [], []
         kept: list[_Candidate] = []
         dropped: list[_Candidate] = []
+        constant = noise_free or temperature is None
         for candidate in candidates:
-            score = 1.0 if noise_free else _sigmoid(candidate.logit)
+            score = 1.0 if constant else _sigmoid(candidate.logit / temperature)
             if score < cfg.score.min_score:
                 dropped.append(candidate)
                 continue
@@ -745,7 +791,9 @@ class SimulatedDetector:
             kept.append(candidate)
             scores.append(score)
         if not noise_free:  # a detector reports its detections by decreasing score
-            order = sorted(range(len(kept)), key=lambda n: -scores[n])
+            # With constant scores, in an order that says nothing about what they are.
+            order = rng.permutation(len(kept)).tolist() if temperature is None else range(len(kept))
+            order = sorted(order, key=lambda n: -scores[n])
             dropped += [kept[n] for n in order[cfg.score.max_detections :]]
             order = order[: cfg.score.max_detections]
             kept = [kept[n] for n in order]
@@ -757,6 +805,7 @@ class SimulatedDetector:
         encoded = iter(encode_masks(torch.from_numpy(np.stack(new_masks))) if new_masks else [])
         masks = [c.rle if c.rle is not None else next(encoded) for c in kept]
         num = len(self.category_ids)
+        labels = [c.label for c in kept]
         if kept:
             boxes_t = torch.as_tensor(np.stack([c.box for c in kept]), dtype=torch.float32)
             probs = np.stack([self._class_probs(c.label, s, None if noise_free else rng) for c, s in zip(kept, scores)])
@@ -765,15 +814,18 @@ class SimulatedDetector:
             boxes_t = torch.zeros((0, 4))
             probs = np.zeros((0, num + 1))
             appearance = torch.zeros((0, cfg.appearance.dim))
+        if cfg.class_agnostic:  # the same draws, relabelled: one category, score on it, the rest background
+            labels = [AGNOSTIC_CATEGORY["id"]] * len(kept)
+            probs = np.array([[1.0 - s, s] for s in scores]).reshape(len(kept), 2)
         detections = Detections(
             boxes=boxes_t,
             scores=torch.as_tensor(scores, dtype=torch.float32).reshape(len(kept)),
-            labels=torch.as_tensor([c.label for c in kept], dtype=torch.long).reshape(len(kept)),
+            labels=torch.as_tensor(labels, dtype=torch.long).reshape(len(kept)),
             masks=masks,
             image_size=(height, width),
             class_probs=torch.as_tensor(probs, dtype=torch.float32),
-            appearance=appearance,
-            frame_appearance=torch.as_tensor(frame_vector, dtype=torch.float32),
+            appearance=appearance if cfg.with_appearance else None,
+            frame_appearance=torch.as_tensor(frame_vector, dtype=torch.float32) if cfg.with_appearance else None,
         )
         return SimulatedFrame(
             detections=detections,

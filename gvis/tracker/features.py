@@ -99,6 +99,15 @@ def detection_mask_logits(detections: Detections, size: tuple[int, int], binary_
     return binary_logit * (2 * fraction - 1)
 
 
+def grid_masks(detections: Detections, grid: int) -> Tensor:
+    """``[N, G²]``: the fraction of each cell of a ``G×G`` grid over the whole frame that each mask covers
+    (rows first; area-averaged, so cells on a mask's boundary get fractions)."""
+    if len(detections) == 0:
+        return torch.zeros((0, grid * grid))
+    masks = detections.mask_tensor().float().unsqueeze(1)
+    return F.interpolate(masks, size=(grid, grid), mode="area").flatten(1)
+
+
 def box_masks(boxes: Tensor, image_size: tuple[int, int], size: tuple[int, int]) -> Tensor:
     """``[N, h, w]`` float: 1 where a working-resolution pixel centre lies inside the box (pixels of the frame)."""
     height, width = image_size
@@ -130,6 +139,8 @@ class FrameDetections:
     - ``appearance``: ``[N, Da]`` (``Da`` = 0 when the model uses none); ``frame_appearance``: ``[B, Da]``.
     - ``mask_inputs``: per video, ``[N_b, 2, h, w]`` (mask logits ; box mask) at the working mask
       resolution, or ``None`` when masks were not requested.
+    - ``mask_grid``: ``[N, G²]`` each mask on a ``G×G`` grid of its frame (:func:`grid_masks`), or ``None``
+      when the model's inputs need none.
     """
 
     present: Tensor
@@ -143,6 +154,7 @@ class FrameDetections:
     appearance: Tensor
     frame_appearance: Tensor
     mask_inputs: list[Tensor | None] | None = None
+    mask_grid: Tensor | None = None
 
     @property
     def num_videos(self) -> int:
@@ -168,13 +180,16 @@ def prepare_frame(
     min_prob: float = 1e-6,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
+    mask_grid: int | None = None,
 ) -> FrameDetections:
     """Flatten one frame of B videos (``None`` = the video has no frame now) into a :class:`FrameDetections`.
 
     ``use_appearance``: the model reads appearance vectors; then every non-empty frame must carry them,
     ``[N, appearance_dim]``. ``mask_stride``: build the mask head's inputs at ``1/mask_stride`` resolution.
+    ``mask_grid``: also put each mask on a ``mask_grid × mask_grid`` grid of its frame.
     """
     present, sizes, videos, logits, boxes, scores, appearance, frame_app, mask_inputs = ([] for _ in range(9))
+    grids = []
     for b, det in enumerate(frames):
         present.append(det is not None)
         if det is None:
@@ -188,6 +203,8 @@ def prepare_frame(
         logits.append(class_logits(det, label_columns, num_classes, min_prob))
         boxes.append(det.boxes.float())
         scores.append(det.scores.float())
+        if mask_grid is not None:
+            grids.append(grid_masks(det, mask_grid))
         if use_appearance:
             if count and det.appearance is None:
                 raise InputError("the tracker's appearance model needs detections with appearance vectors", field="appearance")
@@ -228,4 +245,6 @@ def prepare_frame(
         appearance=(torch.cat(appearance) if appearance else torch.zeros((0, width))).to(**to),
         frame_appearance=torch.stack(frame_app).to(**to),
         mask_inputs=None if mask_stride is None else mask_inputs,
+        mask_grid=None if mask_grid is None else (
+            torch.cat(grids) if grids else torch.zeros((0, mask_grid * mask_grid))).to(**to),
     )

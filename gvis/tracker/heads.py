@@ -6,8 +6,9 @@
   from [31]": MaskTrack R-CNN's rule decides).
 - **Scorers** (``SCORERS``) give each track its ``C+1`` class logits: ``learned`` (multinomial logistic
   model on ``h``), ``masktrack`` (majority vote + mean confidence), ``detector_average``
-  (exponential average of the assigned detections' logits) and ``learned_evidence`` (the learned model as
-  a correction to that average).
+  (exponential average of the assigned detections' logits), ``learned_evidence`` (the learned model as
+  a correction to that average) and ``label_vote`` (the vote's class with a learned objectness; no weight
+  depends on the class list).
 - :class:`MaskHead` re-weights the assigned detection's mask with the track embedding.
 """
 from __future__ import annotations
@@ -172,6 +173,9 @@ class Scorer(nn.Module):
     ``new_state(count)`` is the state of tracks created this frame, before their first update.
     """
 
+    #: No weight depends on the number of classes (the class list only sizes the per-track state).
+    class_free: bool = False
+
     def __init__(self, dim: int, num_classes: int) -> None:
         super().__init__()
         self.dim, self.num_classes = dim, num_classes
@@ -203,6 +207,8 @@ class MaskTrackScorer(Scorer):
     exactly ``q`` on it. State: ``votes [T, C+1]``, ``confidence_sum [T]``, ``count [T]``.
     """
 
+    class_free = True
+
     def new_state(self, count: int, like: Tensor) -> State:
         return {
             "votes": like.new_zeros((count, self.num_classes + 1)),
@@ -211,17 +217,67 @@ class MaskTrackScorer(Scorer):
         }
 
     def forward(self, h: Tensor, state: State, det_logits: Tensor, matched: Tensor) -> tuple[Tensor, State]:
+        state = self.observe(state, det_logits, matched)
+        return self.vote_logits(state["votes"], state["confidence_sum"] / state["count"].clamp_min(1)), state
+
+    def observe(self, state: State, det_logits: Tensor, matched: Tensor) -> State:
+        """The state after counting the assigned detections' argmax classes and max foreground probabilities."""
         weight = matched.to(det_logits.dtype)
         probs = det_logits.softmax(-1)
         foreground, label = probs[:, 1:].max(-1)
-        votes = state["votes"] + weight.unsqueeze(-1) * F.one_hot(label + 1, self.num_classes + 1).to(probs.dtype)
-        confidence_sum = state["confidence_sum"] + weight * foreground
-        count = state["count"] + weight
-        confidence = (confidence_sum / count.clamp_min(1)).clamp(1e-6, 1 - 1e-6)
+        return {
+            "votes": state["votes"] + weight.unsqueeze(-1) * F.one_hot(label + 1, self.num_classes + 1).to(probs.dtype),
+            "confidence_sum": state["confidence_sum"] + weight * foreground,
+            "count": state["count"] + weight,
+        }
+
+    def vote_logits(self, votes: Tensor, confidence: Tensor) -> Tensor:
+        """``[T, C+1]`` logits whose softmax puts ``confidence [T]`` (clamped to [1e−6, 1 − 1e−6]) on the voted
+        class (``votes [T, C+1]``, ties to the lowest class)."""
+        confidence = confidence.clamp(1e-6, 1 - 1e-6)
         voted = votes[:, 1:].argmax(-1) + 1
         logit = math.log(self.num_classes) + confidence.log() - (-confidence).log1p()
-        logits = torch.zeros_like(votes).scatter(1, voted.unsqueeze(-1), logit.unsqueeze(-1))
-        return logits, {"votes": votes, "confidence_sum": confidence_sum, "count": count}
+        return torch.zeros_like(votes).scatter(1, voted.unsqueeze(-1), logit.unsqueeze(-1))
+
+
+@SCORERS.register("label_vote")
+class LabelVoteScorer(MaskTrackScorer):
+    r"""Class evidence that any detector gives: the class is the ``masktrack`` vote of the assigned
+    detections' labels (their argmax classes, so the detector's own categories), the confidence a learned
+    objectness times the vote's agreement:
+
+    .. math:: q_m = \sigma(w^\top h_m + b) \cdot \frac{\max_{c \ge 1} v_{mc}}{\sum_{c \ge 1} v_{mc}}
+
+    ``w, b``: ``Linear(D, 1)``, so no weight depends on the number of classes (a model with this scorer and
+    ``geometry`` inputs tracks any detector's categories). As logits: ``log(1 − q)`` for background,
+    ``log q`` for the voted class and ``log q − 20`` for the others, so the softmax gives ``q`` on the voted
+    class (up to ``e⁻²⁰``), which stays the most likely foreground class however small ``q`` is; with one
+    category the class loss is the binary cross-entropy of ``q`` against "the track follows an object".
+    Not in the paper (docs/tracker.md, "Detector-agnostic configuration"). State: that of ``masktrack``.
+    """
+
+    #: Logit gap between the voted class and every other foreground class.
+    OTHER_CLASS_GAP = 20.0
+
+    def __init__(self, dim: int, num_classes: int) -> None:
+        super().__init__(dim, num_classes)
+        self.linear = nn.Linear(dim, 1)
+
+    def reset_parameters(self) -> None:
+        self.linear.reset_parameters()
+
+    def forward(self, h: Tensor, state: State, det_logits: Tensor, matched: Tensor) -> tuple[Tensor, State]:
+        state = self.observe(state, det_logits, matched)
+        votes = state["votes"][:, 1:]
+        agreement = votes.max(-1).values / votes.sum(-1).clamp_min(1)
+        return self.vote_logits(state["votes"], torch.sigmoid(self.linear(h).squeeze(-1)) * agreement), state
+
+    def vote_logits(self, votes: Tensor, confidence: Tensor) -> Tensor:
+        confidence = confidence.clamp(1e-6, 1 - 1e-6)
+        voted = votes[:, 1:].argmax(-1) + 1
+        others = (confidence.log() - self.OTHER_CLASS_GAP).unsqueeze(-1).expand(-1, self.num_classes)
+        logits = torch.cat([(-confidence).log1p().unsqueeze(-1), others], dim=1)
+        return logits.scatter(1, voted.unsqueeze(-1), confidence.log().unsqueeze(-1))
 
 
 @SCORERS.register("detector_average")
@@ -234,6 +290,8 @@ class DetectorAverageScorer(Scorer):
     def __init__(self, dim: int, num_classes: int, rate: float = 0.1) -> None:
         super().__init__(dim, num_classes)
         self.rate = rate
+
+    class_free = True
 
     def new_state(self, count: int, like: Tensor) -> State:
         return {"average": like.new_zeros((count, self.num_classes + 1)), "count": like.new_zeros(count)}
@@ -256,6 +314,8 @@ class EvidenceScorer(DetectorAverageScorer):
     detections do not say: whether the track is a false positive, and which class evidence to trust.
     State: that of ``detector_average``.
     """
+
+    class_free = False
 
     def __init__(self, dim: int, num_classes: int, rate: float = 0.1) -> None:
         super().__init__(dim, num_classes, rate)

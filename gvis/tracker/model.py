@@ -2,7 +2,8 @@
 
 Per frame (``T`` tracks and ``N`` detections over the B videos, ``E`` track–detection pairs):
 
-1. initial features (``features.py``) from the previous state and this frame's detections;
+1. initial features (``features.py``, the detection-inputs model of ``inputs.py`` and the appearance model)
+   from the previous state and this frame's detections;
 2. the GNN (``gvis.gnn``) on the B frame graphs batched as one (the tensors of ``build_frame_batch``,
    see :meth:`RecurrentGraphTracker.frame_graph`);
 3. association logits ``s_mn [E]`` and initialisation logits ``s_0n [N]`` (the associator);
@@ -11,7 +12,8 @@ Per frame (``T`` tracks and ``N`` detections over the B videos, ``E`` track–de
    ``s_0n > init_threshold`` starts a track, in detector-confidence order, up to ``max_tracks``;
 5. recurrent gates (existing tracks from the GNN's track output, new tracks from their detection's output,
    the empty track from its own), class logits (the scorer), appearance updates of matched and new tracks
-   and of the empty track; tracks inactive for more than ``max_inactive_frames`` are freed;
+   and of the empty track, the inputs model's per-track state; tracks inactive for more than
+   ``max_inactive_frames`` are freed;
 6. optionally the mask head: re-weighted mask logits of matched tracks at the working mask resolution.
 """
 from __future__ import annotations
@@ -30,10 +32,10 @@ from gvis.detections.filtering import FilterConfig
 from gvis.errors import ConfigError
 from gvis.gnn import GNNConfig, build_gnn
 from gvis.graph.frame_graph import build_frame_batch, track_det_pairs
-from gvis.registry import APPEARANCE_MODELS, ASSOCIATORS, RECURRENT_GATES, SCORERS, Registry
-from gvis.tracker.features import FrameDetections, iou_feature, pair_box_iou
+from gvis.registry import APPEARANCE_MODELS, ASSOCIATORS, DETECTION_INPUTS, RECURRENT_GATES, SCORERS, Registry
+from gvis.tracker.features import FrameDetections, pair_box_iou
 from gvis.tracker.heads import AssociationInputs, MaskHead
-from gvis.tracker.state import INACTIVE, MATCHED, TrackState
+from gvis.tracker.state import INACTIVE, MATCHED, TrackState, rows_or_zeros, where_rows
 
 
 @dataclass
@@ -41,8 +43,8 @@ class TrackerConfig:
     """The model section of a config. Defaults are the paper's (spec "Decisions for gvis").
 
     Components are ``{type: name, ...keyword arguments}`` of their registry:
-    ``gate`` (RECURRENT_GATES), ``appearance`` (APPEARANCE_MODELS), ``associator`` (ASSOCIATORS),
-    ``scorer`` (SCORERS); ``gnn`` is the GNN's own section.
+    ``inputs`` (DETECTION_INPUTS), ``gate`` (RECURRENT_GATES), ``appearance`` (APPEARANCE_MODELS),
+    ``associator`` (ASSOCIATORS), ``scorer`` (SCORERS); ``gnn`` is the GNN's own section.
     """
 
     num_classes: int | None = None
@@ -50,6 +52,8 @@ class TrackerConfig:
     appearance_dim: int = 512
     """Da, width of the detections' appearance vectors."""
     gnn: GNNConfig = field(default_factory=GNNConfig)
+    inputs: dict[str, Any] = field(default_factory=lambda: {"type": "detector_classes"})
+    """What the graph reads of the detections besides appearance (``geometry``: detector-agnostic)."""
     gate: dict[str, Any] = field(default_factory=lambda: {"type": "lstm_like"})
     appearance: dict[str, Any] = field(default_factory=lambda: {"type": "gaussian"})
     associator: dict[str, Any] = field(default_factory=lambda: {"type": "learned"})
@@ -85,8 +89,8 @@ class TrackerConfig:
     """Which detections the online tracker sees (confidence, NMS, top-N)."""
 
     def validate(self) -> None:
-        for name, registry in (("gate", RECURRENT_GATES), ("appearance", APPEARANCE_MODELS),
-                               ("associator", ASSOCIATORS), ("scorer", SCORERS)):
+        for name, registry in (("inputs", DETECTION_INPUTS), ("gate", RECURRENT_GATES),
+                               ("appearance", APPEARANCE_MODELS), ("associator", ASSOCIATORS), ("scorer", SCORERS)):
             _component(registry, getattr(self, name), name)
         if self.num_classes is not None and self.num_classes < 1:
             raise ValueError(f"num_classes must be at least 1, got {self.num_classes}")
@@ -113,6 +117,14 @@ def _component(registry: Registry, spec: dict[str, Any], key: str) -> tuple[type
     except TypeError as exc:
         raise ConfigError(f"key '{key}': {registry.kind} '{spec['type']}': {exc}") from None
     return entry, kwargs
+
+
+def is_class_free(config: TrackerConfig) -> bool:
+    """Whether a model of this config depends on the detector's class list nowhere but in its per-track
+    state: its inputs and scorer are ``class_free``, so it is built for the categories of whatever detections
+    it tracks (``RecurrentGraphTracker.class_free``)."""
+    return all(_component(registry, getattr(config, key), key)[0].class_free
+               for key, registry in (("inputs", DETECTION_INPUTS), ("scorer", SCORERS)))
 
 
 def _build(registry: Registry, spec: dict[str, Any], key: str, **fixed: Any) -> Any:
@@ -190,10 +202,11 @@ class RecurrentGraphTracker(nn.Module):
                        if key in accepted and key not in config.appearance}
         self.appearance = _build(APPEARANCE_MODELS, config.appearance, "appearance", dim=dim,
                                  appearance_dim=config.appearance_dim, **calibration)
+        self.inputs = _build(DETECTION_INPUTS, config.inputs, "inputs", num_classes=num_classes)
         self.gnn = build_gnn(
             config.gnn,
-            det_dim=num_classes + 1 + 4 + self.appearance.det_node_dim,
-            track_det_edge_dim=self.appearance.track_det_edge_dim + 1,
+            det_dim=self.inputs.det_node_dim + self.appearance.det_node_dim,
+            track_det_edge_dim=self.appearance.track_det_edge_dim + self.inputs.pair_dim,
             empty_det_edge_dim=self.appearance.empty_det_edge_dim,
         )
         self.associator = _build(ASSOCIATORS, config.associator, "associator", dim=dim, bias=config.head_bias)
@@ -216,11 +229,17 @@ class RecurrentGraphTracker(nn.Module):
             state,
             appearance=self.appearance.new_state(state.h.new_zeros((0, width)), state.h),
             scorer=self.scorer.new_state(0, state.h),
+            inputs=self.inputs.empty_state(state.h),
         )
 
     @property
     def uses_appearance(self) -> bool:
         return self.appearance.needs_appearance
+
+    @property
+    def class_free(self) -> bool:
+        """No width or weight depends on the detector's class list (:func:`is_class_free`)."""
+        return is_class_free(self.config)
 
     # ------------------------------------------------------------------ graph
     def graph_inputs(self, state: TrackState, frame: FrameDetections, empty_appearance: dict[str, Tensor]) -> GraphInputs:
@@ -230,11 +249,11 @@ class RecurrentGraphTracker(nn.Module):
         pair_iou = pair_box_iou(state.box[src], frame.boxes[dst])
         track_det_attr = torch.cat([
             self.appearance.track_det_features(state.appearance, frame.appearance, src, dst),
-            iou_feature(pair_iou),
+            self.inputs.pair_features(state.inputs, frame, src, dst, pair_iou),
         ], dim=-1)
         return GraphInputs(
             track_x=state.h,
-            det_x=torch.cat([frame.node_features(), self.appearance.det_node_features(frame.appearance)], dim=-1),
+            det_x=torch.cat([self.inputs.det_features(frame), self.appearance.det_node_features(frame.appearance)], dim=-1),
             empty_x=state.empty_h,
             track_det_index=pairs,
             track_det_attr=track_det_attr,
@@ -260,7 +279,7 @@ class RecurrentGraphTracker(nn.Module):
         fresh = self.appearance.new_empty_state(frame.frame_appearance, state.empty_h)
         if not state.empty_appearance:
             return fresh
-        return {key: _where_rows(state.started, value, fresh[key]) for key, value in state.empty_appearance.items()}
+        return {key: where_rows(state.started, value, fresh[key]) for key, value in state.empty_appearance.items()}
 
     # ------------------------------------------------------------------ step
     def step(self, state: TrackState, frame: FrameDetections, with_masks: bool = False) -> tuple[TrackState, StepOutput]:
@@ -305,13 +324,13 @@ class RecurrentGraphTracker(nn.Module):
                                torch.cat([state.c, zeros]))
         empty_h, empty_c = self.empty_gate(out.empty, state.empty_h, state.empty_c)
 
-        observed = _rows_or_zeros(frame.appearance, row_det)
+        observed = rows_or_zeros(frame.appearance, row_det)
         appearance = self._next_appearance(state, h, observed, matched)
         if empty_appearance:
             updated = self.appearance.update(empty_appearance, empty_h, frame.frame_appearance)
-            empty_appearance = {key: _where_rows(present, updated[key], value) for key, value in empty_appearance.items()}
+            empty_appearance = {key: where_rows(present, updated[key], value) for key, value in empty_appearance.items()}
         scorer_state = _cat_rows(state.scorer, self.scorer.new_state(num_new, h))
-        class_logits, scorer_state = self.scorer(h, scorer_state, _rows_or_zeros(frame.logits, row_det), row_matched)
+        class_logits, scorer_state = self.scorer(h, scorer_state, rows_or_zeros(frame.logits, row_det), row_matched)
 
         next_id = state.next_id + torch.bincount(frame.video[new_dets], minlength=frame.num_videos)
         grown = dataclasses.replace(
@@ -320,14 +339,15 @@ class RecurrentGraphTracker(nn.Module):
             track_id=torch.cat([state.track_id, _new_track_ids(frame.video[new_dets], state.next_id)]),
             h=h,
             c=c,
-            box=_rows_or_zeros(frame.boxes, row_det),
+            box=rows_or_zeros(frame.boxes, row_det),
             status=torch.where(row_matched, MATCHED, INACTIVE).to(torch.int8),
             frames_since_matched=torch.cat([frames_since, frames_since.new_zeros(num_new)]),
             class_logits=class_logits,
             appearance=appearance,
             scorer=scorer_state,
-            empty_h=_where_rows(present, empty_h, state.empty_h),
-            empty_c=_where_rows(present, empty_c, state.empty_c),
+            inputs=self.inputs.advance(state.inputs, frame, assigned, new_dets),
+            empty_h=where_rows(present, empty_h, state.empty_h),
+            empty_c=where_rows(present, empty_c, state.empty_c),
             empty_appearance=empty_appearance,
             started=state.started | present,
             next_id=next_id,
@@ -365,7 +385,7 @@ class RecurrentGraphTracker(nn.Module):
         if not new:
             return new
         updated = self.appearance.update(state.appearance, h[:num_tracks], observed[:num_tracks])
-        return {key: torch.cat([_where_rows(matched, updated[key], value), new[key]])
+        return {key: torch.cat([where_rows(matched, updated[key], value), new[key]])
                 for key, value in state.appearance.items()}
 
     # ------------------------------------------------------------------ masks
@@ -419,16 +439,6 @@ class RecurrentGraphTracker(nn.Module):
 
 
 # ---------------------------------------------------------------------- helpers (vectorised, no loops over tracks)
-def _rows_or_zeros(table: Tensor, rows: Tensor) -> Tensor:
-    """``table[rows]`` with zero rows where ``rows`` is −1 (index −1 hits an appended zero row)."""
-    return torch.cat([table, table.new_zeros((1, *table.shape[1:]))])[rows]
-
-
-def _where_rows(mask: Tensor, new: Tensor, old: Tensor) -> Tensor:
-    """Row-wise ``torch.where`` for ``mask [R]`` and ``[R, ...]`` tensors."""
-    return torch.where(mask.view(-1, *([1] * (new.dim() - 1))), new, old)
-
-
 def _cat_rows(old: dict[str, Tensor], new: dict[str, Tensor]) -> dict[str, Tensor]:
     """Per-track tensors of the existing rows followed by the new rows'."""
     return {key: torch.cat([old[key], value]) for key, value in new.items()}
@@ -478,8 +488,8 @@ def _reset_videos(state: TrackState, videos: Tensor) -> TrackState:
     state = state.select(~videos[state.video])
     return dataclasses.replace(
         state,
-        empty_h=_where_rows(videos, torch.zeros_like(state.empty_h), state.empty_h),
-        empty_c=_where_rows(videos, torch.zeros_like(state.empty_c), state.empty_c),
+        empty_h=where_rows(videos, torch.zeros_like(state.empty_h), state.empty_h),
+        empty_c=where_rows(videos, torch.zeros_like(state.empty_c), state.empty_c),
         started=state.started & ~videos,
         next_id=torch.where(videos, 0, state.next_id),
         frames=torch.where(videos, 0, state.frames),

@@ -7,11 +7,18 @@
 
 Checkpoints are ``torch.save`` dicts with ``"model"`` (the state dict) and the model config either as
 ``"model_config"`` or as the ``"model"`` section of ``"config"`` (a training config); ``"categories"``
-(``[{"id", "name"}]``) is optional and only checked. :func:`tracker_checkpoint` makes the minimal one.
+(``[{"id", "name"}]``, the class columns) is optional. :func:`tracker_checkpoint` makes the minimal one.
+
+What a checkpoint needs of its detections (:class:`CheckpointInputs`): the categories it was trained on,
+in order (unless its model is class-free: then any), and the width of the appearance vectors its
+appearance model reads (if any). A tracker refuses detections that differ, unless asked to map their
+categories onto the checkpoint's (``map_categories``; docs/pipeline.md, "Which checkpoint").
 """
 from __future__ import annotations
 
+import dataclasses
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -21,11 +28,12 @@ from torch import Tensor
 from gvis.baselines.track_book import category_ids
 from gvis.config import build_dataclass, find_config, load_config, to_dict
 from gvis.detections.filtering import filter_detections
+from gvis.detections.jsonl import normalize_categories
 from gvis.detections.structures import Detections, Tracks
 from gvis.errors import ConfigError, InputError
-from gvis.registry import TRACKERS
+from gvis.registry import APPEARANCE_MODELS, TRACKERS
 from gvis.tracker.features import prepare_frame
-from gvis.tracker.model import RecurrentGraphTracker, StepOutput, TrackerConfig
+from gvis.tracker.model import RecurrentGraphTracker, StepOutput, TrackerConfig, is_class_free
 
 #: Model config used when a tracker is built without a checkpoint or config.
 DEFAULT_MODEL_CONFIG = "base"
@@ -92,7 +100,7 @@ class BatchedLearnedTracker:
             kept, self.label_columns, self.model.num_classes, config.appearance_dim, self.model.uses_appearance,
             mask_stride=config.mask_stride if self.with_masks else None,
             binary_mask_logit=config.binary_mask_logit, min_prob=config.min_class_prob,
-            device=device, dtype=self.state.h.dtype,
+            device=device, dtype=self.state.h.dtype, mask_grid=self.model.inputs.mask_grid,
         )
         return frame, kept_indices
 
@@ -149,20 +157,35 @@ def _row_slices(counts: list[int]) -> list[slice]:
 class LearnedTracker:
     """The recurrent graph tracker for one video at a time: ``update(detections, frame=None) -> Tracks``.
 
-    ``LearnedTracker(categories, checkpoint=None, config=None, device="cpu", seed=0)``: with a checkpoint,
-    its weights and model config; without, ``config`` (a :class:`TrackerConfig`, a dict of its fields, or
-    a YAML path / name in ``configs/model``; default ``base``) with random weights from ``seed`` and a
-    warning.
+    ``LearnedTracker(categories, checkpoint=None, config=None, device="cpu", seed=0, map_categories=False)``:
+    with a checkpoint, its weights and model config; without, ``config`` (a :class:`TrackerConfig`, a dict
+    of its fields, or a YAML path / name in ``configs/model``; default ``base``) with random weights from
+    ``seed`` and a warning. ``categories`` are the detections' (``[{"id", "name"}]``, objects or ids); a
+    class-specific checkpoint trained on other ones is refused (``InputError``) unless ``map_categories``
+    (:func:`category_order`). Output labels are always ids of ``categories``.
     """
 
     def __init__(self, categories: Iterable[Any], checkpoint: str | Path | None = None,
-                 config: TrackerConfig | dict | str | Path | None = None, device: str = "cpu", seed: int = 0) -> None:
-        categories = list(categories)
+                 config: TrackerConfig | dict | str | Path | None = None, device: str = "cpu", seed: int = 0,
+                 map_categories: bool = False) -> None:
+        categories = _categories(categories)
         ids = category_ids(categories)
+        #: Column of ``class_probs`` that feeds each of the model's class columns (``None``: the same one).
+        self._probs_columns: Tensor | None = None
         if checkpoint is not None and config is not None:
             raise ConfigError("the learned tracker takes a checkpoint (which holds its config) or a config, not both")
         if checkpoint is not None:
-            model = load_model(checkpoint, num_classes=len(ids), device=device)
+            contents = read_checkpoint(checkpoint, device)
+            expected = CheckpointInputs.of(contents)
+            problem = expected.category_mismatch(categories)
+            if problem is not None and not map_categories:
+                hint = " (map_categories / gvis track --map-categories maps them)" if expected.can_map(categories) else ""
+                raise InputError(problem + hint, file=checkpoint, field="categories")
+            if problem is not None:
+                order = category_order(expected.categories, categories, checkpoint)
+                ids = [ids[k] for k in order]
+                self._probs_columns = torch.tensor([0] + [k + 1 for k in order])
+            model = model_from_checkpoint(contents, checkpoint, num_classes=len(ids), device=device)
         else:
             warnings.warn("learned tracker without a checkpoint: random weights (its output is meaningless)",
                           stacklevel=2)
@@ -187,7 +210,15 @@ class LearnedTracker:
 
     def update(self, detections: Detections, frame: Any = None) -> Tracks:
         """Track one frame; one row per live track (``frame``, the image, is not used)."""
+        if self._probs_columns is not None and detections.class_probs is not None:
+            detections = dataclasses.replace(detections, class_probs=detections.class_probs[:, self._probs_columns])
         return self.batched.update([detections])[0]
+
+
+def _categories(categories: Iterable[Any]) -> list[dict]:
+    """``[{"id", "name"}]`` of categories given as dicts, objects with ``id`` / ``name`` or plain ids
+    (``name`` ``None``)."""
+    return [{"id": c, "name": None} if isinstance(c, int) else normalize_categories([c])[0] for c in categories]
 
 
 def _resolve_config(config: TrackerConfig | dict | str | Path | None) -> TrackerConfig:
@@ -208,9 +239,9 @@ def tracker_checkpoint(model: RecurrentGraphTracker, categories: Iterable[Any] |
     return checkpoint
 
 
-def load_model(path: str | Path, num_classes: int | None = None, device: str = "cpu") -> RecurrentGraphTracker:
-    """A :class:`RecurrentGraphTracker` from a checkpoint (see the module docstring); ``InputError`` naming
-    the file if it is missing, unreadable or does not fit ``num_classes``."""
+def read_checkpoint(path: str | Path, device: str = "cpu") -> dict:
+    """The dict of a tracker checkpoint; ``InputError`` naming the file if it is missing, unreadable or not
+    a gvis checkpoint."""
     try:
         checkpoint = torch.load(path, map_location=device, weights_only=True)
     except FileNotFoundError:
@@ -221,14 +252,26 @@ def load_model(path: str | Path, num_classes: int | None = None, device: str = "
         raise InputError(f"cannot read checkpoint: {reason}", file=path) from None
     if not isinstance(checkpoint, dict) or "model" not in checkpoint:
         raise InputError("not a gvis checkpoint (no 'model' state dict)", file=path)
+    return checkpoint
+
+
+def checkpoint_config(checkpoint: dict, path: str | Path) -> TrackerConfig:
+    """The model config of a checkpoint dict (``model_config`` or ``config.model``)."""
     if "model_config" in checkpoint:
         tree = checkpoint["model_config"]
     elif isinstance(checkpoint.get("config"), dict) and isinstance(checkpoint["config"].get("model"), dict):
         tree = checkpoint["config"]["model"]
     else:
         raise InputError("checkpoint has no model config ('model_config' or 'config.model')", file=path)
-    config = build_dataclass(TrackerConfig, dict(tree))
-    if num_classes is not None and config.num_classes not in (None, num_classes):
+    return build_dataclass(TrackerConfig, dict(tree))
+
+
+def model_from_checkpoint(checkpoint: dict, path: str | Path, num_classes: int | None = None,
+                          device: str = "cpu") -> RecurrentGraphTracker:
+    """The model of a checkpoint dict (:func:`read_checkpoint`) for ``num_classes`` categories; a class-free
+    model is built for any number, any other must have been trained for that many (``InputError``)."""
+    config = checkpoint_config(checkpoint, path)
+    if num_classes is not None and config.num_classes not in (None, num_classes) and not is_class_free(config):
         raise InputError(f"checkpoint was trained for {config.num_classes} classes, given {num_classes} categories",
                          file=path, field="categories")
     model = RecurrentGraphTracker(config, num_classes=num_classes or config.num_classes)
@@ -237,3 +280,109 @@ def load_model(path: str | Path, num_classes: int | None = None, device: str = "
     except RuntimeError as exc:
         raise InputError(f"weights do not fit the model config: {str(exc).splitlines()[0]}", file=path) from None
     return model.to(device).eval()
+
+
+def load_model(path: str | Path, num_classes: int | None = None, device: str = "cpu") -> RecurrentGraphTracker:
+    """A :class:`RecurrentGraphTracker` from a checkpoint file (see the module docstring); ``InputError``
+    naming the file if it is missing, unreadable or does not fit ``num_classes``."""
+    return model_from_checkpoint(read_checkpoint(path, device), path, num_classes, device)
+
+
+@dataclass(frozen=True)
+class CheckpointInputs:
+    """What a checkpoint needs of the detections it tracks.
+
+    - ``categories``: ``[{"id", "name"}]`` its class columns were trained on (``name`` ``None`` where the
+      checkpoint records ids only; empty when it records none: then only their number, ``num_classes``,
+      is known).
+    - ``class_free``: its model tracks any categories (:func:`~gvis.tracker.model.is_class_free`).
+    - ``appearance_dim``: width of the appearance vectors its model reads, ``None`` if it reads none.
+    """
+
+    categories: list[dict]
+    num_classes: int | None
+    class_free: bool
+    appearance_dim: int | None
+
+    @classmethod
+    def of(cls, checkpoint: dict, path: str | Path = "checkpoint") -> "CheckpointInputs":
+        """Of a checkpoint dict (:func:`read_checkpoint`)."""
+        config = checkpoint_config(checkpoint, path)
+        appearance = APPEARANCE_MODELS.get(config.appearance["type"])
+        return cls(
+            categories=_categories(checkpoint.get("categories") or []),
+            num_classes=config.num_classes,
+            class_free=is_class_free(config),
+            appearance_dim=config.appearance_dim if appearance.needs_appearance else None,
+        )
+
+    def describe(self) -> str:
+        """E.g. ``"8 categories (disc, square, ...), appearance width 64"``."""
+        if self.class_free:
+            classes = "any categories"
+        else:
+            classes = _describe_categories(self.categories) if self.categories else f"{self.num_classes} categories"
+        return f"{classes}, {'no appearance' if self.appearance_dim is None else f'appearance width {self.appearance_dim}'}"
+
+    def category_mismatch(self, categories: Iterable[Any]) -> str | None:
+        """How ``categories`` (the detections', in order) differ from the checkpoint's, or ``None``."""
+        if self.class_free:
+            return None
+        categories = _categories(categories)
+        if not self.categories:  # only the number is known
+            if self.num_classes in (None, len(categories)):
+                return None
+            return f"the detections have {len(categories)} categories, the checkpoint {self.num_classes}"
+        if len(categories) != len(self.categories):
+            return (f"the detections have {_describe_categories(categories)}, the checkpoint "
+                    f"{_describe_categories(self.categories)}")
+        for k, (given, trained) in enumerate(zip(categories, self.categories)):
+            names = (given["name"], trained["name"])
+            if given["id"] != trained["id"] or (None not in names and names[0] != names[1]):
+                return (f"category {k + 1} of the detections is {_describe(given)}, the checkpoint's is "
+                        f"{_describe(trained)}")
+        return None
+
+    def can_map(self, categories: Iterable[Any]) -> bool:
+        """Whether :func:`category_order` maps ``categories`` onto the checkpoint's (as many of them)."""
+        return len(_categories(categories)) == (len(self.categories) or self.num_classes)
+
+    def appearance_mismatch(self, appearance_dim: int | None) -> str | None:
+        """How detections of appearance width ``appearance_dim`` (``None`` or 0: none) differ, or ``None``."""
+        if self.appearance_dim is None or appearance_dim == self.appearance_dim:
+            return None
+        if not appearance_dim:
+            return f"the detections have no appearance vectors, the checkpoint reads width {self.appearance_dim}"
+        return f"the detections' appearance width is {appearance_dim}, the checkpoint reads {self.appearance_dim}"
+
+    def mismatch(self, categories: Iterable[Any], appearance_dim: int | None) -> str | None:
+        """The first way detections of ``categories`` and appearance width ``appearance_dim`` differ from
+        what the checkpoint needs, or ``None`` when they fit."""
+        return self.category_mismatch(categories) or self.appearance_mismatch(appearance_dim)
+
+
+def _describe(category: dict) -> str:
+    return f"id {category['id']}" + ("" if category["name"] is None else f" '{category['name']}'")
+
+
+def _describe_categories(categories: list[dict], shown: int = 3) -> str:
+    """E.g. ``"40 categories (person, giant_panda, lizard, ...)"``."""
+    names = [str(c["name"] if c["name"] is not None else c["id"]) for c in categories]
+    listed = ", ".join(names[:shown]) + (", ..." if len(names) > shown else "")
+    return f"{len(categories)} categor{'y' if len(categories) == 1 else 'ies'} ({listed})"
+
+
+def category_order(trained: list[dict], categories: Iterable[Any], checkpoint: str | Path = "checkpoint") -> list[int]:
+    """For each class column of a checkpoint trained on ``trained``, the index of the detections' category
+    that feeds it (``--map-categories``): by name when both lists name the same categories (in any order),
+    else by position when they are as many; ``InputError`` otherwise."""
+    categories = _categories(categories)
+    names = [c["name"] for c in categories]
+    trained_names = [c["name"] for c in trained]
+    if None not in names and None not in trained_names and sorted(names) == sorted(trained_names) \
+            and len(set(names)) == len(names):
+        return [names.index(name) for name in trained_names]
+    if len(categories) == len(trained):
+        return list(range(len(categories)))
+    raise InputError(f"cannot map {_describe_categories(categories)} onto the checkpoint's "
+                     f"{_describe_categories(trained)}", file=checkpoint, field="categories")

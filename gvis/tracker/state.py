@@ -37,6 +37,7 @@ class TrackState:
     - ``class_logits``: ``[T, C+1]`` the scorer's class logits (background first).
     - ``appearance``: the appearance model's per-track tensors (e.g. ``mean``, ``var`` ``[T, Da]``).
     - ``scorer``: the scorer's per-track tensors (e.g. vote counts).
+    - ``inputs``: the detection-inputs model's per-track tensors (e.g. the last matched box and mask grid).
 
     Per video (``[B, ...]``): the empty track's ``empty_h``, ``empty_c`` and ``empty_appearance``;
     ``started`` (the empty track was initialised from a first frame), ``next_id`` (next track id) and
@@ -59,10 +60,11 @@ class TrackState:
     appearance: State = field(default_factory=dict)
     scorer: State = field(default_factory=dict)
     empty_appearance: State = field(default_factory=dict)
+    inputs: State = field(default_factory=dict)
 
     #: Fields with one row per track.
     TRACK_FIELDS = ("video", "track_id", "h", "c", "box", "status", "frames_since_matched", "class_logits")
-    TRACK_DICTS = ("appearance", "scorer")
+    TRACK_DICTS = ("appearance", "scorer", "inputs")
 
     @classmethod
     def initial(
@@ -122,3 +124,12 @@ class TrackState:
                 changes[f.name] = {key: item.detach() for key, item in value.items()}
         return dataclasses.replace(self, **changes)
 
+
+def rows_or_zeros(table: Tensor, rows: Tensor) -> Tensor:
+    """``table[rows]`` with zero rows where ``rows`` is −1 (index −1 hits an appended zero row)."""
+    return torch.cat([table, table.new_zeros((1, *table.shape[1:]))])[rows]
+
+
+def where_rows(mask: Tensor, new: Tensor, old: Tensor) -> Tensor:
+    """Row-wise ``torch.where`` for ``mask [R]`` and ``[R, ...]`` tensors."""
+    return torch.where(mask.view(-1, *([1] * (new.dim() - 1))), new, old)

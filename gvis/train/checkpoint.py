@@ -28,6 +28,7 @@ import torch
 
 from gvis.errors import InputError
 from gvis.io import load_tagged, save_tagged, write_json_atomic
+from gvis.tracker.online import CheckpointInputs, category_order, read_checkpoint
 
 _CHECKPOINTS = Path(__file__).resolve().parent.parent.parent / "checkpoints"
 #: The tracker shipped with gvis, trained on simulated detections of the synthetic hard preset
@@ -36,6 +37,9 @@ SHIPPED_CHECKPOINT = _CHECKPOINTS / "learned-synth-hard.pt"
 #: The tracker shipped for the shipped detector, trained behind it with its appearance network (stage 2;
 #: ``experiments/pipeline_proof.py --ship`` makes it together with that detector).
 SHIPPED_DETECTOR_TRACKER = _CHECKPOINTS / "learned-synth-hard-yolact.pt"
+#: The detector-agnostic tracker (``configs/train/agnostic.yaml``: score, box and mask only; any categories,
+#: no appearance), for detections that fit neither of the above (``experiments/agnostic_proof.py`` makes it).
+SHIPPED_AGNOSTIC = _CHECKPOINTS / "learned-agnostic.pt"
 CHECKPOINT_FORMAT = "gvis-tracker-checkpoint"
 CHECKPOINT_VERSION = 1
 #: Keys of the training state, dropped by :func:`export_model`.
@@ -100,6 +104,46 @@ def shipped_checkpoint(behind_shipped_detector: bool = False) -> Path | None:
     if behind_shipped_detector and SHIPPED_DETECTOR_TRACKER.is_file():
         return SHIPPED_DETECTOR_TRACKER
     return SHIPPED_CHECKPOINT if SHIPPED_CHECKPOINT.is_file() else None
+
+
+def choose_checkpoint(categories: list, appearance_dim: int | None, detections: str, checkpoint: str | None = None,
+                      behind_shipped_detector: bool = False, map_categories: bool = False) -> tuple[str | None, str | None]:
+    """The learned tracker's checkpoint for detections of ``categories`` (``[{"id", "name"}]``, in order)
+    and appearance width ``appearance_dim`` (``None`` or 0: none); ``detections`` names them in messages.
+    The one rule of ``gvis track`` (docs/pipeline.md, "Which checkpoint"):
+
+    - ``checkpoint`` given: it, if it fits the detections; otherwise ``InputError`` naming the checkpoint and
+      the detections, unless only the categories differ and ``map_categories`` (then the tracker maps them,
+      :func:`~gvis.tracker.online.category_order`).
+    - none given: the class-specific shipped checkpoint if the detections' categories (ids and names, in
+      order) and appearance width fit it (behind the shipped detector the one trained with it, else the one
+      trained on simulated detections), else the detector-agnostic one.
+
+    Returns ``(path, note)``: ``path`` ``None`` when no shipped checkpoint is in this checkout (the tracker
+    then has random weights), ``note`` one line saying which checkpoint and why (``None`` for a given one).
+    """
+    if checkpoint is not None:
+        expected = CheckpointInputs.of(read_checkpoint(checkpoint), checkpoint)
+        categories_differ = expected.category_mismatch(categories)
+        problem = (None if map_categories else categories_differ) or expected.appearance_mismatch(appearance_dim)
+        if problem is not None:
+            mappable = problem == categories_differ and expected.can_map(categories)
+            remedy = "; gvis track --map-categories maps them (by name, else by position)" if mappable else ""
+            raise InputError(f"does not fit the detections of {detections}: {problem}{remedy}", file=checkpoint)
+        if categories_differ is not None:
+            category_order(expected.categories, categories, checkpoint)  # refuses what cannot be mapped
+        return checkpoint, None
+    reason = None
+    for path in ([SHIPPED_DETECTOR_TRACKER] if behind_shipped_detector else []) + [SHIPPED_CHECKPOINT]:
+        if not path.is_file():
+            continue
+        problem = CheckpointInputs.of(read_checkpoint(path), path).mismatch(categories, appearance_dim)
+        if problem is None:
+            return str(path), f"using {path} (the detections' categories and appearance width fit it)"
+        reason = reason or f"not {path.name}: {problem}"
+    if SHIPPED_AGNOSTIC.is_file():
+        return str(SHIPPED_AGNOSTIC), f"using {SHIPPED_AGNOSTIC} (detector-agnostic; {reason or 'no other shipped'})"
+    return None, "no shipped checkpoint fits these detections: the learned tracker has random weights"
 
 
 def ship_checkpoint(model: str | os.PathLike, path: str | os.PathLike, held_out: dict[str, dict], made_by: str,

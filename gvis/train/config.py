@@ -76,6 +76,10 @@ class DataConfig:
     ``prefetch``: prepare the next batch in a background thread while the current step runs (the same
     batches in the same order; decoding and augmenting masks is mostly NumPy / pycocotools / torch work,
     which runs beside the step on a second core).
+
+    ``class_agnostic``: the detections are class-agnostic proposals (one category, e.g. the simulator's
+    ``class_agnostic``): every ground-truth object counts as of that category, and validation scores
+    class-agnostic video AP.
     """
 
     train: SourceConfig = field(default_factory=SourceConfig)
@@ -84,6 +88,7 @@ class DataConfig:
     batch_size: int = 4
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     prefetch: bool = True
+    class_agnostic: bool = False
 
     def validate(self) -> None:
         if self.batch_size < 1:

@@ -153,14 +153,16 @@ class TrainingVideos:
             ``None`` for stage 2 (every video, frames instead of detections).
         filtering: which detections the tracker sees. max_videos: keep only the first N videos.
         source: name of the detections file for error messages.
+        class_agnostic: the detections have one category, which every ground-truth object is taken to be
+            (``categories`` are then the detections').
     """
 
     def __init__(self, dataset: YTVISDataset, detections: DetectionsCache | None, filtering: FilterConfig,
-                 max_videos: int | None = None, source: str = "detections") -> None:
+                 max_videos: int | None = None, source: str = "detections", class_agnostic: bool = False) -> None:
         self.dataset = dataset
         self.source = source
         self.categories = [{"id": c.id, "name": c.name} for c in dataset.categories]
-        self._column = {c.id: k + 1 for k, c in enumerate(dataset.categories)}
+        self._column = {c.id: 1 if class_agnostic else k + 1 for k, c in enumerate(dataset.categories)}
         self.videos: list[Video] = []
         self._detections: dict[int, list[Detections]] | None = None
         self.appearance_dim: int | None = None
@@ -171,7 +173,12 @@ class TrainingVideos:
             return
         gt_ids = [c.id for c in dataset.categories]
         det_ids = [int(c["id"]) for c in detections.categories]
-        if gt_ids != det_ids:
+        if class_agnostic:
+            if len(det_ids) != 1:
+                raise InputError(f"class-agnostic training needs detections of one category, these have {len(det_ids)}",
+                                 file=source, field="categories")
+            self.categories = [{"id": int(c["id"]), "name": c["name"]} for c in detections.categories]
+        elif gt_ids != det_ids:
             raise InputError(f"the detections' categories {det_ids} differ from the annotations' {gt_ids}",
                              file=source, field="categories")
         self.appearance_dim = detections.appearance_dim
@@ -195,14 +202,15 @@ class TrainingVideos:
             raise InputError("none of the annotated videos has detections", file=source)
 
     @classmethod
-    def from_config(cls, source: SourceConfig, filtering: FilterConfig) -> "TrainingVideos":
+    def from_config(cls, source: SourceConfig, filtering: FilterConfig, class_agnostic: bool = False) -> "TrainingVideos":
         """The videos of ``source``; without ``source.detections``, stage 2's frames-only videos."""
         from gvis.cli._dataset import open_dataset
 
         dataset = open_dataset(source.annotations)
         if source.detections is None:
             return cls(dataset, None, filtering, source.max_videos, str(source.annotations))
-        return cls(dataset, open_detections(source.detections), filtering, source.max_videos, str(source.detections))
+        return cls(dataset, open_detections(source.detections), filtering, source.max_videos, str(source.detections),
+                   class_agnostic)
 
     @property
     def has_detections(self) -> bool:

@@ -85,8 +85,9 @@ def track_videos(model: RecurrentGraphTracker, categories: Sequence, videos: Seq
 
 def score_tracker(model: RecurrentGraphTracker, categories: Sequence, dataset: YTVISDataset,
                   videos: Sequence[tuple[int, Sequence[Detections]]], slots: int = 1,
-                  on_frame: Callable[[int], None] | None = None) -> TrackerScore:
-    """Track ``videos`` and score them against ``dataset`` restricted to those videos."""
+                  on_frame: Callable[[int], None] | None = None, class_agnostic: bool = False) -> TrackerScore:
+    """Track ``videos`` and score them against ``dataset`` restricted to those videos (``class_agnostic``:
+    with every category as one, ``gvis eval --class-agnostic``)."""
     entries, frames, seconds = track_videos(model, categories, videos, slots=slots, on_frame=on_frame)
-    stats = evaluate(subset(dataset, [video_id for video_id, _ in videos]), entries)
+    stats = evaluate(subset(dataset, [video_id for video_id, _ in videos]), entries, class_agnostic=class_agnostic)
     return TrackerScore(entries, {k: float(v) for k, v in stats.items()}, frames, seconds)

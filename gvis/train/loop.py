@@ -168,7 +168,7 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         seed_everything(cfg.seed)
         _check_sources(cfg)
-        self.train_videos = TrainingVideos.from_config(cfg.data.train, cfg.model.filtering)
+        self.train_videos = TrainingVideos.from_config(cfg.data.train, cfg.model.filtering, cfg.data.class_agnostic)
         self.categories = self.train_videos.categories
         self.category_ids = [c["id"] for c in self.categories]
         num_classes = len(self.categories)
@@ -183,7 +183,7 @@ class Trainer:
         self.config_dict = {**to_dict(cfg), "model": to_dict(self.model.config)}
         self.val_videos = None
         if cfg.data.val.given and cfg.train.val_every > 0 and self.dist.is_main:
-            self.val_videos = TrainingVideos.from_config(cfg.data.val, cfg.model.filtering)
+            self.val_videos = TrainingVideos.from_config(cfg.data.val, cfg.model.filtering, cfg.data.class_agnostic)
             if [c["id"] for c in self.val_videos.categories] != self.category_ids:
                 raise InputError("the validation categories differ from the training ones", file=cfg.data.val.annotations)
         appearance_net = self.stage2.appearance if self.stage2 is not None else None
@@ -324,7 +324,7 @@ class Trainer:
         else:
             videos = [(video.id, self.val_videos.detections(video.id)) for video in self.val_videos.videos]
         score = score_tracker(self.model, self.category_ids, self.val_videos.dataset, videos,
-                              slots=self.config.data.batch_size)
+                              slots=self.config.data.batch_size, class_agnostic=self.config.data.class_agnostic)
         record = {"step": self.step, "stats": score.stats, "fps": score.fps}
         self.metrics = record
         write_results(self.out / "val_results.json", score.entries,
@@ -499,6 +499,8 @@ def _check_sources(cfg: TrainConfig) -> None:
         if cfg.detector is not None and source.detections is not None:
             raise ConfigError(f"data.{name}.detections: stage 2 runs the detector on the frames itself; "
                               "remove the cached detections")
+    if cfg.detector is not None and cfg.data.class_agnostic:
+        raise ConfigError("data.class_agnostic: stage 2 trains behind its detector's own categories")
 
 
 def descend(loss: torch.Tensor, values: dict[str, float], parameters: Iterable[nn.Parameter],

@@ -108,6 +108,7 @@ def collate(clips: list[list[TrainingFrame]], model: RecurrentGraphTracker, cate
             [f.detections if f is not None else None for f in current], columns, model.num_classes,
             config.appearance_dim, model.uses_appearance, mask_stride=config.mask_stride if with_masks else None,
             binary_mask_logit=config.binary_mask_logit, min_prob=config.min_class_prob, device=device,
+            mask_grid=model.inputs.mask_grid,
         )
         det_ids, gt_ids, maps = [], [], []
         for f in current:

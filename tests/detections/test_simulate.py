@@ -141,6 +141,41 @@ def test_duplicates_overlap_their_object(medium_frames):
     assert overlaps and np.mean(overlaps) > 0.6
 
 
+def test_other_segmenters_settings():
+    """The agnostic preset: one category, no appearance, per-video constant or tempered scores, more duplicates."""
+    dataset = YTVISDataset.from_dict(make_ytvis(num_videos=12, length=8, seed=3))
+    hard = SimulatedDetector(dataset, preset="hard", seed=0)
+    agnostic = SimulatedDetector(dataset, preset="agnostic", seed=0)
+    assert agnostic.categories == [{"id": 1, "name": "object"}] and agnostic.appearance_dim == 0
+    assert hard.categories == [{"id": c["id"], "name": c["name"]} for c in CATEGORIES]
+    config = load_simulator_config("agnostic")
+    assert config.miss == load_simulator_config("hard").miss and config.duplicates.count == 3
+    constant_videos, duplicates = 0, {"hard": 0, "agnostic": 0}
+    for video in dataset.videos:
+        scores = []
+        for name, detector in (("hard", hard), ("agnostic", agnostic)):
+            for frame in detector.simulate_video(video.id):
+                duplicates[name] += frame.kinds.count("duplicate")
+                if name == "agnostic":
+                    dets = frame.detections
+                    assert dets.appearance is None and dets.frame_appearance is None
+                    assert dets.labels.tolist() == [1] * len(dets)
+                    assert torch.allclose(dets.class_probs, torch.stack([1 - dets.scores, dets.scores], 1), atol=1e-6)
+                    scores += dets.scores.tolist()
+        constant_videos += bool(scores) and set(scores) == {1.0}
+    assert 0 < constant_videos < len(dataset.videos)  # 30 % of the videos on average
+    assert duplicates["agnostic"] > 3 * duplicates["hard"] > 0
+    # A video's score regime comes from a stream of its own: the same temperature in every run, and with the
+    # temperature at 1 the scores are the hard preset's.
+    assert SimulatedDetector(dataset, preset="agnostic", seed=0)._score_temperature(3) == agnostic._score_temperature(3)
+    untempered = SimulatedDetector(dataset, preset="hard", seed=0, overrides=["class_agnostic=true"])
+    video = dataset.videos[0].id
+    for ours, theirs in zip(untempered.detect_video(video), hard.detect_video(video)):
+        assert torch.equal(ours.scores, theirs.scores) and torch.equal(ours.boxes, theirs.boxes)
+    with pytest.raises(ConfigError, match="score.temperature"):
+        load_simulator_config("agnostic", ["score.temperature=[2.0, 1.0]"])
+
+
 def test_look_alikes_have_nearby_appearance(medium_frames):
     raw, dataset, frames = medium_frames
     noise_free = SimulatedDetector(dataset, noise_free=True, seed=0)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from gvis.gnn.features import FrameFeatures
@@ -98,6 +99,35 @@ def test_masktrack_scorer_majority_vote_and_mean_confidence():
     assert probs[0].argmax().item() == 1
     assert math.isclose(probs[0, 1].item(), 0.7, rel_tol=1e-5)
     assert state["count"].tolist() == [3.0, 0.0]
+
+
+def test_label_vote_scorer_votes_the_labels_and_learns_the_objectness():
+    scorer = SCORERS.build("label_vote", dim=2, num_classes=3)
+    with torch.no_grad():
+        scorer.linear.weight.copy_(torch.tensor([[1.0, 0.0]]))
+        scorer.linear.bias.zero_()
+    h = torch.tensor([[0.0, 5.0], [math.log(3.0), -5.0]])  # sigmoid(w.h) = 0.5, 0.75
+    state = scorer.new_state(2, torch.zeros(1))
+
+    def labelled(*columns):  # detections whose argmax class is these columns
+        return torch.tensor([[0.1] + [0.8 if c == column else 0.05 for c in (1, 2, 3)] for column in columns]).log()
+
+    z, state = scorer(h, state, labelled(2, 1), torch.tensor([True, True]))
+    probs = z.softmax(-1)
+    assert (probs[:, 1:].argmax(-1) + 1).tolist() == [2, 1]
+    assert probs[0, 2].item() == pytest.approx(0.5, rel=1e-5) and probs[1, 1].item() == pytest.approx(0.75, rel=1e-5)
+    # Track 0 now also sees class 3 (a tie: the lowest class wins, agreement 1/2); track 1 is unmatched.
+    z, state = scorer(h, state, labelled(3, 3), torch.tensor([True, False]))
+    probs = z.softmax(-1)
+    assert probs.argmax(-1).tolist() == [0, 1]  # background 0.75 for track 0; its class is still the vote's
+    assert (probs[:, 1:].argmax(-1) + 1).tolist() == [2, 1]
+    assert probs[0, 2].item() == pytest.approx(0.5 * 0.5, rel=1e-5) and probs[1, 1].item() == pytest.approx(0.75, rel=1e-5)
+    assert state["count"].tolist() == [2.0, 1.0]
+    assert probs[0, 0].item() == pytest.approx(0.75, rel=1e-5) and probs[0, 3].item() < 1e-8
+    # No weight depends on the class list.
+    forty = SCORERS.build("label_vote", dim=2, num_classes=40)
+    assert scorer.class_free and {k: v.shape for k, v in forty.state_dict().items()} == \
+        {k: v.shape for k, v in scorer.state_dict().items()}
 
 
 def test_detector_average_scorer_is_an_exponential_average():

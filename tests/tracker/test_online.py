@@ -153,7 +153,8 @@ def test_checkpoint_round_trip_and_registry(tmp_path, synthetic):
         assert torch.equal(ours.track_ids, theirs.track_ids) and torch.allclose(ours.scores, theirs.scores)
     with pytest.raises(InputError, match="no such checkpoint"):
         LearnedTracker.from_checkpoint(tmp_path / "missing.pt", categories)
-    with pytest.raises(InputError, match="classes"):
+    with pytest.raises(InputError, match="tracker.pt: field 'categories': the detections have 7 categories "
+                                         r"\(disc, square, triangle, ...\), the checkpoint 8 categories \(1, 2, 3, ...\)$"):
         LearnedTracker.from_checkpoint(path, categories[:-1])
     (tmp_path / "junk.pt").write_text("not a checkpoint")
     with pytest.raises(InputError, match="junk.pt"):

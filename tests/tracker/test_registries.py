@@ -1,4 +1,5 @@
-"""Every gate, appearance model, associator and scorer is selectable from YAML; unknown names list the options."""
+"""Every detection-inputs model, gate, appearance model, associator and scorer is selectable from YAML; unknown
+names list the options."""
 from __future__ import annotations
 
 import pytest
@@ -6,24 +7,18 @@ import torch
 
 from gvis.config import CONFIG_DIR, load_config
 from gvis.errors import ConfigError
-from gvis.registry import APPEARANCE_MODELS, ASSOCIATORS, RECURRENT_GATES, SCORERS
+from gvis.registry import APPEARANCE_MODELS, ASSOCIATORS, DETECTION_INPUTS, RECURRENT_GATES, SCORERS
 from gvis.tracker.features import prepare_frame
 from gvis.tracker.model import RecurrentGraphTracker, TrackerConfig
 from gvis.tracker.online import label_columns
 
 from tracker_helpers import random_detections
 
-ENTRIES = [("gate", name) for name in RECURRENT_GATES.names()] + \
+ENTRIES = [("inputs", name) for name in DETECTION_INPUTS.names()] + \
+          [("gate", name) for name in RECURRENT_GATES.names()] + \
           [("appearance", name) for name in APPEARANCE_MODELS.names()] + \
           [("associator", name) for name in ASSOCIATORS.names()] + \
           [("scorer", name) for name in SCORERS.names()]
-
-
-def test_every_entry_is_listed():
-    assert set(RECURRENT_GATES.names()) == {"lstm_like", "simple", "none"}
-    assert set(APPEARANCE_MODELS.names()) == {"gaussian", "constant_variance", "lstm", "baked", "none"}
-    assert set(ASSOCIATORS.names()) == {"learned", "limited", "masktrack"}
-    assert set(SCORERS.names()) == {"learned", "masktrack", "detector_average", "learned_evidence"}
 
 
 def write_config(tmp_path, body: str):
@@ -46,7 +41,8 @@ def test_entry_from_yaml_runs_a_frame(tmp_path, key, name):
     for counts in ((2, 0), (3, 1)):
         uses = model.uses_appearance
         videos = [random_detections(n, generator, appearance_dim=64 if uses else None) for n in counts]
-        frame = prepare_frame(videos, label_columns([1, 2, 3]), 3, appearance_dim=64, use_appearance=uses)
+        frame = prepare_frame(videos, label_columns([1, 2, 3]), 3, appearance_dim=64, use_appearance=uses,
+                              mask_grid=model.inputs.mask_grid)
         state, out = model.step(state, frame)
     assert out.class_logits.shape == (state.num_tracks, 4)
 
@@ -60,8 +56,9 @@ def test_component_keywords_from_yaml(tmp_path):
     assert model.appearance.loglik_scale == 0.002 and model.appearance.loglik_offset == 0.7
 
 
-@pytest.mark.parametrize("key, registry", [("gate", RECURRENT_GATES), ("appearance", APPEARANCE_MODELS),
-                                           ("associator", ASSOCIATORS), ("scorer", SCORERS)])
+@pytest.mark.parametrize("key, registry", [("inputs", DETECTION_INPUTS), ("gate", RECURRENT_GATES),
+                                           ("appearance", APPEARANCE_MODELS), ("associator", ASSOCIATORS),
+                                           ("scorer", SCORERS)])
 def test_unknown_names_list_the_options(tmp_path, key, registry):
     with pytest.raises(ValueError) as info:
         load_config(TrackerConfig, write_config(tmp_path, f"{key}: {{type: nonsense}}\n"))
