@@ -176,7 +176,7 @@ class LearnedTracker:
             raise ConfigError("the learned tracker takes a checkpoint (which holds its config) or a config, not both")
         if checkpoint is not None:
             contents = read_checkpoint(checkpoint, device)
-            expected = CheckpointInputs.of(contents)
+            expected = CheckpointInputs.of(contents, checkpoint)
             problem = expected.category_mismatch(categories)
             if problem is not None and not map_categories:
                 hint = " (map_categories / gvis track --map-categories maps them)" if expected.can_map(categories) else ""
