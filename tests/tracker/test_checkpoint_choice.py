@@ -199,3 +199,12 @@ def test_the_agnostic_model_tracks_any_categories(agnostic):
     tracks = tracker.update(detections([[0, 0, 10, 10], [20, 20, 30, 30]], labels=[17, 40], image_size=IMAGE))
     assert tracks.labels.tolist() == [17, 40]
     assert to_dict(tracker.config)["inputs"] == {"type": "geometry", "grid": 8}
+
+
+def test_the_shipped_agnostic_checkpoint_is_the_default_for_forty_categories(tmp_path, capsys):
+    if not shipped.SHIPPED_AGNOSTIC.is_file():
+        pytest.skip("checkpoints/learned-agnostic.pt is not in this checkout (experiments/agnostic_proof.py makes it)")
+    dets = write_detections(tmp_path / "d.jsonl", FORTY, frames=6)
+    code, lines = track(capsys, "--detections", dets, "--results", tmp_path / "r.json")
+    assert code == 0 and len(lines) == 1 and f"using {shipped.SHIPPED_AGNOSTIC} (detector-agnostic" in lines[0]
+    assert categories_of(tmp_path / "r.json") <= {c["id"] for c in FORTY}

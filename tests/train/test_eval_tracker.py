@@ -90,17 +90,21 @@ def test_track_without_checkpoint_uses_the_shipped_one(trained, tiny_train_set, 
     assert json.loads(results.read_text())  # the trained tiny model's tracks, not a random model's
 
 
-@pytest.mark.parametrize("behind_shipped_detector", [False, True], ids=["simulated", "shipped-detector"])
-def test_shipped_checkpoint_loads_and_stays_small(repo_root, behind_shipped_detector):
-    from gvis.train.checkpoint import SHIPPED_DETECTOR_TRACKER, load_checkpoint, shipped_checkpoint
+@pytest.mark.parametrize("name", ["SHIPPED_CHECKPOINT", "SHIPPED_DETECTOR_TRACKER", "SHIPPED_AGNOSTIC"])
+def test_shipped_checkpoint_loads_and_stays_small(repo_root, name):
+    from gvis.train import checkpoint as shipped
 
-    path = shipped_checkpoint(behind_shipped_detector)
-    if path is None or (behind_shipped_detector and path != SHIPPED_DETECTOR_TRACKER):
+    path = getattr(shipped, name)
+    if not path.is_file():
         pytest.skip("this shipped checkpoint is not in this checkout (experiments/learning_proof.py, "
-                    "experiments/pipeline_proof.py --ship make them)")
+                    "experiments/pipeline_proof.py --ship, experiments/agnostic_proof.py make them)")
     assert path.stat().st_size <= 5 * 2**20
-    loaded = load_checkpoint(path)
+    loaded = shipped.load_checkpoint(path)
     meta = json.loads(path.with_suffix(".json").read_text())
     assert {"config", "seed", "steps", "git_hash", "validation"} <= set(meta)
     assert meta["steps"] == loaded["step"] and meta["seed"] == loaded["seed"]
-    LearnedTracker.from_checkpoint(path, loaded["categories"])
+    tracker = LearnedTracker.from_checkpoint(path, loaded["categories"])
+    if name == "SHIPPED_AGNOSTIC":  # any categories: YouTube-VIS's 40, say
+        assert tracker.model.class_free and not tracker.model.uses_appearance
+        forty = LearnedTracker.from_checkpoint(path, [{"id": k, "name": f"c{k}"} for k in range(1, 41)])
+        assert forty.model.num_classes == 40
