@@ -130,6 +130,10 @@ class LossConfig:
     """w_t ∝ class_decay^(L−1−t): later frames of a clip weigh more."""
     iou_threshold: float = 0.5
     """A detection takes an object when their box IoU exceeds this (spec §5)."""
+    primary: Literal["iou", "score"] = "iou"
+    """Which of the detections taking one object is its *primary* (the one the association and init targets
+    name; the others are negatives): ``iou``, the best-overlapping (the authors'), or ``score``, the one the
+    detector scores highest, which the tracker can tell apart from its duplicates (docs/training.md)."""
 
 
 @dataclass

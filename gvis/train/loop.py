@@ -52,7 +52,8 @@ from gvis.train.stage2 import detect_videos
 from gvis.train.stream import ClipStream
 
 #: Columns of ``train_log.csv`` (one row per logged step).
-LOG_COLUMNS = ("step", "epoch", "loss", *LOSS_NAMES, "lr", "grad_norm", "tracks", "positives", "clips_per_s",
+LOG_COLUMNS = ("step", "epoch", "loss", *LOSS_NAMES, "lr", "grad_norm", "tracks", "positives", "assignment_accuracy",
+               "clips_per_s",
                "train_seconds", "cpu_seconds")
 #: The 12 YouTube-VIS stats, in ``validation.csv`` order.
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
@@ -420,7 +421,9 @@ class Trainer:
                                 cfg.optim.grad_clip, self._diverged)
         self.step += 1
         seconds = time.perf_counter() - start
-        values.update(lr=lr, grad_norm=grad_norm, tracks=float(terms["tracks"]), positives=float(terms["positives"]),
+        positives = float(terms["positives"])
+        values.update(lr=lr, grad_norm=grad_norm, tracks=float(terms["tracks"]), positives=positives,
+                      assignment_accuracy=float(terms["assigned_right"]) / positives if positives else float("nan"),
                       clips_per_s=cfg.data.batch_size * self.dist.world_size / seconds)
         if self.step % cfg.train.log_every == 0:
             self._log({"step": self.step, "epoch": self.epoch, **values,

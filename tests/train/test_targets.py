@@ -28,6 +28,18 @@ def test_primary_detection_keeps_the_id_others_become_negatives():
     assert assign_detections_to_objects(det_boxes, gt_boxes, gt_ids).tolist() == [0, 7, 9, 0, 0]
 
 
+def test_primary_by_score_takes_the_highest_scoring_candidate():
+    gt_boxes = torch.tensor([box(0, 0), box(100, 100)])
+    gt_ids = torch.tensor([7, 9])
+    det_boxes = torch.tensor([box(1, 0), box(0, 0), box(100, 103), box(50, 50), box(0, 4)])  # as above
+    scores = torch.tensor([0.9, 0.6, 0.2, 0.99, 0.95])
+    # Object 7's candidates are detections 0 (IoU 0.82, score 0.9) and 1 (IoU 1.0, score 0.6): 0 wins by
+    # score. Detections 3 and 4 are no candidates whatever their score.
+    assert assign_detections_to_objects(det_boxes, gt_boxes, gt_ids, det_scores=scores).tolist() == [7, 0, 9, 0, 0]
+    tied = torch.tensor([0.5, 0.5, 0.2, 0.0, 0.0])
+    assert assign_detections_to_objects(det_boxes, gt_boxes, gt_ids, det_scores=tied).tolist() == [7, 0, 9, 0, 0]
+
+
 def test_equal_iou_duplicates_keep_the_first_and_empty_inputs():
     gt_boxes = torch.tensor([box(0, 0)])
     det_boxes = torch.tensor([box(0, 0), box(0, 0)])
