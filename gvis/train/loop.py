@@ -14,7 +14,8 @@ Only rank 0 writes.
 
 Stage 2 (``detector`` set, :mod:`gvis.train.stage2`): the frozen detector runs on the clips' frames while
 batches are prepared, its appearance network trains with the tracker (in the optimiser, with its own
-learning rate if ``detector.appearance_lr``; in every checkpoint under ``appearance``), validation runs the
+learning rate if ``detector.appearance_lr``; in every checkpoint under ``appearance``, with the fingerprints
+of the detection weights and of that appearance network under ``detector_fingerprints``), validation runs the
 detector on ``data.val``'s frames, and the end of the run writes ``detector.pt``: the stage-1 detector with
 the trained appearance network, for ``gvis detect`` / ``gvis track``.
 """
@@ -36,6 +37,7 @@ from torch import nn
 
 from gvis import __version__
 from gvis.config import dump_yaml, to_dict
+from gvis.detectors.yolact.checkpoint import detector_fingerprints
 from gvis.errors import ConfigError, GvisError, InputError
 from gvis.eval.results import write_results
 from gvis.provenance import git_hash
@@ -251,7 +253,11 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------ files
     def _checkpoint(self) -> dict:
-        stage2 = {"appearance": self._appearance_state()} if self.stage2 is not None else {}
+        stage2 = {}
+        if self.stage2 is not None:  # the appearance network and what pairs the tracker with its detector
+            appearance = self._appearance_state()
+            stage2 = {"appearance": appearance,
+                      "detector_fingerprints": detector_fingerprints(self.stage2.frozen.state_dict(), appearance)}
         return {
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             **stage2,
