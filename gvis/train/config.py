@@ -134,6 +134,10 @@ class LossConfig:
     """Which of the detections taking one object is its *primary* (the one the association and init targets
     name; the others are negatives): ``iou``, the best-overlapping (the authors'), or ``score``, the one the
     detector scores highest, which the tracker can tell apart from its duplicates (docs/training.md)."""
+    duplicate_iou: float | None = None
+    """Leave out of the association loss the edges between a track and a detection that is not its object's
+    primary but overlaps that object at box IoU above this (duplicates and partial detections of the
+    track's own object: linking one is no mistake). ``null``: every such edge is a negative (the authors')."""
 
 
 @dataclass

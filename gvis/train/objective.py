@@ -38,7 +38,14 @@ from gvis.train.config import LossConfig
 from gvis.train.data import TrainingFrame, instance_index_map
 from gvis.train.losses import association_loss, class_loss, init_loss, mask_loss, temporal_class_weights
 from gvis.train.stage2 import AppearanceInputs, detect_frame, fill_appearance
-from gvis.train.targets import assign_detections_to_objects, association_targets, first_track_of_object, init_targets
+from gvis.train.targets import (
+    assign_detections_to_objects,
+    association_edges_kept,
+    association_targets,
+    first_track_of_object,
+    init_targets,
+    overlapped_objects,
+)
 
 #: Names of the loss terms, in the order they are logged.
 LOSS_NAMES = ("class", "mask", "association", "init")
@@ -52,11 +59,14 @@ class FrameTargets:
     - ``gt_ids``: per video ``[K_b]`` object ids in view (``None`` where the clip has no frame).
     - ``index_maps``: per video ``[h, w]`` int64 at the mask working resolution: ``k + 1`` where
       ``gt_ids[b][k]`` covers the pixel, 0 on background (``None`` where absent).
+    - ``det_overlap_ids``: ``[N]`` object each detection overlaps above ``loss.duplicate_iou`` (0: none),
+      or ``None`` when every negative edge counts.
     """
 
     det_object_ids: Tensor
     gt_ids: list[Tensor | None]
     index_maps: list[Tensor | None]
+    det_overlap_ids: Tensor | None = None
 
 
 @dataclass
@@ -109,7 +119,7 @@ def collate(clips: list[list[TrainingFrame]], model: RecurrentGraphTracker, cate
             config.appearance_dim, model.uses_appearance, mask_stride=config.mask_stride if with_masks else None,
             binary_mask_logit=config.binary_mask_logit, min_prob=config.min_class_prob, device=device,
         )
-        det_ids, gt_ids, maps = [], [], []
+        det_ids, overlap_ids, gt_ids, maps = [], [], [], []
         for f in current:
             if f is None:
                 gt_ids.append(None)
@@ -117,12 +127,17 @@ def collate(clips: list[list[TrainingFrame]], model: RecurrentGraphTracker, cate
                 continue
             det_ids.append(assign_detections_to_objects(f.detections.boxes, f.gt_boxes, f.gt_ids, loss.iou_threshold,
                                                         f.detections.scores if loss.primary == "score" else None))
+            if loss.duplicate_iou is not None:
+                overlap_ids.append(overlapped_objects(f.detections.boxes, f.gt_boxes, f.gt_ids, loss.duplicate_iou))
             gt_ids.append(f.gt_ids.to(device))
             maps.append(instance_index_map(f.gt_masks, mask_size(f.image_size, config.mask_stride)).to(device)
                         if with_masks else None)
         det_object_ids = torch.cat(det_ids) if det_ids else torch.zeros(0, dtype=torch.long)
+        det_overlap_ids = None
+        if loss.duplicate_iou is not None:
+            det_overlap_ids = (torch.cat(overlap_ids) if overlap_ids else torch.zeros(0, dtype=torch.long)).to(device)
         frames.append(frame)
-        targets.append(FrameTargets(det_object_ids.to(device), gt_ids, maps))
+        targets.append(FrameTargets(det_object_ids.to(device), gt_ids, maps, det_overlap_ids))
     weights = torch.zeros((num_frames, len(clips)))
     for b, clip in enumerate(clips):
         weights[: len(clip), b] = temporal_class_weights(len(clip), loss.class_decay)
@@ -195,8 +210,12 @@ class ClipObjective(nn.Module):
             det_objects = target.det_object_ids
             is_first = first_track_of_object(track_objects, out.previous_video, out.previous_track_id)
             edge_targets = association_targets(out.track_det_index, track_objects, is_first, det_objects)
-            association.append((out.association_logits, edge_targets))
             assigned_right += _right_assignments(out, edge_targets)
+            if target.det_overlap_ids is None:
+                association.append((out.association_logits, edge_targets))
+            else:
+                kept = association_edges_kept(out.track_det_index, track_objects, edge_targets, target.det_overlap_ids)
+                association.append((out.association_logits[kept], edge_targets[kept]))
             initialisation.append((out.init_logits,
                                    init_targets(det_objects, frame.video, track_objects, out.previous_video)))
             # A track follows the object of the detection that started it.

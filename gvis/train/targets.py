@@ -48,6 +48,15 @@ def assign_detections_to_objects(det_boxes: Tensor, gt_boxes: Tensor, gt_ids: Te
     return assigned
 
 
+def overlapped_objects(det_boxes: Tensor, gt_boxes: Tensor, gt_ids: Tensor, iou_threshold: float) -> Tensor:
+    """``[N]`` id of the object each detection overlaps most, where that box IoU exceeds ``iou_threshold``
+    (0 elsewhere): unlike :func:`assign_detections_to_objects`, every duplicate keeps its object."""
+    if det_boxes.shape[0] == 0 or gt_boxes.shape[0] == 0:
+        return torch.zeros(det_boxes.shape[0], dtype=torch.long, device=det_boxes.device)
+    best_iou, best_object = box_iou(det_boxes.float(), gt_boxes.float()).max(dim=1)
+    return torch.where(best_iou > iou_threshold, gt_ids[best_object].long(), 0)
+
+
 def first_track_of_object(track_object_ids: Tensor, track_video: Tensor, track_order: Tensor) -> Tensor:
     """``[T]`` bool: is this track the earliest one of its video following its object?
 
@@ -103,3 +112,15 @@ def init_targets(det_object_ids: Tensor, det_video: Tensor, track_object_ids: Te
         & (det_object_ids[:, None] == track_object_ids[None, :])
     ).any(dim=1)
     return ((det_object_ids > 0) & ~followed).float()
+
+
+def association_edges_kept(track_det_pairs: Tensor, track_object_ids: Tensor, edge_targets: Tensor,
+                           det_overlap_ids: Tensor) -> Tensor:
+    """``[E]`` bool: the edges the association loss counts. Left out: negatives between a track and a
+    detection overlapping the track's own object (``det_overlap_ids`` from :func:`overlapped_objects`),
+    i.e. duplicates and partial detections of the object the track follows.
+    """
+    track_index, det_index = track_det_pairs
+    objects = track_object_ids[track_index]
+    own_object = (objects > 0) & (det_overlap_ids[det_index] == objects)
+    return (edge_targets > 0) | ~own_object
