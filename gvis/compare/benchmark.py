@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -261,14 +262,23 @@ HEURISTICS = ("tuned", "default")
 
 
 def tune_heuristic(bench: Benchmark, runner: Runner = subprocess_runner, force: bool = False,
-                   grid: Sequence[str] = ()) -> dict:
-    """``gvis tune-baseline`` on the training set (``grid``: ``KEY=V1,V2`` axes replacing the default grid);
-    its JSON, cached in ``WORK/tuning.json``; the best config in ``WORK/masktrack_tuned.yaml``."""
+                   grid: Sequence[str] = (), detections: Path | None = None, folder: Path | None = None) -> dict:
+    """``gvis tune-baseline`` on the training set (``grid``: ``KEY=V1,V2`` axes replacing the default grid;
+    ``detections``: those of the training set tuned on, default its simulated ones); its JSON plus ``seconds``
+    (wall time), cached in ``FOLDER/tuning.json``; the best config in ``FOLDER/masktrack_tuned.yaml``
+    (``folder``: default ``WORK``, where :meth:`Benchmark.tuned_yaml` is)."""
     train = bench.train_set
+    folder = bench.work if folder is None else folder
     axes = [item for axis in grid for item in ("--grid", axis)]
-    return cached_json(bench.work / "tuning.json", force, lambda: json.loads(gvis(
-        ["tune-baseline", "--data", train, "--detections", train / "dets.jsonl", "--out", bench.tuned_yaml, "--json",
-         *axes], runner)))
+    tuned_on = train / "dets.jsonl" if detections is None else detections
+    command = ["tune-baseline", "--data", train, "--detections", tuned_on, "--out", folder / bench.tuned_yaml.name,
+               "--json", *axes]
+
+    def make() -> dict:
+        start = time.perf_counter()
+        return {**json.loads(gvis(command, runner)), "seconds": time.perf_counter() - start}
+
+    return cached_json(folder / "tuning.json", force, make)
 
 
 def evaluate_heuristic(bench: Benchmark, name: str, runner: Runner = subprocess_runner, force: bool = False) -> dict:
@@ -348,12 +358,14 @@ def train_run(config: str | Path, folder: Path, bench: Benchmark, seed: int, ste
 
 def evaluate_run(folder: Path, bench: Benchmark, runner: Runner = subprocess_runner, force: bool = False,
                  detections: Callable[[Path], Path] = lambda test: test / "dets.jsonl",
-                 results: Callable[[Path], Path] | None = None) -> dict:
-    """``gvis eval-tracker`` of ``folder/model.pt`` on every held-out set: ``{set: {"stats", "fps", "frames"}}``,
-    cached in ``folder/test_scores.json``. ``detections(set folder)``: the detections tracked (default: the
-    benchmark's simulated ones); ``results(set folder)``: where to keep the results too (default: nowhere)."""
+                 results: Callable[[Path], Path] | None = None, model: Path | None = None) -> dict:
+    """``gvis eval-tracker`` of ``model`` (default ``folder/model.pt``) on every held-out set:
+    ``{set: {"stats", "fps", "frames"}}``, cached in ``folder/test_scores.json``. ``detections(set folder)``: the
+    detections tracked (default: the benchmark's simulated ones); ``results(set folder)``: where to keep the
+    results too (default: nowhere)."""
+    checkpoint = folder / "model.pt" if model is None else model
     return cached_json(folder / SCORES, force, lambda: {
-        test.name: json.loads(gvis(["eval-tracker", "--checkpoint", folder / "model.pt", "--data", test,
+        test.name: json.loads(gvis(["eval-tracker", "--checkpoint", checkpoint, "--data", test,
                                     "--detections", detections(test), "--json",
                                     *([] if results is None else ["--results", results(test)])], runner))
         for test in bench.test_sets})
