@@ -1,7 +1,7 @@
 """Full-pipeline proof: a detector and learned trackers trained behind it (stage 2), against the MaskTrack rule
 tuned on that detector's own detections and against oracle linking of them, on held-out videos of two presets.
 
-    python experiments/pipeline_proof.py --ship      # about 2.5 h of one CPU core per training seed, + data
+    python experiments/pipeline_proof.py --ship      # 2.5-3.5 h per training seed here, + data (docs/detector.md)
     python experiments/pipeline_proof.py --quick --detector checkpoints/detector-synth-small.pt   # smoke test
 
 The training seeds side by side, one process each, then one that reuses both runs and writes the report:
@@ -317,8 +317,9 @@ def write_report(args: argparse.Namespace, benches: dict[str, Benchmark], runs: 
     for preset in args.presets:
         bench = benches[preset]
         per_preset = [run["presets"][preset] for run in runs]
-        held_out = (f"{bench.test_videos} `gvis synth --preset {preset}` videos of each of the generator "
-                    f"seed{'s' if len(bench.test_seeds) > 1 else ''} {', '.join(map(str, bench.test_seeds))} "
+        seeds = ", ".join(map(str, bench.test_seeds))
+        of_seeds = f"each of the generator seeds {seeds}" if len(bench.test_seeds) > 1 else f"generator seed {seeds}"
+        held_out = (f"{bench.test_videos} `gvis synth --preset {preset}` videos of {of_seeds} "
                     f"(`{folder_name(bench.work)}`)")
         lines += ["", f"## `{preset}`", "", f"Held-out videos: {held_out}.", "", header,
                   "|---|---|" + "---|" * (len(STATS) + len(AGNOSTIC_STATS)) + "---|"]
@@ -339,7 +340,7 @@ def write_report(args: argparse.Namespace, benches: dict[str, Benchmark], runs: 
             lines += ["", "Acceptance (means over the seeds and sets):", "", *(f"- {goal}" for goal in goals)]
     lines += ["", "## Stage-2 runs and the rule's tuning", "",
               "| training seed | steps | stopped by | training CPU / wall | association loss | assignment accuracy "
-              "| tuned rule α, β, γ | its AP on the training videos | tuning wall time |",
+              "| tuned rule's setting | its AP on the training videos | tuning wall time |",
               "|---|---|---|---|---|---|---|---|---|"]
     for run in runs:
         summary, log, tuning = run["summary"], run["log"], run["tuning"]
@@ -349,7 +350,7 @@ def write_report(args: argparse.Namespace, benches: dict[str, Benchmark], runs: 
             f"| {run['seed']} | {summary['step']} | {summary.get('stopped_by') or 'steps'} | "
             f"{summary.get('cpu_seconds', math.nan) / 60:.1f} / {summary['train_seconds'] / 60:.1f} min | "
             f"{log['association']:.2f} | {'–' if math.isnan(accuracy) else f'{100 * accuracy:.0f} %'} | "
-            f"{', '.join(format(best['values'][key], 'g') for key in ('alpha', 'beta', 'gamma'))} | "
+            f"{', '.join(f'{key} {value:g}' for key, value in best['values'].items())} | "
             f"{100 * best['stats']['AP']:.1f} | {tuning['seconds'] / 60:.1f} min |")
     lines += ["", f"Association loss and assignment accuracy (positive track–detection pairs the step's assignment "
               f"took): mean of the last {LOG_TAIL} logged training steps (`train_log.csv`). The tuning's AP is on "

@@ -113,8 +113,7 @@ def write_report(args: argparse.Namespace, measured: dict[str, dict], seconds: f
                       f"{100 * row['agnostic']['AP']:.1f}"]
         margin = 100 * (result["rows"]["defaults"]["classes"]["AP"] - result["rows"]["masktrack_rule"]["classes"]["AP"])
         lines.append(f"| {preset} | {args.videos} ({result['frames']}) | {' | '.join(cells)} | {margin:+.1f} |")
-        verdicts.append(f"{preset}: the defaults score {'above' if margin > 0 else 'not above'} the rule "
-                        f"({margin:+.1f} AP): **{'met' if margin > 0 else 'not met'}**")
+        verdicts.append(f"{preset}: defaults − rule = {margin:+.1f} AP: **{'met' if margin > 0 else 'not met'}**")
     resolved = next(iter(measured.values()))["resolved"]
     fingerprints = resolved["fingerprints"] or {}
     lines += ["", "Goal: the defaults above the rule on every preset.", "", *(f"- {v}" for v in verdicts), "",
