@@ -32,7 +32,8 @@ import sys
 import time
 from pathlib import Path
 
-from gvis.compare.benchmark import STATS, Benchmark, cached_json, evaluate_run, gvis, prepare, subprocess_runner, train_run
+from gvis.compare.benchmark import (STATS, Benchmark, cached_json, evaluate_run, gvis, prepare, run_experiment,
+                                    subprocess_runner, train_run)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -275,4 +276,4 @@ def ship(run: Path, held_out: dict) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_experiment(main))

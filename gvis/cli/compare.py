@@ -18,6 +18,8 @@ DESCRIPTION = (
     "(WORK/runs/<stem>/seed<k>); finished runs are skipped, interrupted ones resume. Share the learning "
     "proof's data with --work runs/learning_proof. docs/ablations.md."
 )
+#: Checkpoints, logs and reports keep their own atomic rules (written as the run goes, resumable).
+OUTPUTS_STAGED = False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -14,6 +14,9 @@ DESCRIPTION = (
     "--json prints {\"stats\": {...}, \"fps\": float, \"frames\": int}."
 )
 
+READS = ("checkpoint", "data", "detections")
+WRITES = ("results",)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="checkpoint of a learned tracker")

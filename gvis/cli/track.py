@@ -19,6 +19,9 @@ DESCRIPTION = (
     "configs/baselines/<tracker>.yaml unless --config is given. See docs/pipeline.md."
 )
 
+READS = ("input", "detections", "checkpoint", "config", "detector_checkpoint")
+WRITES = ("results", "overlay", "tracks_csv")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", nargs="?", metavar="INPUT",

@@ -14,6 +14,9 @@ DESCRIPTION = (
     "adds one axis (any config key, e.g. --grid appearance_scale=5,10)."
 )
 
+READS = ("data", "detections", "config")
+WRITES = ("out",)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, metavar="DIR", help="training dataset folder (instances.json) or annotation file")

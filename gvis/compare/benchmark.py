@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal, Sequence
 
-from gvis.errors import GvisError, InputError
+from gvis.errors import EXIT_SIGINT, EXIT_SIGTERM, STOPPED_EXIT_CODES, GvisError, InputError
 from gvis.io import write_json_atomic
 
 #: Files of a run folder.
@@ -70,7 +70,26 @@ class CommandFailed(GvisError):
 
 
 class RunInterrupted(GvisError):
-    """A training run was stopped by a signal; it resumes from its ``last.pt`` next time."""
+    """A training run was stopped by a signal; it resumes from its ``last.pt`` next time.
+    ``exit_code``: the run's (130 for SIGINT, else 143)."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_SIGTERM) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code if exit_code in STOPPED_EXIT_CODES else EXIT_SIGTERM
+
+
+def run_experiment(main: Callable[[], Any]) -> int:
+    """Run an ``experiments/`` script's ``main``; its exit code. A training run stopped by a signal (or
+    Ctrl-C here) ends the script with 130 / 143 and a note that running it again resumes."""
+    try:
+        main()
+    except RunInterrupted as stopped:
+        print(f"stopped: {stopped}", file=sys.stderr)
+        return stopped.exit_code
+    except KeyboardInterrupt:
+        print("stopped by Ctrl-C; run the same command again to resume", file=sys.stderr)
+        return EXIT_SIGINT
+    return 0
 
 
 def subprocess_runner(argv: Sequence[str]) -> CommandResult:
@@ -329,6 +348,9 @@ def train_run(config: str | Path, folder: Path, bench: Benchmark, seed: int, ste
     argv = ["train", str(config), *(item for option in options for item in ("--set", option)), resume, "--json",
             "--no-progress"]
     result = runner(argv)
+    if result.returncode in STOPPED_EXIT_CODES or result.returncode < 0:  # stopped by a signal: resumable
+        raise RunInterrupted(f"training in {folder} was stopped (exit {result.returncode}); run again to resume it",
+                             result.returncode)
     if result.returncode != 0:
         diverged = DIVERGED_PATTERN.search(result.stderr)
         if diverged is None:
@@ -339,9 +361,6 @@ def train_run(config: str | Path, folder: Path, bench: Benchmark, seed: int, ste
         write_json_atomic(folder / DIVERGED, record, indent=2)
         return RunOutcome(folder, "diverged", record)
     summary = json.loads(result.stdout)
-    if summary.get("stopped_by") in ("SIGINT", "SIGTERM"):
-        raise RunInterrupted(f"training in {folder} was stopped by {summary['stopped_by']} at step "
-                             f"{summary['step']}; run again to resume it")
     write_json_atomic(folder / SUMMARY, summary, indent=2)
     return RunOutcome(folder, "finished", summary)
 

@@ -186,8 +186,8 @@ def test_train_run_outcomes(tmp_path):
     assert not (tmp_path / "b" / DIVERGED).exists() and not (tmp_path / "b" / SUMMARY).exists()
 
     stopped = json.dumps({"step": 4, "stopped_by": "SIGTERM"})
-    with pytest.raises(RunInterrupted, match="SIGTERM at step 4"):
-        train_run("proposed", tmp_path / "c", bench, 0, 10, 1.0, runner=fake_runner(0, stdout=stopped))
+    with pytest.raises(RunInterrupted, match="stopped \\(exit 143\\)"):
+        train_run("proposed", tmp_path / "c", bench, 0, 10, 1.0, runner=fake_runner(143, stdout=stopped))
     assert not (tmp_path / "c" / SUMMARY).exists()
 
     (tmp_path / "d").mkdir()
