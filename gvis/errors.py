@@ -71,3 +71,7 @@ class InputError(GvisError, ValueError):
 
 class ConfigError(GvisError, ValueError):
     """A bad configuration: unknown key, wrong type, bad value. The message names file and key."""
+
+
+class GvisWarning(UserWarning):
+    """Something the user asked gvis to tolerate (e.g. ``--allow-truncated``); the CLI prints it as one line."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import re
@@ -256,6 +257,28 @@ class CommandFiles:
         if isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS:
             raise InputError(f"cannot write: {exc.strerror}", file=outputs) from None
         return False
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a file's bytes (hex), read in 1 MB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_parts(content: dict[str, Any], parts: dict[str, type | tuple[type, ...]], source: str | os.PathLike,
+                what: str = "checkpoint") -> None:
+    """``InputError`` naming ``source`` and the key of the first of ``parts`` (key -> type) that ``content``
+    lacks or holds with another type."""
+    for key, kind in parts.items():
+        if key not in content:
+            raise InputError(f"{what} has no '{key}'", file=source, field=key)
+        if not isinstance(content[key], kind) or (kind in (int, float, (int, float)) and isinstance(content[key], bool)):
+            names = " or ".join(t.__name__ for t in (kind if isinstance(kind, tuple) else (kind,)))
+            raise InputError(f"{what}'s '{key}' must be a {names}, got {type(content[key]).__name__}", file=source,
+                             field=key)
 
 
 def staged_path(path: str | os.PathLike) -> Path:

@@ -28,9 +28,10 @@ import pkgutil
 import sys
 import warnings
 from types import ModuleType
+from typing import Callable
 
 from gvis import __version__
-from gvis.errors import EXIT_BUG, EXIT_ERROR, EXIT_SIGINT, STOPPED_EXIT_CODES, GvisError
+from gvis.errors import EXIT_BUG, EXIT_ERROR, EXIT_SIGINT, STOPPED_EXIT_CODES, GvisError, GvisWarning
 
 
 def _command_modules() -> list[ModuleType]:
@@ -75,6 +76,18 @@ def command_files(args: argparse.Namespace):
     return files
 
 
+def _warning_printer(command: str, show: Callable) -> Callable:
+    """A ``warnings.showwarning`` printing a :class:`~gvis.errors.GvisWarning` as one line
+    ``gvis CMD: warning: ...`` and any other warning with ``show``."""
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, GvisWarning):
+            print(f"gvis {command}: warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return showwarning
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -87,7 +100,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
-        return 2
+        return EXIT_ERROR
+    warnings.filterwarnings("always", category=GvisWarning)  # each one, every time: they report what was tolerated
+    previous = warnings.showwarning
+    warnings.showwarning = _warning_printer(args.command, previous)
+    try:
+        return _run(args)
+    finally:
+        warnings.showwarning = previous
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the parsed command under its file policy; its exit code, every error printed as one line."""
     try:
         with command_files(args) as files:
             code = int(args._module.run(args) or 0)

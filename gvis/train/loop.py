@@ -229,7 +229,12 @@ class Trainer:
     def _load(self, path: Path) -> None:
         if not path.exists():
             raise InputError("nothing to resume: no last.pt in the output folder", file=path.parent)
-        checkpoint = load_checkpoint(path, map_location=self.device)
+        checkpoint = load_checkpoint(path, map_location=self.device, training_state=True)
+        for role, digest in checkpoint.get("data", {}).items():  # runs saved before gvis recorded it: not checked
+            if digest != self.train_videos.identity.get(role):
+                raise InputError(f"cannot resume: the training {role} differ from the ones this run was trained on "
+                                 "(sha256); resume with the same files, or start afresh with --overwrite", file=path,
+                                 field=f"data.{role}")
         changed = [key for key in config_differences(checkpoint["config"], self.config_dict)
                    if not any(key == allowed or key.startswith(allowed + ".") for allowed in RESUMABLE_CHANGES)]
         if changed:
@@ -255,6 +260,7 @@ class Trainer:
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             **stage2,
             "config": self.config_dict,
+            "data": self.train_videos.identity,
             "categories": self.categories,
             "step": self.step,
             "epoch": self.epoch,

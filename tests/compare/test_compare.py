@@ -50,10 +50,11 @@ def table(markdown: str) -> list[list[str]]:
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory):
-    """One tiny sweep: proposed, one GNN block and a config whose loss is NaN at the first step."""
+    """One tiny sweep: proposed, one GNN block and a config whose loss is not finite at the first step (an
+    offset that is finite as a config value but overflows float32; a NaN one is refused when loaded)."""
     root = tmp_path_factory.mktemp("compare")
     nan_config = root / "nan_loss.yaml"
-    nan_config.write_text(f"_base_: {ABLATIONS / 'proposed.yaml'}\nmodel:\n  loglik_offset: .nan\n")
+    nan_config.write_text(f"_base_: {ABLATIONS / 'proposed.yaml'}\nmodel:\n  loglik_offset: 1.0e+39\n")
     configs = [ABLATIONS / "proposed.yaml", ABLATIONS / "gnn_1_block.yaml", nan_config]
     return root / "work", configs
 
@@ -84,7 +85,7 @@ def test_compare_table_skip_resume_and_divergence(swept, capsys):
     assert one_block[1] == "model.gnn.blocks=[gated, residual]" and one_block[-2] == "32.4 (Table 4)"
     assert re.fullmatch(r"paper -2\.9, ours [+-]\d+\.\d: (agrees|disagrees)( \(within noise\))?", one_block[-1])
     assert int(one_block[9].replace(",", "")) < int(proposed[9].replace(",", ""))  # fewer parameters
-    assert diverged[1] == "model.loglik_offset=.nan" and diverged[2:8] == ["–"] * 6
+    assert diverged[1] == "model.loglik_offset=1.0e+39" and diverged[2:8] == ["–"] * 6
     assert diverged[-1] == "– (no paper number)"
     # The heuristic rows are the cached held-out scores (mean over the held-out sets, in percent).
     default = json.loads((work / "heuristic_default.json").read_text())["test_seed1"]

@@ -20,8 +20,7 @@ from typing import Any
 
 import torch
 
-from gvis.errors import InputError
-from gvis.io import load_tagged, save_tagged
+from gvis.io import check_parts, load_tagged, save_tagged
 
 FORMAT = "gvis-detector-checkpoint"
 VERSION = 1
@@ -49,9 +48,7 @@ def load_detector_checkpoint(path: str | os.PathLike, map_location: str | torch.
     """Read a file written by :func:`save_detector_checkpoint` (weights as float32); ``InputError`` naming
     the file otherwise."""
     checkpoint = load_tagged(path, FORMAT, VERSION, "detector checkpoint", map_location)
-    for key in ("model", "config", "categories"):
-        if key not in checkpoint:
-            raise InputError(f"detector checkpoint has no '{key}'", file=Path(path), field=key)
+    check_parts(checkpoint, {"model": dict, "config": dict, "categories": list}, path, "detector checkpoint")
     checkpoint.update({key: _cast(checkpoint.get(key), torch.float32) for key in WEIGHTS})
     return checkpoint
 
