@@ -57,11 +57,11 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iter
     file goes to the command's staging folder instead and replaces ``path`` when the command succeeds.
     """
     path = Path(path)
+    _remove_stale(path.parent, re.compile(re.escape(f".{path.name}.") + r"(\d+)\.[^.]+\.tmp"))
     files = CommandFiles.active()
     if files is not None:
         path = files.stage(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale(path.parent, re.compile(re.escape(f".{path.name}.") + r"(\d+)\.[^.]+\.tmp"))
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     # mkstemp creates the file 0600; give it the permissions a plain open() would have.
     umask = os.umask(0)
@@ -108,7 +108,7 @@ class CommandFiles:
     def __init__(self) -> None:
         self._inputs: list[tuple[str, Path]] = []  # (label, file)
         self._frame_folders: list[tuple[str, Path, bool]] = []  # (label, resolved folder, whole tree?)
-        self._outputs: dict[Path, str] = {}  # resolved target -> label
+        self._outputs: dict[Path, str | None] = {}  # resolved target -> label (None: not declared)
         self._staging: dict[Path, Path] = {}  # resolved target folder -> its staging folder
         self._created: list[Path] = []  # output folders this command made (removed again on failure)
         self._done = False
@@ -161,12 +161,12 @@ class CommandFiles:
         if path.parent.resolve() in self._staging.values():
             return path
         target = path.resolve()
-        if target not in self._outputs:
-            self._check_output("output", path)
-            self._outputs[target] = "output"
+        if target not in self._outputs:  # an output the command did not declare (a sidecar, a cache)
+            self._check_output(None, path)
+            self._outputs[target] = None
         return self._staging_folder(path, self._outputs[target]) / path.name
 
-    def _staging_folder(self, target: Path, label: str) -> Path:
+    def _staging_folder(self, target: Path, label: str | None) -> Path:
         """The staging folder beside ``target`` (made now, with any missing folder above it)."""
         folder = target.parent.resolve()
         if folder not in self._staging:
@@ -179,7 +179,7 @@ class CommandFiles:
                 raise InputError(f"cannot write here: {exc.strerror or exc}", file=target, field=label) from None
         return self._staging[folder]
 
-    def _check_output(self, label: str, target: Path) -> None:
+    def _check_output(self, label: str | None, target: Path) -> None:
         """``InputError`` if writing ``target`` would replace an input or a folder."""
         if target.is_dir():
             raise InputError("is a folder: give a file name", file=target, field=label)
@@ -206,7 +206,7 @@ class CommandFiles:
         for folder, staging in self._staging.items():
             for staged in sorted(staging.iterdir()):
                 target = folder / staged.name
-                self._check_output(self._outputs.get(target.resolve(), "output"), target)
+                self._check_output(self._outputs.get(target.resolve()), target)
                 moves.append((staged, target))
         for staged, target in moves:
             os.replace(staged, target)
