@@ -281,6 +281,16 @@ def check_parts(content: dict[str, Any], parts: dict[str, type | tuple[type, ...
                              field=key)
 
 
+def check_training_state(checkpoint: dict[str, Any], parts: dict[str, type | tuple[type, ...]],
+                         source: str | os.PathLike) -> None:
+    """``InputError`` naming ``source`` unless a checkpoint to resume holds its training state ``parts``
+    (key -> type); an exported model (``model.pt``) holds none."""
+    if not all(key in checkpoint for key in parts):
+        raise InputError("holds no training state (an exported model such as model.pt): it cannot be resumed",
+                         file=source)
+    check_parts(checkpoint, parts, source)
+
+
 def staged_path(path: str | os.PathLike) -> Path:
     """Where an output of the running command is until the command ends (to read back what it wrote)."""
     files = CommandFiles.active()

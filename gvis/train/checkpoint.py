@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from gvis.errors import InputError
-from gvis.io import check_parts, load_tagged, save_tagged, write_json_atomic
+from gvis.io import check_parts, check_training_state, load_tagged, save_tagged, write_json_atomic
 
 _CHECKPOINTS = Path(__file__).resolve().parent.parent.parent / "checkpoints"
 #: The tracker shipped with gvis, trained on simulated detections of the synthetic hard preset
@@ -81,12 +81,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     checkpoint = load_tagged(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "checkpoint", map_location)
     check_parts(checkpoint, {"model": dict, "config": dict, "categories": list}, path)
     if training_state:
-        if not all(key in checkpoint for key in TRAINING_STATE):
-            raise InputError("holds no training state (an exported model such as model.pt): it cannot be resumed",
-                             file=path)
-        check_parts(checkpoint, {"optimizer": dict, "scheduler": dict, "stream": dict, "rng": dict,
-                                 "best_ap": (int, float), "step": int, "epoch": int, "train_seconds": (int, float),
-                                 "metrics": dict}, path)
+        check_training_state(checkpoint, {"optimizer": dict, "scheduler": dict, "stream": dict, "rng": dict,
+                                          "best_ap": (int, float), "step": int, "epoch": int,
+                                          "train_seconds": (int, float), "metrics": dict}, path)
     return checkpoint
 
 
