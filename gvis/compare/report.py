@@ -29,7 +29,6 @@ from gvis.compare.verdicts import (
     PairedBootstrap,
     Verdict,
     check_learning,
-    load_matches,
     read_curve,
 )
 from gvis.io import atomic_open
@@ -218,8 +217,7 @@ def _verdicts(rows: Sequence[Row], comparison: Comparison) -> None:
                                  for name, gt in gts.items()}, resamples=comparison.resamples)
 
     def scores(row: Row) -> dict[int, Any]:
-        per_seed = {seed: bootstrap.score({name: load_matches(path, gts[name]) for name, path in files.items()})
-                    for seed, files in row.results.items()}
+        per_seed = {seed: bootstrap.score(files, gts) for seed, files in row.results.items()}
         if None in per_seed:  # a deterministic rule: the same results paired with every seed
             return {seed: per_seed[None] for seed in reference.results}
         return per_seed
@@ -396,6 +394,13 @@ def reading(rows: Sequence[Row], comparison: Comparison) -> list[str]:
     if flagged:
         lines.append("- **Not learned at this budget** (no verdict; their differences measure learning speed): "
                      + "; ".join(f"`{r.name}`: {', '.join(r.learning.reasons)}" for r in flagged) + ".")
+    untrained = next((r for r in rows if r.kind == "heuristic" and r.name.startswith("MaskTrack rule, default")), None)
+    below = [r for r in rows if r.kind == "learned" and untrained is not None and r.mean("AP") is not None
+             and r.mean("AP") < untrained.mean("AP")]
+    if below:
+        lines.append(f"- **Below the untrained MaskTrack rule** ({untrained.mean('AP'):.1f} AP, no learning at all): "
+                     + ", ".join(f"`{r.name}` ({r.mean('AP'):.1f})" for r in below) + ". Whatever their verdict, "
+                     "these rows have barely learned to track at this budget: a longer budget may change them most.")
     unchecked = [r for r in rows if r.learning is not None and r.learning.flagged is None]
     if unchecked:
         lines.append("- **Learning not checked** (runs without a validation curve, e.g. trained before curves were "

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import math
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Mapping, Sequence
@@ -28,6 +29,7 @@ from typing import Literal, Mapping, Sequence
 import numpy as np
 
 from gvis.eval.ytvis_ap import VideoMatches
+from gvis.io import atomic_open
 
 #: Bootstrap resamples and the seed of their generator (fixed: the same report every time).
 RESAMPLES = 2000
@@ -93,21 +95,36 @@ class RunScores:
 class PairedBootstrap:
     """Resampled APs of runs and the paired verdicts between them (see the module docstring).
 
-    ``video_counts``: held-out set → its number of videos. The video draws are made here, once, and shared
-    by every run scored, so every comparison is paired on the same resampled videos.
+    ``video_counts``: held-out set → its number of videos. The video draws of a set depend only on the
+    generator seed, the set's name and its size, and are shared by every run scored: every comparison is
+    paired on the same resampled videos, and a run's resampled APs can be cached beside its results.
     """
 
     def __init__(self, video_counts: Mapping[str, int], resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED) -> None:
-        rng = np.random.default_rng(seed)
         self.resamples, self.seed = resamples, seed
-        self.weights = {name: rng.multinomial(count, np.full(count, 1 / count), size=resamples)
-                        for name, count in sorted(video_counts.items())}
+        self.weights = {}
+        for name, count in sorted(video_counts.items()):
+            rng = np.random.default_rng([seed, zlib.crc32(name.encode("utf-8")), count])
+            self.weights[name] = rng.multinomial(count, np.full(count, 1 / count), size=resamples)
 
-    def score(self, matches: Mapping[str, VideoMatches]) -> RunScores:
-        """The :class:`RunScores` of one run (``matches``: held-out set → its matches)."""
-        per_set = {name: 100 * float(matches[name].ap(np.ones((1, w.shape[1])))[0]) for name, w in self.weights.items()}
-        resampled = np.mean([100 * matches[name].ap(w) for name, w in self.weights.items()], axis=0)
-        return RunScores(per_set, resampled)
+    def score(self, results: Mapping[str, Path], gts: Mapping[str, Path]) -> RunScores:
+        """The :class:`RunScores` of one run from its results file per held-out set (``gts``: the sets'
+        ground truths). Each set's APs (all videos, then every resample) are cached beside its results file
+        (``<results>.bootstrap<seed>-<resamples>.npy``, remade when the results file is newer)."""
+        per_set, resampled = {}, []
+        for name, weights in self.weights.items():
+            path = results[name]
+            cache = path.with_suffix(f".bootstrap{self.seed}-{self.resamples}.npy")
+            if _fresh(cache, path):
+                values = np.load(cache)
+            else:
+                ones = np.ones((1, weights.shape[1]), weights.dtype)
+                values = 100 * load_matches(path, gts[name]).ap(np.concatenate([ones, weights]))
+                with atomic_open(cache, "wb") as handle:
+                    np.save(handle, values)
+            per_set[name] = float(values[0])
+            resampled.append(values[1:])
+        return RunScores(per_set, np.mean(resampled, axis=0))
 
     def compare(self, row: Mapping[int, RunScores], reference: Mapping[int, RunScores],
                 family: int = 1) -> Verdict | None:
@@ -197,13 +214,16 @@ def load_matches(results: Path, gt: Path) -> VideoMatches:
     """:func:`~gvis.eval.ytvis_ap.match_videos` of a results file, cached beside it (``<results>.matches.npz``,
     remade when the results file is newer)."""
     from gvis.eval.ytvis_ap import match_videos
-    from gvis.io import atomic_open
 
     cache = results.with_suffix(".matches.npz")
-    if cache.exists() and cache.stat().st_mtime_ns >= results.stat().st_mtime_ns:
+    if _fresh(cache, results):
         with np.load(cache) as arrays:
             return VideoMatches.from_arrays(arrays)
     matches = match_videos(gt, results)
     with atomic_open(cache, "wb") as handle:
         np.savez(handle, **matches.to_arrays())
     return matches
+
+
+def _fresh(cache: Path, source: Path) -> bool:
+    return cache.exists() and cache.stat().st_mtime_ns >= source.stat().st_mtime_ns

@@ -97,6 +97,14 @@ def test_clear_differences_get_better_and_worse_identical_results_undecided(benc
     # The same results: every resample gives exactly 0.
     assert same.status == "undecided"
     assert (same.verdict.difference, same.verdict.low, same.verdict.high) == (0.0, 0.0, 0.0)
+    # The resampled APs are cached beside the results, and read back the same.
+    cached = sorted(p.name for p in (bench.work / "runs" / "gnn_1_block" / "seed0").iterdir())
+    assert cached == ["results_test_seed1.bootstrap0-500.npy", "results_test_seed1.json",
+                      "results_test_seed1.matches.npz", "results_test_seed2.bootstrap0-500.npy",
+                      "results_test_seed2.json", "results_test_seed2.matches.npz"]
+    first = (worse.verdict.low, worse.verdict.high)
+    assess(rows, comparison(bench))
+    assert (worse.verdict.low, worse.verdict.high) == first
     # The other way round: better.
     rows = [make_row(bench, "proposed", FEW), make_row(bench, "attention", MOST)]
     assess(rows, comparison(bench))
@@ -208,3 +216,14 @@ def test_paper_orderings_from_verdicts():
     assert by_name["scoring_learned_head"].ordering == "paper ±0.0 (its proposed row)"
     assert by_name["no_gating"].ordering == "agrees: diverged" and by_name["no_gating"].agrees
     assert by_name["mean"].ordering == "–" and by_name["mean"].agrees is None
+
+
+def test_rows_below_the_untrained_rule_are_named(bench):
+    rule = Row("MaskTrack rule, default (alpha=2, beta=10, gamma=1)", "heuristic",
+               per_seed={None: dict.fromkeys(STATS, 0.3)})
+    rows = [make_row(bench, "proposed", MOST), make_row(bench, "attention", FEW), rule]
+    assess(rows, comparison(bench))
+    few = rows[1].mean("AP")
+    assert few < 30 < rows[0].mean("AP")
+    assert (f"- **Below the untrained MaskTrack rule** (30.0 AP, no learning at all): `attention` ({few:.1f})."
+            in markdown(rows, comparison(bench), None, bench.work / "r.md"))
