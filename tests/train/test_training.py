@@ -152,3 +152,15 @@ def test_validation_is_outside_the_time_budget_and_ends_a_time_limited_run(tiny_
     stopped = Trainer(tiny_config("train.steps=5", "train.val_every=3", "train.time_limit_minutes=1", *val,
                                   output="w"), progress=False).run()
     assert (stopped.stopped_by, stopped.step) == ("time limit", 2) and [v["step"] for v in stopped.validations] == [2]
+
+
+def test_validation_does_not_change_the_weights(tiny_config, tiny_train_set):
+    # gvis compare validates its runs for learning curves; the trained weights must be those of a run without.
+    plain = Trainer(tiny_config("train.steps=4", "train.checkpoint_every=0", output="plain"), progress=False).run()
+    validated = Trainer(tiny_config("train.steps=4", "train.checkpoint_every=0", "train.val_every=2",
+                                    f"data.val.annotations={tiny_train_set / 'data'}",
+                                    f"data.val.detections={tiny_train_set / 'dets.pt'}", "data.val.max_videos=3",
+                                    output="validated"), progress=False).run()
+    assert [v["step"] for v in validated.validations] == [2, 4]
+    expected, got = weights(plain.checkpoint), weights(validated.checkpoint)
+    assert all(torch.equal(expected[name], got[name]) for name in expected)
