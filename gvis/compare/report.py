@@ -24,6 +24,7 @@ from gvis.compare.verdicts import (
     LATE_FRACTION,
     LEVEL,
     MIN_SEEDS,
+    RESAMPLES,
     VALIDATIONS,
     LearningCheck,
     PairedBootstrap,
@@ -109,7 +110,7 @@ class Comparison:
     overrides: Sequence[str] = ()
     mask_stride: int | None = None
     seconds: float | None = None
-    resamples: int = 2000
+    resamples: int = RESAMPLES
 
 
 def config_changes(path: Path, reference: Path | None = None) -> str:
