@@ -2,10 +2,11 @@
 # The depth and gating rows of the paper's Tables 1 and 4 at the learning proof's budget: 1,000 steps (with a
 # CPU-time limit of 30 minutes that does not cut them short), 3 seeds, on the learning proof's data, in the
 # background: one `gvis compare` per core, sharing the runs through their locks (docs/ablations.md, "Budgets
-# that decide"). Rows in the order of the issue: proposed, gnn_1_block, gnn_3_blocks, no_interleaved_residual,
-# simple_gate first, then no_gating, mlp_node_updates, limited_gnn.
+# that decide"). Rows in this order: proposed, gnn_1_block, gnn_3_blocks, no_interleaved_residual, simple_gate
+# first, then no_gating, mlp_node_updates, limited_gnn, and last the paper's scorer (scoring_learned_head),
+# whose checkpoints experiments/scorer_probe.py then reads.
 #
-#   experiments/depth_gating_1000.sh            # start it (about 6 hours on 2 cores); logs in RUNS/sweep-K.log
+#   experiments/depth_gating_1000.sh            # start it (about 3.5 hours on 2 cores); logs in RUNS/sweep-K.log
 #   experiments/depth_gating_1000.sh            # the same command again resumes it after an interruption
 #
 # The runs live in their own folder (RUNS, default WORK/runs-1000), apart from the 300-step sweep's. The report
@@ -22,7 +23,8 @@ SINCE=${SINCE:-docs/results/ablations.json}
 CORES=${CORES:-2}
 
 args=()
-for stem in proposed gnn_1_block gnn_3_blocks no_interleaved_residual simple_gate no_gating mlp_node_updates limited_gnn; do
+for stem in proposed gnn_1_block gnn_3_blocks no_interleaved_residual simple_gate no_gating mlp_node_updates limited_gnn \
+    scoring_learned_head; do
   args+=("configs/ablations/$stem.yaml")
 done
 args+=(--seeds 3 --preset hard --work "$WORK" --runs "$RUNS" --steps 1000 --minutes 30 --out "$OUT")
