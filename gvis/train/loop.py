@@ -382,10 +382,10 @@ class Trainer:
                         result.stopped_by = signals.received or ("time limit" if bool(stop[1]) else "another process")
                         break
                     result.losses = self._train_step()
-                    if cfg.train.val_every and self.val_videos is not None and self.step % cfg.train.val_every == 0:
-                        result.validations.append(self.validate())
                     self.train_seconds += time.perf_counter() - clock
                     self.cpu_seconds += time.process_time() - cpu_clock
+                    if cfg.train.val_every and self.val_videos is not None and self.step % cfg.train.val_every == 0:
+                        result.validations.append(self.validate())  # not training: outside the time budget
                     clock, cpu_clock = time.perf_counter(), time.process_time()
                     if cfg.train.checkpoint_every and self.step % cfg.train.checkpoint_every == 0 and self.dist.is_main:
                         self._save()
@@ -396,7 +396,7 @@ class Trainer:
                 self.train_seconds += time.perf_counter() - clock
                 self.cpu_seconds += time.process_time() - cpu_clock
                 validated = self.metrics.get("step") == self.step
-                if (result.stopped_by is None and cfg.train.val_every and self.val_videos is not None
+                if (result.stopped_by in (None, "time limit") and cfg.train.val_every and self.val_videos is not None
                         and not validated and self.step > 0):
                     result.validations.append(self.validate())
                 if self.dist.is_main:
