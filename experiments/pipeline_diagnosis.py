@@ -219,7 +219,7 @@ def target_stats(labelled: list) -> dict:
 
 def measure(args: argparse.Namespace, bench: Benchmark, work: Path) -> dict:
     test = bench.test_sets[0]
-    yolact = detect(args.detector, test, work / "yolact_test")
+    yolact = detect(args.detector, test, work / f"yolact_{test.name}")
     sources = {"detector": yolact, "simulated": test / "dets.jsonl"}
     videos = {name: training_videos(test, path, args.videos) for name, path in sources.items()}
     results: dict = {"M1": {}, "M2": {}, "M3": {}}
@@ -239,7 +239,6 @@ def cached_training(args: argparse.Namespace, bench: Benchmark, work: Path, resu
     """M4: the tracker trained on the detector's cached detections, and both trackers' held-out AP."""
     train_dets = detect(args.detector, bench.train_set, work / "yolact_train")
     held_out = {test.name: detect(args.detector, test, work / f"yolact_{test.name}") for test in bench.test_sets}
-    held_out[bench.test_sets[0].name] = work / "yolact_test" / "dets.jsonl"
     cached_options = [f"data.train.detections={train_dets.with_suffix('.pt')}", "train.time_limit_clock=cpu"]
     run = train_run("base", work / "cached_run", bench, 0, args.steps, args.minutes, overrides=cached_options)
     cached = evaluate_run(run.folder, bench, detections=lambda test: held_out[test.name])
