@@ -23,7 +23,7 @@ from gvis.config import build_dataclass, find_config, load_config, to_dict
 from gvis.detections.filtering import filter_detections
 from gvis.detections.structures import Detections, Tracks
 from gvis.errors import ConfigError, InputError
-from gvis.io import check_finite_tensors
+from gvis.io import check_finite_tensors, first_line
 from gvis.registry import TRACKERS
 from gvis.tracker.features import prepare_frame
 from gvis.tracker.model import RecurrentGraphTracker, StepOutput, TrackerConfig
@@ -217,9 +217,7 @@ def load_model(path: str | Path, num_classes: int | None = None, device: str = "
     except FileNotFoundError:
         raise InputError("no such checkpoint", file=path) from None
     except Exception as exc:  # corrupt file, not a torch file, unsafe pickle
-        # torch's message runs on for several lines of advice: keep its first sentence.
-        reason = str(exc).strip().splitlines()[0].split(". ")[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"cannot read checkpoint: {reason}", file=path) from None
+        raise InputError(f"cannot read checkpoint: {first_line(exc)}", file=path) from None
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):
         raise InputError("not a gvis checkpoint (no 'model' state dict)", file=path)
     check_finite_tensors(checkpoint, path)
