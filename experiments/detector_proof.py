@@ -37,6 +37,8 @@ import sys
 import time
 from pathlib import Path
 
+from gvis.errors import EXIT_SIGTERM, STOPPED_EXIT_CODES
+
 REPO = Path(__file__).resolve().parent.parent
 SHOWN = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR10")
 #: The shipped checkpoint's size budget.
@@ -86,6 +88,10 @@ def gvis(*argv, capture: bool = False, threads: int = 1) -> str:
     print("$ gvis " + " ".join(map(str, argv)), flush=True)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     done = subprocess.run(command, cwd=REPO, env=env, text=True, stdout=subprocess.PIPE if capture else None)
+    if done.returncode in STOPPED_EXIT_CODES or done.returncode < 0:
+        print(f"stopped ({done.returncode}): gvis {' '.join(map(str, argv))}; run this script again to resume",
+              file=sys.stderr)
+        sys.exit(done.returncode if done.returncode > 0 else EXIT_SIGTERM)
     if done.returncode != 0:
         sys.exit(f"failed ({done.returncode}): gvis {' '.join(map(str, argv))}")
     return done.stdout if capture else ""

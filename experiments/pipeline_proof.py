@@ -52,8 +52,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from gvis.compare.benchmark import (STATS, Benchmark, cached_json, evaluate_run, gvis, prepare, subprocess_runner,
-                                    train_run, tune_heuristic)
+from gvis.compare.benchmark import (STATS, Benchmark, cached_json, evaluate_run, gvis, prepare, run_experiment,
+                                    subprocess_runner, train_run, tune_heuristic)
 
 REPO = Path(__file__).resolve().parent.parent
 #: The detector stage 2 runs behind unless ``--detector`` names another.
@@ -399,4 +399,4 @@ def ship(run: Path, held_out: dict, detector: Path) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_experiment(main))

@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from gvis.compare.benchmark import gvis, subprocess_runner
+from gvis.compare.benchmark import gvis, run_experiment, subprocess_runner
 
 REPO = Path(__file__).resolve().parent.parent
 #: The generator seed of the videos: used by no other experiment or test.
@@ -139,4 +139,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_experiment(main))

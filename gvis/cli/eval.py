@@ -14,6 +14,8 @@ DESCRIPTION = (
     "and category. See docs/evaluation.md."
 )
 
+READS = ("gt", "results")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("gt", metavar="GT.json", help="YouTube-VIS / OVIS ground-truth annotation file")

@@ -19,6 +19,9 @@ DESCRIPTION = (
     "configs/baselines/<tracker>.yaml unless --config is given. See docs/pipeline.md."
 )
 
+READS = ("input", "detections", "checkpoint", "config", "detector_checkpoint")
+WRITES = ("results", "overlay", "tracks_csv")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", nargs="?", metavar="INPUT",
@@ -44,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overlay", metavar="O.mp4", help="write an overlay video, every frame of the first video (needs INPUT)")
     parser.add_argument("--overlay-all", action="store_true", help="put every tracked video in the overlay")
     parser.add_argument("--tracks-csv", metavar="T.csv", help="write one row per track and frame with a detection")
+    parser.add_argument("--allow-truncated", action="store_true",
+                        help="track a video file that ends early or fails to decode up to where it breaks, with a "
+                             "warning (default: an error)")
     parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     add_set_argument(parser)
 
@@ -111,7 +117,7 @@ def _checked_lengths(videos, dataset, source: str):
             yield video_id, frames
             continue
         video = dataset.video(video_id)
-        counted = _Counted(frames)
+        counted = _Counted(frames, video, source)
         yield video_id, counted
         if counted.count != video.length:
             raise InputError(f"the detections have {counted.count} frames, the video has {video.length}",
@@ -119,13 +125,16 @@ def _checked_lengths(videos, dataset, source: str):
 
 
 class _Counted:
-    """An iterable that counts what was taken from it."""
+    """The detections of one video's frames, counted and checked to be of the video's size as they are taken."""
 
-    def __init__(self, items) -> None:
-        self.items, self.count = items, 0
+    def __init__(self, items, video, source: str) -> None:
+        self.items, self.video, self.source, self.count = items, video, source, 0
 
     def __iter__(self):
+        from gvis.detections.structures import check_frame_size
+
         for item in self.items:
+            check_frame_size(item, self.video, self.count, self.source)
             self.count += 1
             yield item
 
@@ -177,7 +186,7 @@ def _track_frames(args: argparse.Namespace) -> int:
     from gvis.train.checkpoint import check_detector_pairing
     from gvis.viz.writers import Mp4Writer
 
-    videos, _ = open_input(args.input)
+    videos, _ = open_input(args.input, args.allow_truncated)
     if args.detections is not None:
         from gvis.detectors.precomputed import PrecomputedDetector
 

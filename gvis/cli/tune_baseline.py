@@ -14,6 +14,9 @@ DESCRIPTION = (
     "adds one axis (any config key, e.g. --grid appearance_scale=5,10)."
 )
 
+READS = ("data", "detections", "config")
+WRITES = ("out",)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, metavar="DIR", help="training dataset folder (instances.json) or annotation file")
@@ -39,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from gvis.cli.track import build_tracker, tracker_entry
     from gvis.config import to_dict
     from gvis.detections.jsonl import DetectionsReader
+    from gvis.detections.structures import check_video_detections
     from gvis.errors import ConfigError, InputError
     from gvis.io import atomic_open
     from gvis.registry import TRACKERS
@@ -59,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
     for video_id, frames in group_videos(reader.frames(), str(args.detections)):
         if video_id not in known:
             raise InputError("video not in the training annotations", file=args.detections, video_id=video_id)
-        videos.append((video_id, list(frames)))
+        frames = list(frames)
+        check_video_detections(frames, dataset.video(video_id), args.detections)
+        videos.append((video_id, frames))
         if args.max_videos is not None and len(videos) == args.max_videos:
             break
     if not videos:

@@ -23,6 +23,7 @@ from gvis.config import build_dataclass, find_config, load_config, to_dict
 from gvis.detections.filtering import filter_detections
 from gvis.detections.structures import Detections, Tracks
 from gvis.errors import ConfigError, InputError
+from gvis.io import check_finite_tensors, first_line
 from gvis.registry import TRACKERS
 from gvis.tracker.features import prepare_frame
 from gvis.tracker.model import RecurrentGraphTracker, StepOutput, TrackerConfig
@@ -216,24 +217,27 @@ def load_model(path: str | Path, num_classes: int | None = None, device: str = "
     except FileNotFoundError:
         raise InputError("no such checkpoint", file=path) from None
     except Exception as exc:  # corrupt file, not a torch file, unsafe pickle
-        # torch's message runs on for several lines of advice: keep its first sentence.
-        reason = str(exc).strip().splitlines()[0].split(". ")[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"cannot read checkpoint: {reason}", file=path) from None
-    if not isinstance(checkpoint, dict) or "model" not in checkpoint:
+        raise InputError(f"cannot read checkpoint: {first_line(exc)}", file=path) from None
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):
         raise InputError("not a gvis checkpoint (no 'model' state dict)", file=path)
-    if "model_config" in checkpoint:
+    check_finite_tensors(checkpoint, path)
+    if isinstance(checkpoint.get("model_config"), dict):
         tree = checkpoint["model_config"]
     elif isinstance(checkpoint.get("config"), dict) and isinstance(checkpoint["config"].get("model"), dict):
         tree = checkpoint["config"]["model"]
     else:
         raise InputError("checkpoint has no model config ('model_config' or 'config.model')", file=path)
-    config = build_dataclass(TrackerConfig, dict(tree))
+    try:
+        config = build_dataclass(TrackerConfig, dict(tree))
+    except ConfigError as exc:
+        raise InputError(f"its model config is invalid: {exc}", file=path, field="config.model") from None
     if num_classes is not None and config.num_classes not in (None, num_classes):
         raise InputError(f"checkpoint was trained for {config.num_classes} classes, given {num_classes} categories",
                          file=path, field="categories")
     model = RecurrentGraphTracker(config, num_classes=num_classes or config.num_classes)
     try:
         model.load_state_dict(checkpoint["model"])
-    except RuntimeError as exc:
-        raise InputError(f"weights do not fit the model config: {str(exc).splitlines()[0]}", file=path) from None
+    except (RuntimeError, TypeError, AttributeError) as exc:  # wrong shapes, or not tensors at all
+        raise InputError(f"weights do not fit the model config: {str(exc).splitlines()[0]}", file=path,
+                         field="model") from None
     return model.to(device).eval()

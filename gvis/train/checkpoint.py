@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from gvis.errors import InputError
-from gvis.io import load_tagged, save_tagged, write_json_atomic
+from gvis.io import check_parts, check_training_state, load_tagged, save_tagged, write_json_atomic
 
 _CHECKPOINTS = Path(__file__).resolve().parent.parent.parent / "checkpoints"
 #: The tracker shipped with gvis, trained on simulated detections of the synthetic hard preset
@@ -78,9 +78,17 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: dict[str, Any]) -> Path
     return save_tagged(path, checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION)
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint`; ``InputError`` naming the file otherwise."""
-    return load_tagged(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "checkpoint", map_location)
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu",
+                    training_state: bool = False) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint`; ``InputError`` naming the file otherwise, or
+    when ``training_state`` is asked for (to resume) and it has none (an exported model)."""
+    checkpoint = load_tagged(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "checkpoint", map_location)
+    check_parts(checkpoint, {"model": dict, "config": dict, "categories": list}, path)
+    if training_state:
+        check_training_state(checkpoint, {"optimizer": dict, "scheduler": dict, "stream": dict, "rng": dict,
+                                          "best_ap": (int, float), "step": int, "epoch": int,
+                                          "train_seconds": (int, float), "metrics": dict}, path)
+    return checkpoint
 
 
 def export_model(checkpoint: dict[str, Any]) -> dict[str, Any]:

@@ -232,7 +232,12 @@ class Trainer:
     def _load(self, path: Path) -> None:
         if not path.exists():
             raise InputError("nothing to resume: no last.pt in the output folder", file=path.parent)
-        checkpoint = load_checkpoint(path, map_location=self.device)
+        checkpoint = load_checkpoint(path, map_location=self.device, training_state=True)
+        for role, digest in checkpoint.get("data", {}).items():  # runs saved before gvis recorded it: not checked
+            if digest != self.train_videos.identity.get(role):
+                raise InputError(f"cannot resume: the training {role} differ from the ones this run was trained on "
+                                 "(sha256); resume with the same files, or start afresh with --overwrite", file=path,
+                                 field=f"data.{role}")
         changed = [key for key in config_differences(checkpoint["config"], self.config_dict)
                    if not any(key == allowed or key.startswith(allowed + ".") for allowed in RESUMABLE_CHANGES)]
         if changed:
@@ -262,6 +267,7 @@ class Trainer:
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             **stage2,
             "config": self.config_dict,
+            "data": self.train_videos.identity,
             "categories": self.categories,
             "step": self.step,
             "epoch": self.epoch,
@@ -382,10 +388,10 @@ class Trainer:
                         result.stopped_by = signals.received or ("time limit" if bool(stop[1]) else "another process")
                         break
                     result.losses = self._train_step()
-                    if cfg.train.val_every and self.val_videos is not None and self.step % cfg.train.val_every == 0:
-                        result.validations.append(self.validate())
                     self.train_seconds += time.perf_counter() - clock
                     self.cpu_seconds += time.process_time() - cpu_clock
+                    if cfg.train.val_every and self.val_videos is not None and self.step % cfg.train.val_every == 0:
+                        result.validations.append(self.validate())  # not training: outside the time budget
                     clock, cpu_clock = time.perf_counter(), time.process_time()
                     if cfg.train.checkpoint_every and self.step % cfg.train.checkpoint_every == 0 and self.dist.is_main:
                         self._save()
@@ -396,7 +402,7 @@ class Trainer:
                 self.train_seconds += time.perf_counter() - clock
                 self.cpu_seconds += time.process_time() - cpu_clock
                 validated = self.metrics.get("step") == self.step
-                if (result.stopped_by is None and cfg.train.val_every and self.val_videos is not None
+                if (result.stopped_by in (None, "time limit") and cfg.train.val_every and self.val_videos is not None
                         and not validated and self.step > 0):
                     result.validations.append(self.validate())
                 if self.dist.is_main:

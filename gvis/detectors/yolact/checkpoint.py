@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from gvis.errors import InputError
-from gvis.io import load_tagged, save_tagged
+from gvis.io import check_parts, load_tagged, save_tagged
 from gvis.provenance import weights_fingerprint
 
 FORMAT = "gvis-detector-checkpoint"
@@ -98,9 +98,7 @@ def load_detector_checkpoint(path: str | os.PathLike, map_location: str | torch.
     as float32); ``InputError`` naming the file otherwise, and naming both files when a split form's
     appearance file is missing, unreadable or made for other detection weights."""
     checkpoint = load_tagged(path, FORMAT, VERSION, "detector checkpoint", map_location)
-    for key in ("model", "config", "categories"):
-        if key not in checkpoint:
-            raise InputError(f"detector checkpoint has no '{key}'", file=Path(path), field=key)
+    check_parts(checkpoint, {"model": dict, "config": dict, "categories": list}, path, "detector checkpoint")
     if checkpoint.get("appearance_file") is not None:
         checkpoint["appearance"] = _split_appearance(Path(path), checkpoint, map_location)
     checkpoint.update({key: _cast(checkpoint.get(key), torch.float32) for key in WEIGHTS})
