@@ -32,9 +32,9 @@ SETTINGS = [
 
 def relink(folder: Path) -> list[dict]:
     """One row per setting (plus the original): name, the 12 stats, tracks, seconds."""
-    from gvis.baselines.relink import detections_from_results
     from gvis.baselines.runner import run_tracker, tracker_threads
     from gvis.data.ytvis import YTVISDataset
+    from gvis.eval.results_to_detections import check_results, detections_from_results
     from gvis.eval.ytvis_ap import evaluate
     from gvis.registry import TRACKERS
 
@@ -45,7 +45,8 @@ def relink(folder: Path) -> list[dict]:
     for name, tracker_name, settings in SETTINGS:
         tracker = TRACKERS.build(tracker_name, categories=gt.categories, **settings)
         start = time.perf_counter()
-        videos = [(v.id, detections_from_results(original, v, source=str(results_path))) for v in gt.videos]
+        frames = [d for _, _, d in detections_from_results(check_results(original, gt, results_path), gt)]
+        videos = [(gt.videos[0].id, frames)]
         with tracker_threads(tracker):
             entries = run_tracker(tracker, videos).entries
         seconds = time.perf_counter() - start

@@ -10,9 +10,9 @@ import json
 import pytest
 import torch
 
-from gvis.baselines.relink import detections_from_results
 from gvis.baselines.runner import run_tracker, tracker_threads
 from gvis.data.ytvis import YTVISDataset
+from gvis.eval.results_to_detections import check_results, detections_from_results
 from gvis.eval.ytvis_ap import evaluate
 from gvis.registry import TRACKERS
 
@@ -27,7 +27,8 @@ def bdd(real_data):
     gt = YTVISDataset.from_json(folder / "ytvis_gt.json")
     original = json.loads((folder / "ytvis_results.json").read_text())
     video = gt.videos[0]
-    return gt, original, video, list(detections_from_results(original, video))
+    tracks = check_results(original, gt, folder / "ytvis_results.json")
+    return gt, original, video, [d for _, _, d in detections_from_results(tracks, gt)]
 
 
 def test_detections_are_the_predicted_masks_in_file_order(bdd):
