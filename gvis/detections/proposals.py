@@ -9,8 +9,8 @@ or another detector's masks) into such proposals, so that trackers can be measur
 * per source object: ``copies`` jittered copies (shifted, eroded / dilated, wobbly boundary: the
   simulator's mask noise), ``parts`` (the pixels on one side of a random line, ``part_min``..``part_max`` of
   the object), ``loose`` copies dilated by ``loose_dilation`` object radii;
-* per frame: ``background`` elliptic blobs (area a log-uniform fraction of the frame in
-  ``background_area``);
+* per frame: ``background`` elliptic blobs (area a log-uniform fraction of the frame between
+  ``background_area_min`` and ``background_area_max``);
 * every proposal gets the single category ``category_id``, no appearance, box = its mask's extent, and a
   score: ``1.0`` (``scores: constant``) or ``sigmoid(kind logit + N(0, score_std²))`` (``scores: spread``:
   whole copies 1, loose copies 0, parts −0.5, background −1.5);
@@ -22,12 +22,15 @@ reproducible and independent of which other frames are built.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
-from typing import Literal, Sequence
+from typing import Any, Callable, Iterable, Literal, Sequence
 
 import numpy as np
 import torch
 
+from gvis.config import to_dict
+from gvis.detections.jsonl import DetectionsWriter
 from gvis.detections.simulate import MaskNoiseConfig, _ellipse, _part_of, _perturb_mask, _tight_box
 from gvis.detections.structures import Detections, encode_masks
 
@@ -46,7 +49,8 @@ class DenseProposalConfig:
     loose: int = 1
     loose_dilation: float = 0.3
     background: int = 2
-    background_area: tuple[float, float] = (0.002, 0.03)
+    background_area_min: float = 0.002
+    background_area_max: float = 0.03
     mask: MaskNoiseConfig = field(default_factory=lambda: MaskNoiseConfig(shift_std=0.08, morph_std=0.08, boundary_noise=0.05))
     scores: Literal["constant", "spread"] = "spread"
     score_std: float = 1.0
@@ -58,9 +62,9 @@ class DenseProposalConfig:
                 raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
         if not 0.0 < self.part_min <= self.part_max < 1.0:
             raise ValueError(f"need 0 < part_min <= part_max < 1, got {self.part_min}, {self.part_max}")
-        low, high = self.background_area
-        if not 0.0 < low <= high < 1.0:
-            raise ValueError(f"background_area must be 0 < low <= high < 1, got {self.background_area}")
+        if not 0.0 < self.background_area_min <= self.background_area_max < 1.0:
+            raise ValueError("need 0 < background_area_min <= background_area_max < 1, got "
+                             f"{self.background_area_min}, {self.background_area_max}")
         if self.score_std < 0:
             raise ValueError(f"score_std must be >= 0, got {self.score_std}")
 
@@ -98,7 +102,7 @@ def dense_proposals(objects: Sequence[np.ndarray], image_size: tuple[int, int], 
             add(_part_of(_perturb_mask(obj, rng, config.mask), rng, rng.uniform(config.part_min, config.part_max)), "part", row)
         for _ in range(config.loose):
             add(_perturb_mask(obj, rng, config.mask, dilation=config.loose_dilation), "loose", row)
-    low, high = config.background_area
+    low, high = config.background_area_min, config.background_area_max
     for _ in range(config.background):
         area = math.exp(rng.uniform(math.log(low), math.log(high)))
         center = rng.uniform([0, 0], [height, width])
@@ -123,3 +127,36 @@ def dense_proposals(objects: Sequence[np.ndarray], image_size: tuple[int, int], 
         image_size=(height, width),
     )
     return ProposalFrame(detections, kinds, sources)
+
+
+def ground_truth_objects(dataset: Any, video_id: int) -> Iterable[list[np.ndarray]]:
+    """Per frame of a video, the ``[H, W]`` masks of its ground-truth instances (crowd ones left out)."""
+    crowd = {inst.id for inst in dataset.instances(video_id) if inst.iscrowd}
+    for t in range(dataset.video(video_id).length):
+        ids, masks = dataset.frame_masks(video_id, t)
+        yield [mask for instance, mask in zip(ids.tolist(), masks) if instance not in crowd]
+
+
+def write_dense_proposals(path: str | os.PathLike, dataset: Any, config: DenseProposalConfig, seed: int,
+                          objects: Callable[[int], Iterable[list[np.ndarray]]] | None = None,
+                          meta: dict | None = None) -> dict[str, int]:
+    """Write the dense proposals of every frame of ``dataset``'s videos as a ``.jsonl``.
+
+    ``objects(video_id)`` gives each frame's source masks (default: the ground truth,
+    :func:`ground_truth_objects`). The draws of frame ``t`` of video ``v`` come from
+    ``numpy.random.default_rng([seed, v, t])``. The header lists the one category ``"object"``
+    (``config.category_id``), no appearance. Returns ``{"videos", "frames", "detections"}``.
+    """
+    objects = objects or (lambda video_id: ground_truth_objects(dataset, video_id))
+    counts = {"videos": 0, "frames": 0, "detections": 0}
+    header_meta = {"detector": "dense-proposals", "seed": seed, "config": to_dict(config), **(meta or {})}
+    with DetectionsWriter(path, [{"id": config.category_id, "name": "object"}], None, meta=header_meta) as writer:
+        for video in dataset.videos:
+            for t, frame_objects in enumerate(objects(video.id)):
+                rng = np.random.default_rng([seed, video.id, t])
+                proposals = dense_proposals(frame_objects, (video.height, video.width), config, rng)
+                writer.write(video.id, t, proposals.detections)
+                counts["frames"] += 1
+                counts["detections"] += len(proposals.detections)
+            counts["videos"] += 1
+    return counts

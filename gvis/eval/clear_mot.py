@@ -31,6 +31,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 from scipy.optimize import linear_sum_assignment
 
+from gvis.detections.filtering import mask_ious
 from gvis.eval.results import load_results, parse_results
 
 #: The keys of :func:`clear_mot`'s result, in the order reports print them.
@@ -122,13 +123,6 @@ class _Accumulator:
         return int(weights[rows, columns].sum())
 
 
-def _ious(masks: list[dict], others: list[dict], iof: bool = False) -> np.ndarray:
-    """``[len(masks), len(others)]`` mask IoU (``iof``: intersection over the area of ``masks[i]``)."""
-    if not masks or not others:
-        return np.zeros((len(masks), len(others)))
-    return np.asarray(mask_utils.iou(masks, others, [int(iof)] * len(others)), dtype=np.float64).reshape(len(masks), len(others))
-
-
 def clear_mot(videos: Iterable[Iterable[MotsFrame]], iou_threshold: float = 0.5, ignore_iof_threshold: float = 0.5) -> dict:
     """The :data:`MOT_STATS` of every video's frames (module docstring)."""
     accumulators: list[_Accumulator] = []
@@ -139,12 +133,12 @@ def clear_mot(videos: Iterable[Iterable[MotsFrame]], iou_threshold: float = 0.5,
                 gt_rows = [i for i, c in enumerate(frame.gt_classes) if c == label]
                 hyp_rows = [j for j, c in enumerate(frame.hyp_classes) if c == label]
                 hyp_masks = [frame.hyp_masks[j] for j in hyp_rows]
-                distances = 1.0 - _ious([frame.gt_masks[i] for i in gt_rows], hyp_masks)  # [G, H]
+                distances = 1.0 - mask_ious([frame.gt_masks[i] for i in gt_rows], hyp_masks)  # [G, H]
                 distances[distances > 1.0 - iou_threshold] = np.nan
                 if frame.ignore_masks and hyp_rows:
                     unmatched = np.ones(len(hyp_rows), dtype=bool)
                     unmatched[[j for _, j in _max_matching(distances)]] = False
-                    in_crowd = (_ious(hyp_masks, frame.ignore_masks, iof=True) > ignore_iof_threshold).any(axis=1)
+                    in_crowd = (mask_ious(hyp_masks, frame.ignore_masks, over_first=True) > ignore_iof_threshold).any(axis=1)
                     counted = ~(unmatched & in_crowd)
                     hyp_rows = [j for j, keep in zip(hyp_rows, counted) if keep]
                     distances = distances[:, counted]
