@@ -154,16 +154,18 @@ def ship(run: Path, scores: dict, path: Path, all_scores: dict, args: argparse.N
     """The shipped checkpoint: the model in float16 with its held-out ``scores`` (its own, class-agnostic
     post-processing), the appearance network in its own file, and a JSON of the metadata (``all_scores``:
     every NMS mode)."""
-    from gvis.detectors.yolact.checkpoint import export_detector, load_detector_checkpoint, save_detector_checkpoint
+    from gvis.detectors.yolact.checkpoint import (appearance_path, export_detector, load_detector_checkpoint,
+                                                  save_detector_checkpoint)
 
     checkpoint = export_detector(load_detector_checkpoint(run / "model.pt"))
     checkpoint["metrics"] = {"held_out": scores}
-    save_detector_checkpoint(path, checkpoint, half=True)
-    size = path.stat().st_size
+    save_detector_checkpoint(path, checkpoint, half=True, split_appearance=True)
+    size = path.stat().st_size + appearance_path(path).stat().st_size
     if size > MAX_BYTES:
         sys.exit(f"{path} is {size / 2**20:.1f} MB, over the 15 MB budget")
     meta = {
-        "checkpoint": path.name, "bytes": size, "made_by": "python experiments/detector_proof.py --final " + args.final,
+        "checkpoint": path.name, "appearance_file": appearance_path(path).name, "bytes": size,
+        "made_by": "python experiments/detector_proof.py --final " + args.final,
         "weights": "float16 (loaded as float32)", "seed": checkpoint["seed"], "steps": checkpoint["step"],
         "train_seconds": checkpoint["train_seconds"], "git_hash": checkpoint["git_hash"],
         "gvis_version": checkpoint["gvis_version"], "categories": checkpoint["categories"],

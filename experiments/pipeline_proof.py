@@ -18,8 +18,10 @@ One command:
    learning proof) on those detections.
 4. Writes ``docs/results/full_pipeline.md``: video AP of the full pipeline next to the learning proof's
    tracker on simulated detections (same videos, same protocol), if its runs exist in ``--data``.
-5. ``--ship``: the first seed's tracker as ``checkpoints/learned-synth-hard-yolact.pt`` and ``detector.pt``
-   as the shipped detector (float16), the pair ``gvis track VIDEO`` uses out of the box.
+5. ``--ship``: the first seed's tracker as ``checkpoints/learned-synth-hard-yolact.pt`` and the trained
+   appearance network as the shipped detector's (float16), the pair ``gvis track VIDEO`` uses out of the box:
+   behind a detector shipped in the split form, only its small appearance file is rewritten (the run must
+   have used its detection weights); behind an embedded one, the whole detector file (``detector.pt``).
 
 Every stage is skipped when its output exists; an interrupted training resumes.
 """
@@ -255,22 +257,37 @@ def write_report(args: argparse.Namespace, bench: Benchmark, runs: list[dict], o
 
 
 def ship(run: Path, held_out: dict) -> None:
-    """The first seed's tracker and stage-2 detector as the shipped pair (each with ``.json`` metadata)."""
-    from gvis.detectors.yolact.checkpoint import SHIPPED_DETECTOR, load_detector_checkpoint, save_detector_checkpoint
+    """The first seed's tracker and stage-2 appearance network as the shipped pair (each with ``.json``
+    metadata). Behind a split-form shipped detector only its appearance file is rewritten; behind an embedded
+    one, the whole detector file (``detector.pt`` in float16)."""
+    from gvis.detectors.yolact.checkpoint import (SHIPPED_DETECTOR, load_detector_checkpoint,
+                                                  save_appearance_checkpoint, save_detector_checkpoint)
     from gvis.io import write_json_atomic
+    from gvis.provenance import weights_fingerprint
     from gvis.train.checkpoint import SHIPPED_DETECTOR_TRACKER, ship_checkpoint
 
     made_by = "python experiments/pipeline_proof.py --ship"
+    trained = load_detector_checkpoint(run / "detector.pt")
+    shipped = load_detector_checkpoint(SHIPPED_DETECTOR)
+    split = shipped.get("appearance_file") is not None
+    detection = weights_fingerprint(trained["model"])
+    if split and detection != weights_fingerprint(shipped["model"]):
+        sys.exit(f"{run / 'detector.pt'}: stage 2 ran behind other detection weights than {SHIPPED_DETECTOR}; "
+                 "nothing shipped")
     tracker = ship_checkpoint(run / "model.pt", SHIPPED_DETECTOR_TRACKER, held_out, made_by,
                               "video AP of the full pipeline (the shipped detector + this tracker) on the held-out "
                               "synthetic hard sets (generator seeds other than training)")
-    save_detector_checkpoint(SHIPPED_DETECTOR, load_detector_checkpoint(run / "detector.pt"), half=True)
+    if split:
+        written = save_appearance_checkpoint(SHIPPED_DETECTOR.parent / shipped["appearance_file"],
+                                             trained["appearance"], detection, half=True)
+    else:
+        written = save_detector_checkpoint(SHIPPED_DETECTOR, trained, half=True)
     meta_path = SHIPPED_DETECTOR.with_suffix(".json")
     meta = json.loads(meta_path.read_text())
-    meta.update({"bytes": SHIPPED_DETECTOR.stat().st_size,
-                 "appearance": {"made_by": made_by, "run": run.name, "tracker": tracker.name,
-                                "what": "the appearance network trained in stage 2 with that tracker "
-                                        "(detection weights unchanged)"}})
+    meta["bytes"] = SHIPPED_DETECTOR.stat().st_size
+    meta["appearance"] = {"made_by": made_by, "run": run.name, "tracker": tracker.name, "file": written.name,
+                          "what": "the appearance network trained in stage 2 with that tracker (detection weights "
+                                  "unchanged)"}
     write_json_atomic(meta_path, meta, indent=2)
 
 

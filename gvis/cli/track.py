@@ -142,6 +142,12 @@ def _learned_default(args: argparse.Namespace, detector_meta: dict | None) -> No
         args.checkpoint = None if shipped is None else str(shipped)
 
 
+def _names_a_checkpoint(args: argparse.Namespace) -> bool:
+    """Whether the tracker checkpoint, the detector's or the detections were named: then the pair is checked
+    (``check_detector_pairing``); the defaults are not."""
+    return any(given is not None for given in (args.checkpoint, args.detector_checkpoint, args.detections))
+
+
 def run(args: argparse.Namespace) -> int:
     from gvis.errors import InputError
 
@@ -168,6 +174,7 @@ def _track_frames(args: argparse.Namespace) -> int:
     from gvis.errors import InputError
     from gvis.pipeline.sources import open_input
     from gvis.pipeline.track import track_inputs
+    from gvis.train.checkpoint import check_detector_pairing
     from gvis.viz.writers import Mp4Writer
 
     videos, _ = open_input(args.input)
@@ -179,8 +186,11 @@ def _track_frames(args: argparse.Namespace) -> int:
     else:
         detector = build_detector(args.detector, args.detector_checkpoint, args.device, args.detector_overrides)
         detector_meta = getattr(detector, "meta", None)
+    named = _names_a_checkpoint(args)
     _learned_default(args, detector_meta)
     tracker = build_tracker(args.tracker, detector.categories, args.config, args.overrides, args.checkpoint)
+    if named:
+        check_detector_pairing(args.checkpoint, detector_meta, args.detections)
     overlay_videos = [v.video_id for v in videos] if args.overlay_all else [videos[0].video_id]
     fps = videos[0].fps or 10.0
     start = time.perf_counter()
@@ -216,11 +226,13 @@ def _track_detections(args: argparse.Namespace) -> int:
     from gvis.baselines.runner import group_videos, run_tracker, tracker_threads, write_tracks_csv
     from gvis.config import to_dict
     from gvis.detections.jsonl import DetectionsReader
+    from gvis.train.checkpoint import check_detector_pairing
 
     dataset = _check_input(args)
     reader = DetectionsReader(args.detections)
     _learned_default(args, reader.header.get("meta"))
     tracker = build_tracker(args.tracker, reader.header["categories"], args.config, args.overrides, args.checkpoint)
+    check_detector_pairing(args.checkpoint, reader.header.get("meta"), args.detections)
 
     videos = _checked_lengths(group_videos(reader.frames(), str(args.detections)), dataset, str(args.detections))
     start = time.perf_counter()

@@ -4,14 +4,16 @@
 A work folder ``WORK`` holds (each stage is skipped when its output exists, so a run may span sessions):
 
 ============================================  ====================================================================
-``WORK/train/``, ``WORK/test_seed{k}/``       ``instances.json``, ``JPEGImages/``, ``dets.jsonl``, ``dets.pt``
-                                              (``gvis synth`` + ``gvis detect --detector simulated --cache``)
+``WORK/train/``, ``WORK/test_seed{k}/``,      ``instances.json``, ``JPEGImages/``, ``dets.jsonl``, ``dets.pt``
+``WORK/val/``                                 (``gvis synth`` + ``gvis detect --detector simulated --cache``)
 ``WORK/tuning.json``, ``masktrack_tuned.yaml``  ``gvis tune-baseline`` on ``WORK/train``
 ``WORK/heuristic_{tuned,default}.json``       the MaskTrack rule's 12 stats per held-out set
 ``WORK/results/``                             the rule's results files
-a run folder (any path)                       the files of ``gvis train``, then ``summary.json`` (its JSON summary:
-                                              the run finished) or ``diverged.json`` (it stopped on a non-finite
-                                              loss), and ``test_scores.json`` (``gvis eval-tracker`` per held-out set)
+a run folder (any path)                       the files of ``gvis train`` (with ``validation.csv`` when validated
+                                              on ``WORK/val``), then ``summary.json`` (its JSON summary: the run
+                                              finished) or ``diverged.json`` (it stopped on a non-finite loss), and
+                                              ``test_scores.json`` (``gvis eval-tracker`` per held-out set; with
+                                              ``results_<set>.json`` when the results are kept)
 ============================================  ====================================================================
 
 Every stage runs a ``gvis`` sub-command through a :data:`Runner`: by default :func:`subprocess_runner`, a
@@ -34,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal, Sequence
 
-from gvis.errors import GvisError, InputError
+from gvis.errors import ConfigError, GvisError, InputError
 from gvis.io import write_json_atomic
 
 #: Files of a run folder.
@@ -178,9 +180,11 @@ def cached_json(path: Path, force: bool, make: Callable[[], Any]) -> Any:
 # ------------------------------------------------------------------------------------------ data
 @dataclass(frozen=True)
 class Benchmark:
-    """The data of one work folder: a training set and held-out sets of ``gvis synth`` videos with simulated
-    detections. Defaults are the learning proof's (``preset`` hard, 200 training videos of generator seed 0,
-    50 held-out videos for each of the seeds 1, 2, 3).
+    """The data of one work folder: a training set, held-out sets and optionally a small validation set of
+    ``gvis synth`` videos with simulated detections. Defaults are the learning proof's (``preset`` hard, 200
+    training videos of generator seed 0, 50 held-out videos for each of the seeds 1, 2, 3, no validation set);
+    ``gvis compare`` adds ``val_videos`` validation videos of generator seed ``val_seed`` (learning curves
+    during training; never used to choose anything).
 
     ``synth_preset`` overrides the generator preset only (default: ``preset``; tests use tiny frames with
     the hard detector).
@@ -193,6 +197,8 @@ class Benchmark:
     test_seeds: tuple[int, ...] = (1, 2, 3)
     train_seed: int = 0
     synth_preset: str | None = None
+    val_videos: int = 0
+    val_seed: int = 100
 
     @property
     def train_set(self) -> Path:
@@ -203,6 +209,10 @@ class Benchmark:
         return [self.work / f"test_seed{seed}" for seed in self.test_seeds]
 
     @property
+    def val_set(self) -> Path:
+        return self.work / "val"
+
+    @property
     def tuned_yaml(self) -> Path:
         return self.work / "masktrack_tuned.yaml"
 
@@ -211,16 +221,23 @@ class Benchmark:
         seeds = f"seed{'s' if len(self.test_seeds) > 1 else ''} {', '.join(map(str, self.test_seeds))}"
         return (f"{self.train_videos} `gvis synth --preset {synth}` training videos (generator seed {self.train_seed}) "
                 f"with `gvis detect --detector simulated --preset {self.preset}` detections; {self.test_videos} "
-                f"held-out videos from each of the generator {seeds} with their own simulated detections")
+                f"held-out videos from each of the generator {seeds} with their own simulated detections"
+                + (f"; learning curves on {self.val_videos} validation videos of generator seed {self.val_seed}"
+                   if self.val_videos else ""))
 
 
 def prepare(bench: Benchmark, runner: Runner = subprocess_runner, force: bool = False) -> None:
-    """Make (or check) the training set and every held-out set."""
+    """Make (or check) the training set, every held-out set and the validation set (if any)."""
+    if bench.val_videos and bench.val_seed in (bench.train_seed, *bench.test_seeds):
+        raise ConfigError(f"the validation set's generator seed {bench.val_seed} is also a training or held-out "
+                          "seed; choose other held-out seeds")
     bench.work.mkdir(parents=True, exist_ok=True)
     synth = bench.synth_preset or bench.preset
     make_set(bench.train_set, bench.train_videos, bench.train_seed, synth, bench.preset, runner, force)
     for seed, folder in zip(bench.test_seeds, bench.test_sets):
         make_set(folder, bench.test_videos, seed, synth, bench.preset, runner, force)
+    if bench.val_videos:
+        make_set(bench.val_set, bench.val_videos, bench.val_seed, synth, bench.preset, runner, force)
 
 
 def make_set(folder: Path, videos: int, seed: int, synth_preset: str, detector_preset: str,
@@ -309,9 +326,11 @@ def run_outcome(folder: Path) -> RunOutcome | None:
 
 
 def train_run(config: str | Path, folder: Path, bench: Benchmark, seed: int, steps: int, minutes: float,
-              overrides: Sequence[str] = (), runner: Runner = subprocess_runner, force: bool = False) -> RunOutcome:
+              overrides: Sequence[str] = (), runner: Runner = subprocess_runner, force: bool = False,
+              val_every: int = 0) -> RunOutcome:
     """``gvis train CONFIG`` on the training set into ``folder`` (training ``seed``, at most ``steps`` steps and
-    ``minutes`` of training, no validation), unless it has ended before.
+    ``minutes`` of training; validated on the validation set every ``val_every`` steps and at the end, 0: never),
+    unless it has ended before.
 
     A run left by an interruption (``last.pt`` but no outcome) continues with ``--resume``; ``force`` starts
     afresh. A non-finite loss is an outcome (``diverged.json``), not an error; any other failure raises
@@ -324,7 +343,9 @@ def train_run(config: str | Path, folder: Path, bench: Benchmark, seed: int, ste
     train = bench.train_set
     options = [f"data.train.annotations={train}", f"data.train.detections={train / 'dets.pt'}", f"seed={seed}",
                f"output_dir={folder}", f"train.steps={steps}", f"train.time_limit_minutes={minutes}",
-               "train.val_every=0", *overrides]
+               f"train.val_every={val_every}", *overrides]
+    if val_every:
+        options[:0] = [f"data.val.annotations={bench.val_set}", f"data.val.detections={bench.val_set / 'dets.pt'}"]
     resume = "--resume" if (folder / "last.pt").exists() and not force else "--overwrite"
     argv = ["train", str(config), *(item for option in options for item in ("--set", option)), resume, "--json",
             "--no-progress"]
