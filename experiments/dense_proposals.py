@@ -189,6 +189,10 @@ def write_report(work: Path, out: Path) -> str:
     ablation = json.loads((work / "ablation.json").read_text())
     tuned = json.loads((work / "tuned.json").read_text())
     held_out = json.loads((work / "eval.json").read_text())
+    sizes = {}
+    for split in ("train", "test"):
+        videos = json.loads((work / split / "instances.json").read_text())["videos"]
+        sizes[split] = f"{len(videos)} videos, {sum(len(v['file_names']) for v in videos)} frames"
     lines = [
         "# Heuristics on dense class-agnostic proposals (synthetic)",
         "",
@@ -197,7 +201,8 @@ def write_report(work: Path, out: Path) -> str:
         "Proposals: `gvis.detections.proposals` defaults (per object 4 jittered copies, 3 parts, 1 loose copy; 2",
         "background blobs per frame; one category, no appearance) on synthetic `hard` videos, built from the ground",
         "truth (`gt`) or from the `hard` simulated detector's detections (`sim`), with constant (1.0) or spread",
-        "scores. Class-agnostic video AP in %. Nothing here uses real data.",
+        f"scores. Tuning set: {sizes['train']}; held-out set: {sizes['test']} (other seed). Class-agnostic video",
+        "AP in %. Nothing here uses real data.",
         "",
         "## Where the MaskTrack R-CNN rule loses (tuning set: one change at a time)",
         "",
