@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a video file, a folder of frame images, or a YouTube-VIS dataset folder "
                              "(instances.json + JPEGImages/)")
     parser.add_argument("--tracker", default="learned", metavar="NAME",
-                        help="learned (default), masktrack-rule or iou")
+                        help="learned (default), masktrack-rule, iou, deepsort, ... (TRACKERS)")
     parser.add_argument("--checkpoint", metavar="C",
                         help="checkpoint of a learned tracker (default: the shipped one, checkpoints/learned-synth-hard-yolact.pt "
                              "behind the shipped detector, else checkpoints/learned-synth-hard.pt)")

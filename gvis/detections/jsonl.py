@@ -89,10 +89,10 @@ def check_header(header: Any) -> str | None:
         return "categories: must be a non-empty list of {\"id\": int, \"name\": str}"
     seen: set[int] = set()
     for k, category in enumerate(categories):
-        if not isinstance(category, dict) or set(category) != {"id", "name"}:
-            return f"categories[{k}]: must be {{\"id\": int, \"name\": str}}, got {category!r}"
-        if not _is_int(category["id"]) or not isinstance(category["name"], str):
-            return f"categories[{k}]: must be {{\"id\": int, \"name\": str}}, got {category!r}"
+        # Other keys (YouTube-VIS's "supercategory", ...) are allowed and kept as they are.
+        if (not isinstance(category, dict) or not _is_int(category.get("id"))
+                or not isinstance(category.get("name"), str)):
+            return f"categories[{k}]: must be an object with \"id\": int and \"name\": str, got {category!r}"
         if category["id"] in seen:
             return f"categories[{k}]: duplicate category id {category['id']}"
         seen.add(category["id"])

@@ -300,8 +300,9 @@ def evaluate(gt: Any, results: str | os.PathLike | Sequence[dict], per_category:
         per_category: also return ``"per_category": {category name: AP}`` (area all, 100 detections;
             -1 for a category without ground truth).
         class_agnostic: treat every category as one (a track may match any instance; 100 tracks per
-            video in all): what the masks and their linking are worth when classes are ignored. Not the
-            official metric; excludes ``per_category``.
+            video in all): what the masks and their linking are worth when classes are ignored. Every
+            result counts, also one whose category the ground truth does not list (a class-agnostic
+            proposal method's single "object"). Not the official metric; excludes ``per_category``.
 
     Returns:
         ``{"AP": ..., "AP50": ..., ..., "ARl": ...}`` as fractions, -1 where the official code gives -1.
@@ -358,6 +359,8 @@ def _match(gt: Any, results: str | os.PathLike | Sequence[dict],
 
     categories = sorted(dataset.categories, key=lambda c: c.id)
     category_index = {category.id: 0 if class_agnostic else k for k, category in enumerate(categories)}
+    if class_agnostic:  # every prediction counts, also of categories the ground truth lacks (a proposal method's "object")
+        category_index.update({prediction.category_id: 0 for prediction in predictions})
     by_video: dict[Any, list[ResultTrack]] = {}
     for prediction in predictions:
         by_video.setdefault(prediction.video_id, []).append(prediction)
