@@ -37,6 +37,8 @@ import sys
 import time
 from pathlib import Path
 
+from gvis.errors import EXIT_SIGTERM, STOPPED_EXIT_CODES
+
 REPO = Path(__file__).resolve().parent.parent
 SHOWN = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR10")
 #: The shipped checkpoint's size budget.
@@ -86,6 +88,10 @@ def gvis(*argv, capture: bool = False, threads: int = 1) -> str:
     print("$ gvis " + " ".join(map(str, argv)), flush=True)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     done = subprocess.run(command, cwd=REPO, env=env, text=True, stdout=subprocess.PIPE if capture else None)
+    if done.returncode in STOPPED_EXIT_CODES or done.returncode < 0:
+        print(f"stopped ({done.returncode}): gvis {' '.join(map(str, argv))}; run this script again to resume",
+              file=sys.stderr)
+        sys.exit(done.returncode if done.returncode > 0 else EXIT_SIGTERM)
     if done.returncode != 0:
         sys.exit(f"failed ({done.returncode}): gvis {' '.join(map(str, argv))}")
     return done.stdout if capture else ""
@@ -154,16 +160,18 @@ def ship(run: Path, scores: dict, path: Path, all_scores: dict, args: argparse.N
     """The shipped checkpoint: the model in float16 with its held-out ``scores`` (its own, class-agnostic
     post-processing), the appearance network in its own file, and a JSON of the metadata (``all_scores``:
     every NMS mode)."""
-    from gvis.detectors.yolact.checkpoint import export_detector, load_detector_checkpoint, save_detector_checkpoint
+    from gvis.detectors.yolact.checkpoint import (appearance_path, export_detector, load_detector_checkpoint,
+                                                  save_detector_checkpoint)
 
     checkpoint = export_detector(load_detector_checkpoint(run / "model.pt"))
     checkpoint["metrics"] = {"held_out": scores}
-    save_detector_checkpoint(path, checkpoint, half=True)
-    size = path.stat().st_size
+    save_detector_checkpoint(path, checkpoint, half=True, split_appearance=True)
+    size = path.stat().st_size + appearance_path(path).stat().st_size
     if size > MAX_BYTES:
         sys.exit(f"{path} is {size / 2**20:.1f} MB, over the 15 MB budget")
     meta = {
-        "checkpoint": path.name, "bytes": size, "made_by": "python experiments/detector_proof.py --final " + args.final,
+        "checkpoint": path.name, "appearance_file": appearance_path(path).name, "bytes": size,
+        "made_by": "python experiments/detector_proof.py --final " + args.final,
         "weights": "float16 (loaded as float32)", "seed": checkpoint["seed"], "steps": checkpoint["step"],
         "train_seconds": checkpoint["train_seconds"], "git_hash": checkpoint["git_hash"],
         "gvis_version": checkpoint["gvis_version"], "categories": checkpoint["categories"],

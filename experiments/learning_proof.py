@@ -41,6 +41,7 @@ from gvis.compare.benchmark import (
     evaluate_heuristic,
     evaluate_run,
     prepare,
+    run_experiment,
     train_run,
     tune_heuristic,
 )
@@ -227,4 +228,4 @@ def write_report(args, tuning: dict, heuristics: dict, runs: dict, learned: dict
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_experiment(main))

@@ -15,6 +15,7 @@ by the entry's constructor instead.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -28,6 +29,9 @@ from gvis.errors import ConfigError
 #: The ``configs/`` folder of the repository.
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 COMMAND_LINE = "command line (--set)"
+#: Bounds on a parsed config: YAML aliases can make a small file expand without bound.
+MAX_CONFIG_VALUES = 100_000
+MAX_CONFIG_DEPTH = 64
 
 S = TypeVar("S")
 
@@ -50,9 +54,42 @@ _Loader.add_implicit_resolver(
 )
 
 
-def parse_yaml(text: str) -> Any:
-    """Parse YAML text the way every gvis config is parsed."""
-    return yaml.load(text, Loader=_Loader)
+def parse_yaml(text: str, source: str = "<yaml>") -> Any:
+    """Parse YAML text the way every gvis config is parsed. ``yaml.YAMLError`` when it is not YAML;
+    ``ConfigError`` naming ``source`` when it nests more than :data:`MAX_CONFIG_DEPTH` levels or (through
+    aliases) holds more than :data:`MAX_CONFIG_VALUES` values."""
+    try:
+        data = yaml.load(text, Loader=_Loader)
+    except RecursionError:
+        raise ConfigError(f"{source}: nested more than {MAX_CONFIG_DEPTH} levels") from None
+    _check_bounded(data, source)
+    return data
+
+
+def _check_bounded(data: Any, source: str) -> None:
+    """Count values and levels of a parsed tree once per distinct node (an alias is counted where it is used)."""
+    measured: dict[int, tuple[int, int]] = {}  # id(node) -> (values, levels below it)
+
+    def measure(node: Any, depth: int) -> tuple[int, int]:
+        if not isinstance(node, (dict, list)):
+            return 1, 0
+        if depth > MAX_CONFIG_DEPTH:
+            raise ConfigError(f"{source}: nested more than {MAX_CONFIG_DEPTH} levels")
+        if id(node) not in measured:
+            values, levels = 1, 0
+            for child in (node.values() if isinstance(node, dict) else node):
+                child_values, child_levels = measure(child, depth + 1)
+                values, levels = values + child_values, max(levels, child_levels + 1)
+                if values > MAX_CONFIG_VALUES:
+                    raise ConfigError(f"{source}: more than {MAX_CONFIG_VALUES} values once its aliases are "
+                                      "expanded (an alias bomb?)")
+            measured[id(node)] = values, levels
+        values, levels = measured[id(node)]
+        if depth + levels > MAX_CONFIG_DEPTH:
+            raise ConfigError(f"{source}: nested more than {MAX_CONFIG_DEPTH} levels")
+        return values, levels
+
+    measure(data, 0)
 
 
 def find_config(name: str | Path, folder: str = "") -> Path:
@@ -72,10 +109,12 @@ def _read_yaml(path: Path) -> dict:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
-        data = parse_yaml(text)
+        data = parse_yaml(text, str(path))
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+        raise ConfigError(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -147,7 +186,7 @@ def apply_overrides(tree: dict, sources: dict[str, str], overrides: Iterable[str
         if not sep or not key:
             raise ConfigError(f"{COMMAND_LINE}: expected key=value, got '{item}'")
         try:
-            value = parse_yaml(raw) if raw.strip() else ""
+            value = parse_yaml(raw, f"{COMMAND_LINE}: key '{key}'") if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
         node = tree
@@ -168,7 +207,7 @@ def _source(sources: dict[str, str], dotted: str) -> str:
     while dotted:
         if dotted in sources and sources[dotted]:
             return sources[dotted]
-        dotted = dotted.rpartition(".")[0]
+        dotted = dotted[:dotted.rindex("[")] if dotted.endswith("]") else dotted.rpartition(".")[0]
     return "config"
 
 
@@ -185,7 +224,12 @@ def _convert(value: Any, tp: Any, dotted: str, sources: dict[str, str]) -> Any:
             f"got {type(value).__name__} {value!r}"
         )
 
+    if isinstance(value, float) and not math.isfinite(value):
+        raise fail("a finite number")
     if tp is Any:
+        below = _non_finite(value)  # keyword arguments of registry entries: checked here for NaN / inf only
+        if below is not None:
+            raise ConfigError(f"{_source(sources, dotted)}: key '{dotted}{below}' must be a finite number")
         return value
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
@@ -202,6 +246,9 @@ def _convert(value: Any, tp: Any, dotted: str, sources: dict[str, str]) -> Any:
                 return _convert(value, arg, dotted, sources)
             except ConfigError as exc:
                 errors.append(exc)
+                base = typing.get_origin(arg) or arg
+                if isinstance(base, type) and isinstance(value, base):  # the right type, a wrong value
+                    raise
         raise fail(" or ".join(_type_name(a) for a in args)) if len(errors) != 1 else errors[0]
     if origin is Literal:
         if value not in args:
@@ -243,6 +290,32 @@ def _convert(value: Any, tp: Any, dotted: str, sources: dict[str, str]) -> Any:
     return value
 
 
+def _non_finite(value: Any) -> str | None:
+    """Where ``value`` (a number, or a list / mapping holding numbers) has a NaN or inf: ``""`` for
+    ``value`` itself, ``"[2]"`` or ``".key"`` below it; ``None`` when it has none."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else ""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        below = _non_finite(item)
+        if below is not None:
+            return (f".{key}" if isinstance(value, dict) else f"[{key}]") + below
+    return None
+
+
+def _section_source(sources: dict[str, str], prefix: str, message: str) -> str:
+    """Where the keys of a section that broke a rule came from: the sources of the keys its message
+    names (all of the section's keys when it names none)."""
+    keys = [key for key in sources if key.startswith(prefix) and sources[key]]
+
+    def named(pattern: str) -> list[str]:
+        return [key for key in keys if re.search(pattern.format(re.escape(key.rpartition(".")[2])), message)]
+
+    # A key written as one (``clips.length``, ``blocks[0]``, ``steps:``) before a word that is also a key.
+    origins = dict.fromkeys(sources[key] for key in named(r"(\.{0}\b|\b{0}[\[:])") or named(r"\b{0}\b") or keys)
+    return " or ".join(origins) if origins else _source(sources, prefix.rstrip("."))
+
+
 def build_dataclass(schema: type[S], tree: dict, sources: dict[str, str] | None = None, prefix: str = "") -> S:
     """Instantiate dataclass ``schema`` from a nested dict, checking every key and type."""
     sources = sources or {}
@@ -260,13 +333,14 @@ def build_dataclass(schema: type[S], tree: dict, sources: dict[str, str] | None 
     try:
         instance = schema(**kwargs)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{_source(sources, prefix.rstrip('.'))}: section '{prefix.rstrip('.') or '<root>'}': {exc}") from None
+        raise ConfigError(f"{_section_source(sources, prefix, str(exc))}: section '{prefix.rstrip('.') or '<root>'}': "
+                          f"{exc}") from None
     check = getattr(instance, "validate", None)
     if callable(check):
         try:
             check()
         except (ValueError, AssertionError) as exc:
-            raise ConfigError(f"{_source(sources, prefix.rstrip('.'))}: {exc}") from None
+            raise ConfigError(f"{_section_source(sources, prefix, str(exc))}: {exc}") from None
     return instance
 
 

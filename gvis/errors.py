@@ -7,9 +7,33 @@ from __future__ import annotations
 
 from os import PathLike
 
+#: Exit codes of every ``gvis`` command (``docs/reliability.md``).
+EXIT_OK = 0
+#: An unexpected exception: a bug in gvis, or an input it does not check yet (``GVIS_DEBUG=1`` shows the traceback).
+EXIT_BUG = 1
+#: A :class:`GvisError` (bad input, config or output location) or a bad command line; nothing was written.
+EXIT_ERROR = 2
+#: Stopped by Ctrl-C (SIGINT) / SIGTERM; a training run saved ``last.pt`` and resumes with ``--resume``.
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+#: Exit codes meaning "stopped, resumable" (also a negative return code: killed by a signal).
+STOPPED_EXIT_CODES = frozenset({EXIT_SIGINT, EXIT_SIGTERM})
+
+
+def stopped_exit_code(stopped_by: str | None) -> int:
+    """The exit code of a training run that ended with ``stopped_by`` (``None`` or ``"time limit"``: 0)."""
+    if stopped_by == "SIGINT":
+        return EXIT_SIGINT
+    if stopped_by in ("SIGTERM", "another process"):
+        return EXIT_SIGTERM
+    return EXIT_OK
+
 
 class GvisError(Exception):
     """Base class of every error caused by the user's input rather than by a bug in gvis."""
+
+    #: What the CLI exits with (:data:`EXIT_ERROR`; a stopped run's :data:`STOPPED_EXIT_CODES`).
+    exit_code = EXIT_ERROR
 
 
 class InputError(GvisError, ValueError):
@@ -47,3 +71,7 @@ class InputError(GvisError, ValueError):
 
 class ConfigError(GvisError, ValueError):
     """A bad configuration: unknown key, wrong type, bad value. The message names file and key."""
+
+
+class GvisWarning(UserWarning):
+    """Something the user asked gvis to tolerate (e.g. ``--allow-truncated``); the CLI prints it as one line."""

@@ -15,12 +15,11 @@ from typing import Any, Iterable
 
 import numpy as np
 import torch
-from pycocotools import mask as mask_utils
 from scipy.optimize import linear_sum_assignment
 
 from gvis.baselines.track_book import NEW_TRACK, TrackBook, resolve_config
-from gvis.detections.filtering import FilterConfig, filter_detections
-from gvis.detections.structures import RLE, Detections, Tracks, pycoco_rle
+from gvis.detections.filtering import FilterConfig, filter_detections, mask_ious
+from gvis.detections.structures import Detections, Tracks
 from gvis.registry import TRACKERS
 
 
@@ -41,14 +40,6 @@ class IoUTrackerConfig:
             raise ValueError(f"iou_threshold must be in (0, 1], got {self.iou_threshold}")
         if self.max_inactive_frames is not None and self.max_inactive_frames < 0:
             raise ValueError(f"max_inactive_frames must be >= 0, got {self.max_inactive_frames}")
-
-
-def mask_ious(masks: list[RLE], others: list[RLE]) -> np.ndarray:
-    """``[len(masks), len(others)]`` mask IoU of compressed RLEs (``counts`` str or bytes)."""
-    if not masks or not others:
-        return np.zeros((len(masks), len(others)))
-    ious = mask_utils.iou([pycoco_rle(r) for r in masks], [pycoco_rle(r) for r in others], [0] * len(others))
-    return np.asarray(ious, dtype=np.float64)
 
 
 @TRACKERS.register("iou")

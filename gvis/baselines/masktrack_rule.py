@@ -40,7 +40,7 @@ import torch
 from torch import Tensor
 
 from gvis.baselines.track_book import DROPPED, NEW_TRACK, TrackBook, resolve_config
-from gvis.detections.filtering import FilterConfig, box_iou, filter_detections
+from gvis.detections.filtering import FilterConfig, box_iou, filter_detections, mask_ious
 from gvis.detections.structures import Detections, Tracks
 from gvis.registry import TRACKERS
 
@@ -65,6 +65,10 @@ class MaskTrackRuleConfig:
     """IoU credited to the "new track" option when detections carry no appearance."""
     on_conflict: Literal["drop", "new"] = "drop"
     """What happens to a detection whose candidate tracks were all taken by better detections."""
+    overlap: Literal["box", "mask"] = "box"
+    """The IoU of the alpha term: of the detection's and the track's latest box (MaskTrack R-CNN) or masks."""
+    score_prior_frames: float = 0.0
+    """Track score = sum of its detections' scores / (their number + this): 0 = their mean (MaskTrack R-CNN)."""
     max_inactive_frames: int | None = 20
     """Retire a track after this many frames without a detection (null: never)."""
     filtering: FilterConfig = field(default_factory=FilterConfig)
@@ -72,6 +76,8 @@ class MaskTrackRuleConfig:
     def validate(self) -> None:
         if self.appearance_scale <= 0:
             raise ValueError(f"appearance_scale must be positive, got {self.appearance_scale}")
+        if self.score_prior_frames < 0:
+            raise ValueError(f"score_prior_frames must be >= 0, got {self.score_prior_frames}")
         if self.max_inactive_frames is not None and self.max_inactive_frames < 0:
             raise ValueError(f"max_inactive_frames must be >= 0, got {self.max_inactive_frames}")
 
@@ -91,7 +97,7 @@ class MaskTrackRuleTracker:
 
     def __init__(self, categories: Iterable[Any], config: MaskTrackRuleConfig | dict | None = None, **fields: Any) -> None:
         self.config: MaskTrackRuleConfig = resolve_config(MaskTrackRuleConfig, config, fields)
-        self.book = TrackBook(categories, self.config.max_inactive_frames)
+        self.book = TrackBook(categories, self.config.max_inactive_frames, score_prior_frames=self.config.score_prior_frames)
 
     def reset(self) -> None:
         """Forget all tracks; call between videos."""
@@ -114,7 +120,10 @@ class MaskTrackRuleTracker:
             log_p_track = torch.zeros((len(detections), num_tracks), dtype=torch.float64)
         new_iou = cfg.new_track_iou if use_appearance else cfg.new_track_iou_without_appearance
         if num_tracks:
-            ious = box_iou(detections.boxes.double(), memory["boxes"].double())  # [N, M]
+            if cfg.overlap == "mask":
+                ious = torch.from_numpy(mask_ious(detections.mask_rles(), memory["masks"]))  # [N, M]
+            else:
+                ious = box_iou(detections.boxes.double(), memory["boxes"].double())  # [N, M]
             same_class = (detections.labels[:, None] == memory["labels"][None, :]).double()
         else:
             ious = same_class = torch.zeros((len(detections), 0), dtype=torch.float64)
@@ -148,6 +157,8 @@ class MaskTrackRuleTracker:
         kept, kept_indices = filter_detections(detections, self.config.filtering)
         track_scores, new_scores = self.association_scores(kept)
         memory: dict[str, Tensor | list] = {"boxes": kept.boxes.float(), "labels": kept.labels.long()}
+        if self.config.overlap == "mask":
+            memory["masks"] = kept.mask_rles()
         if kept.appearance is not None:
             memory["appearance"] = kept.appearance.float()
         return self.book.step(kept, kept_indices, self.assign(track_scores, new_scores), memory)

@@ -68,12 +68,21 @@ class TrackBook:
     ``score_sums [M]`` and ``hits [M]`` of the assigned detections, ``inactive [M]`` frames since the
     last assignment, and ``memory``: named per-track values copied from the track's latest detection
     (tensors with M rows, or lists of length M).
+
+    A track is retired after more than ``max_inactive_frames`` frames without a detection; a track with
+    fewer than ``confirm_hits`` detections (a tentative one, DeepSORT's rule) already at its first miss.
+    Its score is ``score_sums / (hits + score_prior_frames)``: MaskTrack R-CNN's mean score by default, and
+    with ``score_prior_frames = k > 0`` the mean of its scores and ``k`` scores of 0, so that a short track
+    ranks below a long one of the same mean score.
     """
 
-    def __init__(self, categories: Iterable[Any], max_inactive_frames: int | None) -> None:
+    def __init__(self, categories: Iterable[Any], max_inactive_frames: int | None, confirm_hits: int = 1,
+                 score_prior_frames: float = 0.0) -> None:
         self.category_ids = torch.tensor(category_ids(categories), dtype=torch.long)
         self._columns = {int(cid): k for k, cid in enumerate(self.category_ids.tolist())}
         self.max_inactive_frames = max_inactive_frames
+        self.confirm_hits = confirm_hits
+        self.score_prior_frames = score_prior_frames
         self.reset()
 
     def reset(self) -> None:
@@ -179,16 +188,20 @@ class TrackBook:
             track_ids=self.ids.clone(),
             det_indices=reported,
             labels=self.category_ids[self.votes.argmax(dim=1)],
-            scores=(self.score_sums / self.hits.clamp(min=1)).float().clamp(0.0, 1.0),
+            scores=(self.score_sums / (self.hits + self.score_prior_frames).clamp(min=1)).float().clamp(0.0, 1.0),
             masks=torch.from_numpy(masks),
         )
 
+    def confirmed(self) -> Tensor:
+        """``[M]`` bool: tracks with at least ``confirm_hits`` detections."""
+        return self.hits >= self.confirm_hits
+
     def _retire(self) -> Tensor:
-        """Drop tracks unmatched for more than ``max_inactive_frames`` frames; ``[M]`` bool of the kept."""
-        keep = torch.ones(len(self), dtype=torch.bool)
-        if self.max_inactive_frames is None:
-            return keep
-        keep = self.inactive <= self.max_inactive_frames
+        """Drop tracks unmatched for more than ``max_inactive_frames`` frames, and unconfirmed tracks at
+        their first miss; ``[M]`` bool of the kept."""
+        keep = (self.inactive == 0) | self.confirmed()
+        if self.max_inactive_frames is not None:
+            keep &= self.inactive <= self.max_inactive_frames
         if keep.all():
             return keep
         rows = keep.nonzero().flatten()

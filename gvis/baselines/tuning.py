@@ -71,6 +71,7 @@ def grid_search(
     videos: Sequence[tuple[int, Sequence[Detections]]],
     ground_truth: Any,
     progress: Callable[[], None] | None = None,
+    class_agnostic: bool = False,
 ) -> list[GridPoint]:
     """Evaluate every point of ``grid`` (cartesian product, in grid order); returns them best AP first.
 
@@ -79,6 +80,7 @@ def grid_search(
         base_config: the config the grid values are set on.
         videos: ``(video_id, frames)`` of the training videos, held in memory (tracked once per point).
         ground_truth: a ``YTVISDataset`` or annotation path for :func:`gvis.eval.ytvis_ap.evaluate`.
+        class_agnostic: score with every category as one (for class-agnostic detections).
     """
     from gvis.eval.ytvis_ap import evaluate
 
@@ -88,7 +90,7 @@ def grid_search(
         values = dict(zip(keys, combination))
         config = _with_values(base_config, values)
         entries = run_tracker(tracker_factory(config), videos).entries
-        stats = evaluate(ground_truth, entries)
+        stats = evaluate(ground_truth, entries, class_agnostic=class_agnostic)
         points.append(GridPoint(values, config, {k: float(v) for k, v in stats.items() if k != "per_category"}))
         if progress is not None:
             progress()

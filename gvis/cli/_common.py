@@ -6,6 +6,8 @@ import json
 import sys
 from typing import Any
 
+from gvis.errors import stopped_exit_code
+
 
 def add_set_argument(parser: argparse.ArgumentParser) -> None:
     """``--set key=value`` (repeatable) overrides of config keys."""
@@ -45,5 +47,7 @@ def report_training(command: str, result: Any, as_json: bool, validation_text: s
         print_json(summary)
         return
     how = f"stopped by {result.stopped_by}" if result.stopped_by else "done"
+    if stopped_exit_code(result.stopped_by):
+        how += " (resumable: run again with --resume)"
     validation = f", {validation_text.format(**last['stats'])}" if last else ""
     print(f"{command}: {how} at step {result.step} ({result.train_seconds:.0f} s){validation}; saved {result.checkpoint}")

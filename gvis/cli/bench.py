@@ -19,6 +19,8 @@ DESCRIPTION = (
 )
 
 TARGETS = ("tracker", "train", "pipeline")
+#: Writes only scratch files (in a temporary folder) that it reads back; prints its results.
+OUTPUTS_STAGED = False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -5,19 +5,25 @@ import argparse
 from pathlib import Path
 
 from gvis.cli._common import add_set_argument, print_json
+from gvis.compare.paper import REFERENCE
 
 COMMAND = "compare"
 HELP = "train + evaluate configs (e.g. configs/ablations/*.yaml) over seeds on the synthetic benchmark; write a table"
 DESCRIPTION = (
     "For every CONFIG (a training config: YAML path or name in configs/train/) and training seed, train on "
     "the cached synthetic benchmark of the learning proof (gvis synth + simulated detections; made on first "
-    "use in --work) at a short budget, evaluate on the held-out sets with gvis eval-tracker, and write a "
-    "markdown table (mean ± std of AP, AP50, AP75, AR10; training time; tracker ms/frame; parameters; the "
-    "paper's number and whether our ordering agrees) and a bar chart. The MaskTrack R-CNN rule, tuned on the "
-    "training videos and with its defaults, gives reference rows. Resumable: one folder per config and seed "
-    "(WORK/runs/<stem>/seed<k>); finished runs are skipped, interrupted ones resume. Share the learning "
-    "proof's data with --work runs/learning_proof. docs/ablations.md."
+    "use in --work) at a short budget, with learning curves on a small validation set, evaluate on the "
+    "held-out sets with gvis eval-tracker, and write a markdown report, its JSON and a chart: mean ± std of "
+    "AP, AP50, AP75, AR10; the paired difference to the --reference config with a 95 % bootstrap interval "
+    "over held-out videos and seeds and a verdict (better / worse / undecided), or a 'not learned at this "
+    "budget' flag; training time; tracker ms/frame; parameters; the paper's number and whether its ordering "
+    "is reproduced. The MaskTrack R-CNN rule, tuned on the training videos and with its defaults, gives "
+    "reference rows. Resumable: one folder per config and seed (RUNS/<stem>/seed<k>); finished runs are "
+    "skipped, interrupted ones resume. Share the learning proof's data with --work runs/learning_proof. "
+    "docs/ablations.md."
 )
+#: Checkpoints, logs and reports keep their own atomic rules (written as the run goes, resumable).
+OUTPUTS_STAGED = False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,6 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="hard", help="synthetic and simulated-detector preset (default hard)")
     parser.add_argument("--work", type=Path, metavar="DIR",
                         help="data, runs and cached scores (default runs/compare; --quick: runs/compare-quick)")
+    parser.add_argument("--runs", type=Path, metavar="DIR",
+                        help="the run folders (default WORK/runs); another budget needs its own")
+    parser.add_argument("--reference", metavar="STEM",
+                        help=f"the config every row is compared with (default {REFERENCE}, if compared)")
     parser.add_argument("--steps", type=int, default=300, metavar="N", help="training steps per run (default 300)")
     parser.add_argument("--minutes", type=float, default=3.0, help="stop a run after this much training (default 3)")
     parser.add_argument("--train-videos", type=int, default=200, metavar="N", help="training videos (default 200)")
@@ -36,10 +46,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="generator preset when it differs from --preset (e.g. tiny frames for a smoke test)")
     parser.add_argument("--tune-grid", action="append", default=[], metavar="KEY=V1,V2",
                         help="axis of the MaskTrack rule's grid search (repeatable; default: gvis tune-baseline's grid)")
-    parser.add_argument("--out", type=Path, metavar="MD", help="report (default docs/results/ablations.md)")
-    parser.add_argument("--png", type=Path, metavar="PNG", help="bar chart (default docs/results/ablations.png)")
+    parser.add_argument("--val-videos", type=int, default=20, metavar="N",
+                        help="validation videos for the learning curves (default 20)")
+    parser.add_argument("--resamples", type=int, metavar="N",
+                        help="bootstrap resamples of the intervals (default 2000, gvis.compare.verdicts.RESAMPLES)")
+    parser.add_argument("--out", type=Path, metavar="MD",
+                        help="report (default WORK/compare.md; its JSON is written beside it, .json)")
+    parser.add_argument("--png", type=Path, metavar="PNG", help="chart (default: the report's path, .png)")
+    parser.add_argument("--since", type=Path, metavar="JSON",
+                        help="an earlier report's JSON: list the verdicts that changed since")
     parser.add_argument("--quick", action="store_true",
-                        help="smoke test: 12 training videos, 6 per held-out set, 1 seed, 20 steps; report in --work")
+                        help="smoke test: 12 training videos, 6 per held-out set, 6 validation videos, 1 seed, 20 steps")
     parser.add_argument("--json", action="store_true", help="print one JSON object (rows, report paths) on stdout")
     parser.add_argument("--in-process", action="store_true",
                         help="run every stage in this process instead of a fresh gvis process per stage (no start-up "
@@ -60,7 +77,7 @@ def _command_line(args: argparse.Namespace) -> str:
         parts.append("--quick")
     else:
         parts += [f"--seeds {args.seeds}", f"--preset {args.preset}"]
-        defaults = {"steps": 300, "minutes": 3.0, "train_videos": 200, "test_videos": 50}
+        defaults = {"steps": 300, "minutes": 3.0, "train_videos": 200, "test_videos": 50, "val_videos": 20}
         parts += [f"--{key.replace('_', '-')} {getattr(args, key):g}" for key, value in defaults.items()
                   if getattr(args, key) != value]
         if args.test_seeds != [1, 2, 3]:
@@ -69,11 +86,14 @@ def _command_line(args: argparse.Namespace) -> str:
         parts.append(f"--synth-preset {args.synth_preset}")
     parts += [f"--tune-grid {axis}" for axis in args.tune_grid]
     parts.append(f"--work {args.work}")
+    parts += [f"--{name} {getattr(args, name)}" for name in ("runs", "reference", "resamples", "out", "png", "since")
+              if getattr(args, name) is not None]
     parts += [f"--set {o}" for o in args.overrides]
     return " ".join(parts)
 
 
 def run(args: argparse.Namespace) -> int:
+    import json
     import time
 
     from gvis.compare.benchmark import (
@@ -86,44 +106,63 @@ def run(args: argparse.Namespace) -> int:
         subprocess_runner,
         tune_heuristic,
     )
-    from gvis.compare.report import bar_chart, collect_learned, compare_orderings, heuristic_rows, markdown
+    from gvis.compare.report import Comparison, assess, chart, collect_learned, heuristic_rows, markdown, report_json
     from gvis.compare.sweep import resolve_configs, sweep
-    from gvis.errors import ConfigError
-    from gvis.io import atomic_open
+    from gvis.compare.verdicts import RESAMPLES
+    from gvis.errors import ConfigError, InputError
+    from gvis.io import atomic_open, write_json_atomic
     from gvis.train.loop import load_train_config
 
     started = time.time()
     if args.quick:
-        args.train_videos, args.test_videos, args.seeds, args.steps = 12, 6, 1, 20
+        args.train_videos, args.test_videos, args.val_videos, args.seeds, args.steps = 12, 6, 6, 1, 20
     args.work = args.work or Path("runs/compare-quick" if args.quick else "runs/compare")
-    if args.quick:
-        args.out, args.png = args.out or args.work / "ablations.md", args.png or args.work / "ablations.png"
-    out = args.out or Path("docs/results/ablations.md")
-    png = args.png or Path("docs/results/ablations.png")
-    if min(args.seeds, args.steps, args.train_videos, args.test_videos) < 1 or args.minutes <= 0:
-        raise ConfigError("--seeds, --steps, --train-videos, --test-videos and --minutes must be positive")
+    command = _command_line(args)
+    out = args.out or args.work / "compare.md"
+    png = args.png or out.with_suffix(".png")
+    runs = args.runs or args.work / "runs"
+    args.resamples = RESAMPLES if args.resamples is None else args.resamples
+    if min(args.seeds, args.steps, args.train_videos, args.test_videos, args.val_videos, args.resamples) < 1 \
+            or args.minutes <= 0:
+        raise ConfigError("--seeds, --steps, --train-videos, --test-videos, --val-videos, --resamples and --minutes "
+                          "must be positive")
     configs = resolve_configs(args.configs, args.overrides)
+    if args.reference is not None and args.reference not in configs:
+        raise ConfigError(f"--reference {args.reference}: not one of the compared configs ({', '.join(configs)})")
+    previous = None
+    if args.since is not None:
+        try:
+            previous = json.loads(args.since.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"not a report's JSON: {exc}", file=args.since) from None
     seeds = list(range(args.seeds))
     bench = Benchmark(args.work.resolve(), preset=args.preset, train_videos=args.train_videos,
-                      test_videos=args.test_videos, test_seeds=tuple(args.test_seeds), synth_preset=args.synth_preset)
+                      test_videos=args.test_videos, test_seeds=tuple(args.test_seeds), synth_preset=args.synth_preset,
+                      val_videos=args.val_videos)
     runner = in_process_runner if args.in_process else subprocess_runner
-    log(f"compare: {len(configs)} configs x {len(seeds)} seeds in {args.work}")
+    log(f"compare: {len(configs)} configs x {len(seeds)} seeds in {runs}")
     prepare(bench, runner)
     tuning = tune_heuristic(bench, runner, grid=args.tune_grid)
     heuristics = {name: evaluate_heuristic(bench, name, runner) for name in HEURISTICS}
-    records = sweep(bench, configs, seeds, args.steps, args.minutes, args.overrides, runner)
+    records = sweep(bench, runs.resolve(), configs, seeds, args.steps, args.minutes, args.overrides, runner)
 
-    rows = collect_learned(bench, configs, seeds, records) + heuristic_rows(bench, tuning, heuristics)
-    compare_orderings(rows)
-    mask_stride = load_train_config(next(iter(configs.values())), args.overrides).model.mask_stride
-    text = markdown(rows, bench, seeds, args.steps, args.minutes, _command_line(args), png, out, args.overrides,
-                    mask_stride, time.time() - started)
+    rows = collect_learned(bench, runs.resolve(), configs, seeds, records) + heuristic_rows(bench, tuning, heuristics)
+    comparison = Comparison(bench, runs, seeds, args.steps, args.minutes, args.reference or REFERENCE, command,
+                            args.overrides, load_train_config(next(iter(configs.values())), args.overrides).model.mask_stride,
+                            resamples=args.resamples)
+    assess(rows, comparison)
+    comparison.seconds = time.time() - started
+    text = markdown(rows, comparison, png, out, previous)
+    paths = {"report": str(out), "png": str(png), "json": str(out.with_suffix(".json")), "work": str(args.work),
+             "runs": str(runs)}
+    result = report_json(rows, comparison, **paths)
     with atomic_open(out, "w", encoding="utf-8") as handle:
         handle.write(text)
-    bar_chart(rows, png, args.preset)
+    write_json_atomic(out.with_suffix(".json"), result, indent=1)
+    chart(rows, png, comparison)
     failed = [r for r in records if r.status == "failed"]
-    log(f"compare: wrote {out} and {png}" + (f"; {len(failed)} runs failed (rerun to retry)" if failed else ""))
+    log(f"compare: wrote {out}, {out.with_suffix('.json')} and {png}"
+        + (f"; {len(failed)} runs failed (rerun to retry)" if failed else ""))
     if args.json:
-        print_json({"report": str(out), "png": str(png), "work": str(args.work),
-                    "rows": [row.to_json() for row in rows]})
+        print_json(result)
     return 1 if failed else 0

@@ -16,6 +16,9 @@ DESCRIPTION = (
     "(docs/formats.md). The output appears only when every frame is done."
 )
 
+READS = ("data", "ann", "checkpoint")
+WRITES = ("out",)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detector", default="simulated", help="detector name (default: simulated)")
@@ -71,9 +74,11 @@ def run(args: argparse.Namespace) -> int:
                 counts["videos"] += 1
     summary = {"out": str(args.out), **counts}
     if args.cache:
-        from gvis.detections.cache import write_cache
+        from gvis.detections.cache import default_cache_path, write_cache
+        from gvis.io import staged_path
 
-        summary["cache"] = str(write_cache(args.out))
+        write_cache(staged_path(args.out))  # the .jsonl just written, not yet in place
+        summary["cache"] = str(default_cache_path(args.out))
     if args.json:
         print_json(summary)
     else:

@@ -14,6 +14,8 @@ DESCRIPTION = (
     "and category. See docs/evaluation.md."
 )
 
+READS = ("gt", "results")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("gt", metavar="GT.json", help="YouTube-VIS / OVIS ground-truth annotation file")
@@ -22,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--per-category", action="store_true", help="also report AP per category")
     parser.add_argument("--class-agnostic", action="store_true",
                         help="treat all categories as one (not the official metric): the masks and their linking alone")
+    parser.add_argument("--mots", action="store_true",
+                        help="also report the CLEAR MOT metrics and IDF1 on masks (BDD100K MOTS / Scalabel rules: "
+                             "mask IoU >= 0.5, crowd regions ignored); per category unless --class-agnostic")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,8 +37,16 @@ def run(args: argparse.Namespace) -> int:
     if args.per_category and args.class_agnostic:
         raise InputError("--per-category and --class-agnostic exclude each other")
     stats = evaluate(args.gt, args.results, per_category=args.per_category, class_agnostic=args.class_agnostic)
+    if args.mots:
+        from gvis.eval.clear_mot import evaluate_mots
+
+        stats["mots"] = evaluate_mots(args.gt, args.results, class_agnostic=args.class_agnostic)
     if args.json:
         print_json(stats)
     else:
         print(format_stats(stats))
+        if args.mots:
+            from gvis.eval.clear_mot import format_mot_stats
+
+            print(format_mot_stats(stats["mots"]))
     return 0

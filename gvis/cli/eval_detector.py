@@ -14,6 +14,8 @@ DESCRIPTION = (
     "post-processing keys of the checkpoint's config, e.g. --set postprocess.top_n=100."
 )
 
+READS = ("checkpoint", "data")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, help="detector checkpoint (default: the shipped one)")

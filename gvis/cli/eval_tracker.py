@@ -15,6 +15,9 @@ DESCRIPTION = (
     "detections (categories and appearance width, docs/pipeline.md \"Which checkpoint\")."
 )
 
+READS = ("checkpoint", "data", "detections")
+WRITES = ("results",)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="checkpoint of a learned tracker")
@@ -39,19 +42,21 @@ def read_videos(path, dataset, max_videos: int | None = None) -> tuple[list, dic
 
     from gvis.detections.cache import DetectionsCache
     from gvis.detections.jsonl import DetectionsReader
+    from gvis.detections.structures import check_video_detections
     from gvis.errors import InputError
 
     path = Path(path)
-    source = DetectionsCache(path) if path.suffix == ".pt" else DetectionsReader(path)
+    if path.suffix == ".pt":
+        source = DetectionsCache(path)
+        source.check_source()
+    else:
+        source = DetectionsReader(path)
     known = {video.id for video in dataset.videos}
     videos = []
     for video_id, frames in source.videos():
         if video_id not in known:
             raise InputError("video not in the annotations", file=path, video_id=video_id, field="video_id")
-        length = dataset.video(video_id).length
-        if len(frames) != length:
-            raise InputError(f"the detections have {len(frames)} frames, the video has {length}",
-                             file=path, video_id=video_id, field="frame_index")
+        check_video_detections(frames, dataset.video(video_id), path)
         videos.append((video_id, frames))
         if max_videos is not None and len(videos) == max_videos:
             break

@@ -14,6 +14,9 @@ DESCRIPTION = (
     "oracle is what the detector lost, oracle - a tracker's score what association and scoring lost."
 )
 
+READS = ("gt", "detections")
+WRITES = ("results",)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("gt", metavar="GT", help="ground-truth annotation file or dataset folder (instances.json)")

@@ -13,6 +13,8 @@ DESCRIPTION = (
     "A CocoVID file is converted to YouTube-VIS on the way. See docs/data.md."
 )
 
+READS = ("annotations",)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("annotations", metavar="ANN.json", help="YouTube-VIS / OVIS annotation file")

@@ -12,6 +12,9 @@ DESCRIPTION = (
     "with one error naming the file, entry and field; nothing is written then."
 )
 
+READS = ("gt", "results")
+WRITES = ("out",)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("gt", metavar="GT.json", help="ground-truth annotation file of the split (its videos and categories)")

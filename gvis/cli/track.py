@@ -19,13 +19,16 @@ DESCRIPTION = (
     "configs/baselines/<tracker>.yaml unless --config is given. See docs/pipeline.md."
 )
 
+READS = ("input", "detections", "checkpoint", "config", "detector_checkpoint")
+WRITES = ("results", "overlay", "tracks_csv")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", nargs="?", metavar="INPUT",
                         help="a video file, a folder of frame images, or a YouTube-VIS dataset folder "
                              "(instances.json + JPEGImages/)")
     parser.add_argument("--tracker", default="learned", metavar="NAME",
-                        help="learned (default), masktrack-rule or iou")
+                        help="learned (default), masktrack-rule, iou, deepsort, ... (TRACKERS)")
     parser.add_argument("--checkpoint", metavar="C",
                         help="checkpoint of a learned tracker (default: a shipped one that fits the detections: "
                              "checkpoints/learned-synth-hard-yolact.pt behind the shipped detector, "
@@ -49,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overlay", metavar="O.mp4", help="write an overlay video, every frame of the first video (needs INPUT)")
     parser.add_argument("--overlay-all", action="store_true", help="put every tracked video in the overlay")
     parser.add_argument("--tracks-csv", metavar="T.csv", help="write one row per track and frame with a detection")
+    parser.add_argument("--allow-truncated", action="store_true",
+                        help="track a video file that ends early or fails to decode up to where it breaks, with a "
+                             "warning (default: an error)")
     parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     add_set_argument(parser)
 
@@ -119,7 +125,7 @@ def _checked_lengths(videos, dataset, source: str):
             yield video_id, frames
             continue
         video = dataset.video(video_id)
-        counted = _Counted(frames)
+        counted = _Counted(frames, video, source)
         yield video_id, counted
         if counted.count != video.length:
             raise InputError(f"the detections have {counted.count} frames, the video has {video.length}",
@@ -127,13 +133,16 @@ def _checked_lengths(videos, dataset, source: str):
 
 
 class _Counted:
-    """An iterable that counts what was taken from it."""
+    """The detections of one video's frames, counted and checked to be of the video's size as they are taken."""
 
-    def __init__(self, items) -> None:
-        self.items, self.count = items, 0
+    def __init__(self, items, video, source: str) -> None:
+        self.items, self.video, self.source, self.count = items, video, source, 0
 
     def __iter__(self):
+        from gvis.detections.structures import check_frame_size
+
         for item in self.items:
+            check_frame_size(item, self.video, self.count, self.source)
             self.count += 1
             yield item
 
@@ -152,6 +161,12 @@ def _learned_default(args: argparse.Namespace, detector_meta: dict | None, categ
                                                   is_shipped_detector(detector_meta), args.map_categories)
         if note is not None:
             print(f"gvis track: {note}", file=sys.stderr)
+
+
+def _names_a_checkpoint(args: argparse.Namespace) -> bool:
+    """Whether the tracker checkpoint, the detector's or the detections were named: then the pair is checked
+    (``check_detector_pairing``); the defaults are not."""
+    return any(given is not None for given in (args.checkpoint, args.detector_checkpoint, args.detections))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -180,9 +195,10 @@ def _track_frames(args: argparse.Namespace) -> int:
     from gvis.errors import InputError
     from gvis.pipeline.sources import open_input
     from gvis.pipeline.track import track_inputs
+    from gvis.train.checkpoint import check_detector_pairing
     from gvis.viz.writers import Mp4Writer
 
-    videos, _ = open_input(args.input)
+    videos, _ = open_input(args.input, args.allow_truncated)
     if args.detections is not None:
         from gvis.detectors.precomputed import PrecomputedDetector
 
@@ -191,10 +207,13 @@ def _track_frames(args: argparse.Namespace) -> int:
     else:
         detector = build_detector(args.detector, args.detector_checkpoint, args.device, args.detector_overrides)
         detector_meta = getattr(detector, "meta", None)
+    named = _names_a_checkpoint(args)
     _learned_default(args, detector_meta, detector.categories, detector.appearance_dim,
                      args.detections or f"the {args.detector} detector")
     tracker = build_tracker(args.tracker, detector.categories, args.config, args.overrides, args.checkpoint,
                             args.map_categories)
+    if named:
+        check_detector_pairing(args.checkpoint, detector_meta, args.detections)
     overlay_videos = [v.video_id for v in videos] if args.overlay_all else [videos[0].video_id]
     fps = videos[0].fps or 10.0
     start = time.perf_counter()
@@ -230,12 +249,14 @@ def _track_detections(args: argparse.Namespace) -> int:
     from gvis.baselines.runner import group_videos, run_tracker, tracker_threads, write_tracks_csv
     from gvis.config import to_dict
     from gvis.detections.jsonl import DetectionsReader
+    from gvis.train.checkpoint import check_detector_pairing
 
     dataset = _check_input(args)
     reader = DetectionsReader(args.detections)
     _learned_default(args, reader.header.get("meta"), reader.header["categories"], reader.appearance_dim, args.detections)
     tracker = build_tracker(args.tracker, reader.header["categories"], args.config, args.overrides, args.checkpoint,
                             args.map_categories)
+    check_detector_pairing(args.checkpoint, reader.header.get("meta"), args.detections)
 
     videos = _checked_lengths(group_videos(reader.frames(), str(args.detections)), dataset, str(args.detections))
     start = time.perf_counter()

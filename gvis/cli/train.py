@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from gvis.cli._common import add_set_argument, report_training
+from gvis.errors import stopped_exit_code
 
 COMMAND = "train"
 HELP = "train the learned tracker from precomputed detections (.jsonl or its cache) and ground truth, or behind the frozen detector (stage 2)"
@@ -19,6 +20,8 @@ DESCRIPTION = (
     "SIGTERM stops at the next step boundary and saves; --resume continues exactly. Several processes: "
     "torchrun --nproc_per_node=K -m gvis train CONFIG."
 )
+#: Checkpoints, logs and reports keep their own atomic rules (written as the run goes, resumable).
+OUTPUTS_STAGED = False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +39,6 @@ def run(args: argparse.Namespace) -> int:
     config = load_train_config(args.config, args.overrides)
     trainer = Trainer(config, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
     result = trainer.run()
-    if trainer.dist.rank != 0:
-        return 0
-    report_training("train", result, args.json, "validation AP {AP:.4f}")
-    return 0
+    if trainer.dist.rank == 0:
+        report_training("train", result, args.json, "validation AP {AP:.4f}")
+    return stopped_exit_code(result.stopped_by)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from gvis.cli._common import add_set_argument, report_training
+from gvis.errors import stopped_exit_code
 
 COMMAND = "train-detector"
 HELP = "train the YOLACT-style detector on the frames of a YouTube-VIS dataset (stage 1)"
@@ -14,6 +15,8 @@ DESCRIPTION = (
     "(weights only, for --checkpoint), train_log.csv, validation.csv and val_metrics.json (image-level mask "
     "AP every train.val_every steps). Ctrl-C or SIGTERM stops at the next step and saves; --resume continues."
 )
+#: Checkpoints, logs and reports keep their own atomic rules (written as the run goes, resumable).
+OUTPUTS_STAGED = False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,4 +41,4 @@ def run(args: argparse.Namespace) -> int:
     trainer = DetectorTrainer(config, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
     result = trainer.run()
     report_training("train-detector", result, args.json, "validation mask AP {AP:.4f} (AP50 {AP50:.4f})")
-    return 0
+    return stopped_exit_code(result.stopped_by)

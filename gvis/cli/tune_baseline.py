@@ -14,6 +14,9 @@ DESCRIPTION = (
     "adds one axis (any config key, e.g. --grid appearance_scale=5,10)."
 )
 
+READS = ("data", "detections", "config")
+WRITES = ("out",)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, metavar="DIR", help="training dataset folder (instances.json) or annotation file")
@@ -23,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="CFG", help="base config (default: configs/baselines/<tracker>.yaml)")
     parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...", help="one grid axis (repeatable)")
     parser.add_argument("--max-videos", type=int, metavar="N", help="use only the first N videos with detections")
+    parser.add_argument("--class-agnostic", action="store_true",
+                        help="score with every category as one (gvis eval --class-agnostic): for class-agnostic detections")
     parser.add_argument("--show", type=int, default=15, metavar="K", help="rows of the table to print (default: 15)")
     parser.add_argument("--json", action="store_true", help="print the table as one JSON object on stdout")
     add_set_argument(parser)
@@ -39,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from gvis.cli.track import build_tracker, tracker_entry
     from gvis.config import to_dict
     from gvis.detections.jsonl import DetectionsReader
+    from gvis.detections.structures import check_video_detections
     from gvis.errors import ConfigError, InputError
     from gvis.io import atomic_open
     from gvis.registry import TRACKERS
@@ -59,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
     for video_id, frames in group_videos(reader.frames(), str(args.detections)):
         if video_id not in known:
             raise InputError("video not in the training annotations", file=args.detections, video_id=video_id)
-        videos.append((video_id, list(frames)))
+        frames = list(frames)
+        check_video_detections(frames, dataset.video(video_id), args.detections)
+        videos.append((video_id, frames))
         if args.max_videos is not None and len(videos) == args.max_videos:
             break
     if not videos:
@@ -80,11 +88,12 @@ def run(args: argparse.Namespace) -> int:
         total *= len(values)
     with tracker_threads(base_tracker), tqdm(total=total, desc=f"tune {args.tracker}", unit="setting", file=sys.stderr) as bar:
         points = grid_search(lambda config: TRACKERS.build(args.tracker, categories=categories, config=config),
-                             base, grid, videos, ground_truth, progress=bar.update)
+                             base, grid, videos, ground_truth, progress=bar.update, class_agnostic=args.class_agnostic)
     best = points[0]
     frames = sum(len(f) for _, f in videos)
     if args.out:
-        note = (f"gvis tune-baseline: best of {len(points)} settings on {len(videos)} videos ({frames} frames)\n"
+        note = (f"gvis tune-baseline: best of {len(points)} settings on {len(videos)} videos ({frames} frames)"
+                f"{', class-agnostic AP' if args.class_agnostic else ''}\n"
                 f"data {args.data}, detections {args.detections}\n"
                 f"AP {100 * best.stats['AP']:.2f} with " + ", ".join(f"{k}={v}" for k, v in best.values.items()))
         with atomic_open(args.out, "w", encoding="utf-8") as handle:

@@ -13,6 +13,9 @@ DESCRIPTION = (
     "within each video. See docs/visualisation.md."
 )
 
+READS = ("data", "results")
+WRITES = ("out", "gif", "strip")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, metavar="DIR",

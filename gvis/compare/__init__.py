@@ -5,7 +5,9 @@
   ``experiments/learning_proof.py``;
 - :mod:`gvis.compare.sweep`: configs × seeds, resumable, one folder per run;
 - :mod:`gvis.compare.paper`: the paper's numbers for each config of ``configs/ablations/``;
-- :mod:`gvis.compare.report`: the markdown table and the bar chart.
+- :mod:`gvis.compare.verdicts`: paired bootstrap verdicts against a reference config and the "not learned at
+  this budget" check of learning curves;
+- :mod:`gvis.compare.report`: the report (markdown, JSON) and the chart.
 
 Everything heavy is imported inside functions, so ``gvis --help`` stays fast.
 """

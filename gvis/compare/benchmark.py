@@ -4,14 +4,16 @@
 A work folder ``WORK`` holds (each stage is skipped when its output exists, so a run may span sessions):
 
 ============================================  ====================================================================
-``WORK/train/``, ``WORK/test_seed{k}/``       ``instances.json``, ``JPEGImages/``, ``dets.jsonl``, ``dets.pt``
-                                              (``gvis synth`` + ``gvis detect --detector simulated --cache``)
+``WORK/train/``, ``WORK/test_seed{k}/``,      ``instances.json``, ``JPEGImages/``, ``dets.jsonl``, ``dets.pt``
+``WORK/val/``                                 (``gvis synth`` + ``gvis detect --detector simulated --cache``)
 ``WORK/tuning.json``, ``masktrack_tuned.yaml``  ``gvis tune-baseline`` on ``WORK/train``
 ``WORK/heuristic_{tuned,default}.json``       the MaskTrack rule's 12 stats per held-out set
 ``WORK/results/``                             the rule's results files
-a run folder (any path)                       the files of ``gvis train``, then ``summary.json`` (its JSON summary:
-                                              the run finished) or ``diverged.json`` (it stopped on a non-finite
-                                              loss), and ``test_scores.json`` (``gvis eval-tracker`` per held-out set)
+a run folder (any path)                       the files of ``gvis train`` (with ``validation.csv`` when validated
+                                              on ``WORK/val``), then ``summary.json`` (its JSON summary: the run
+                                              finished) or ``diverged.json`` (it stopped on a non-finite loss), and
+                                              ``test_scores.json`` (``gvis eval-tracker`` per held-out set; with
+                                              ``results_<set>.json`` when the results are kept)
 ============================================  ====================================================================
 
 Every stage runs a ``gvis`` sub-command through a :data:`Runner`: by default :func:`subprocess_runner`, a
@@ -28,13 +30,14 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal, Sequence
 
-from gvis.errors import GvisError, InputError
+from gvis.errors import EXIT_SIGINT, EXIT_SIGTERM, STOPPED_EXIT_CODES, ConfigError, GvisError, InputError
 from gvis.io import write_json_atomic
 
 #: Files of a run folder.
@@ -70,7 +73,26 @@ class CommandFailed(GvisError):
 
 
 class RunInterrupted(GvisError):
-    """A training run was stopped by a signal; it resumes from its ``last.pt`` next time."""
+    """A training run was stopped by a signal; it resumes from its ``last.pt`` next time.
+    ``exit_code``: the run's (130 for SIGINT, else 143)."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_SIGTERM) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code if exit_code in STOPPED_EXIT_CODES else EXIT_SIGTERM
+
+
+def run_experiment(main: Callable[[], Any]) -> int:
+    """Run an ``experiments/`` script's ``main``; its exit code. A training run stopped by a signal (or
+    Ctrl-C here) ends the script with 130 / 143 and a note that running it again resumes."""
+    try:
+        main()
+    except RunInterrupted as stopped:
+        print(f"stopped: {stopped}", file=sys.stderr)
+        return stopped.exit_code
+    except KeyboardInterrupt:
+        print("stopped by Ctrl-C; run the same command again to resume", file=sys.stderr)
+        return EXIT_SIGINT
+    return 0
 
 
 def subprocess_runner(argv: Sequence[str]) -> CommandResult:
@@ -178,9 +200,11 @@ def cached_json(path: Path, force: bool, make: Callable[[], Any]) -> Any:
 # ------------------------------------------------------------------------------------------ data
 @dataclass(frozen=True)
 class Benchmark:
-    """The data of one work folder: a training set and held-out sets of ``gvis synth`` videos with simulated
-    detections. Defaults are the learning proof's (``preset`` hard, 200 training videos of generator seed 0,
-    50 held-out videos for each of the seeds 1, 2, 3).
+    """The data of one work folder: a training set, held-out sets and optionally a small validation set of
+    ``gvis synth`` videos with simulated detections. Defaults are the learning proof's (``preset`` hard, 200
+    training videos of generator seed 0, 50 held-out videos for each of the seeds 1, 2, 3, no validation set);
+    ``gvis compare`` adds ``val_videos`` validation videos of generator seed ``val_seed`` (learning curves
+    during training; never used to choose anything).
 
     ``synth_preset`` overrides the generator preset only (default: ``preset``; tests use tiny frames with
     the hard detector).
@@ -193,6 +217,8 @@ class Benchmark:
     test_seeds: tuple[int, ...] = (1, 2, 3)
     train_seed: int = 0
     synth_preset: str | None = None
+    val_videos: int = 0
+    val_seed: int = 100
 
     @property
     def train_set(self) -> Path:
@@ -203,6 +229,10 @@ class Benchmark:
         return [self.work / f"test_seed{seed}" for seed in self.test_seeds]
 
     @property
+    def val_set(self) -> Path:
+        return self.work / "val"
+
+    @property
     def tuned_yaml(self) -> Path:
         return self.work / "masktrack_tuned.yaml"
 
@@ -211,16 +241,23 @@ class Benchmark:
         seeds = f"seed{'s' if len(self.test_seeds) > 1 else ''} {', '.join(map(str, self.test_seeds))}"
         return (f"{self.train_videos} `gvis synth --preset {synth}` training videos (generator seed {self.train_seed}) "
                 f"with `gvis detect --detector simulated --preset {self.preset}` detections; {self.test_videos} "
-                f"held-out videos from each of the generator {seeds} with their own simulated detections")
+                f"held-out videos from each of the generator {seeds} with their own simulated detections"
+                + (f"; learning curves on {self.val_videos} validation videos of generator seed {self.val_seed}"
+                   if self.val_videos else ""))
 
 
 def prepare(bench: Benchmark, runner: Runner = subprocess_runner, force: bool = False) -> None:
-    """Make (or check) the training set and every held-out set."""
+    """Make (or check) the training set, every held-out set and the validation set (if any)."""
+    if bench.val_videos and bench.val_seed in (bench.train_seed, *bench.test_seeds):
+        raise ConfigError(f"the validation set's generator seed {bench.val_seed} is also a training or held-out "
+                          "seed; choose other held-out seeds")
     bench.work.mkdir(parents=True, exist_ok=True)
     synth = bench.synth_preset or bench.preset
     make_set(bench.train_set, bench.train_videos, bench.train_seed, synth, bench.preset, runner, force)
     for seed, folder in zip(bench.test_seeds, bench.test_sets):
         make_set(folder, bench.test_videos, seed, synth, bench.preset, runner, force)
+    if bench.val_videos:
+        make_set(bench.val_set, bench.val_videos, bench.val_seed, synth, bench.preset, runner, force)
 
 
 def make_set(folder: Path, videos: int, seed: int, synth_preset: str, detector_preset: str,
@@ -261,14 +298,23 @@ HEURISTICS = ("tuned", "default")
 
 
 def tune_heuristic(bench: Benchmark, runner: Runner = subprocess_runner, force: bool = False,
-                   grid: Sequence[str] = ()) -> dict:
-    """``gvis tune-baseline`` on the training set (``grid``: ``KEY=V1,V2`` axes replacing the default grid);
-    its JSON, cached in ``WORK/tuning.json``; the best config in ``WORK/masktrack_tuned.yaml``."""
+                   grid: Sequence[str] = (), detections: Path | None = None, folder: Path | None = None) -> dict:
+    """``gvis tune-baseline`` on the training set (``grid``: ``KEY=V1,V2`` axes replacing the default grid;
+    ``detections``: those of the training set tuned on, default its simulated ones); its JSON plus ``seconds``
+    (wall time), cached in ``FOLDER/tuning.json``; the best config in ``FOLDER/masktrack_tuned.yaml``
+    (``folder``: default ``WORK``, where :meth:`Benchmark.tuned_yaml` is)."""
     train = bench.train_set
+    folder = bench.work if folder is None else folder
     axes = [item for axis in grid for item in ("--grid", axis)]
-    return cached_json(bench.work / "tuning.json", force, lambda: json.loads(gvis(
-        ["tune-baseline", "--data", train, "--detections", train / "dets.jsonl", "--out", bench.tuned_yaml, "--json",
-         *axes], runner)))
+    tuned_on = train / "dets.jsonl" if detections is None else detections
+    command = ["tune-baseline", "--data", train, "--detections", tuned_on, "--out", folder / bench.tuned_yaml.name,
+               "--json", *axes]
+
+    def make() -> dict:
+        start = time.perf_counter()
+        return {**json.loads(gvis(command, runner)), "seconds": time.perf_counter() - start}
+
+    return cached_json(folder / "tuning.json", force, make)
 
 
 def evaluate_heuristic(bench: Benchmark, name: str, runner: Runner = subprocess_runner, force: bool = False) -> dict:
@@ -309,9 +355,11 @@ def run_outcome(folder: Path) -> RunOutcome | None:
 
 
 def train_run(config: str | Path, folder: Path, bench: Benchmark, seed: int, steps: int, minutes: float,
-              overrides: Sequence[str] = (), runner: Runner = subprocess_runner, force: bool = False) -> RunOutcome:
+              overrides: Sequence[str] = (), runner: Runner = subprocess_runner, force: bool = False,
+              val_every: int = 0) -> RunOutcome:
     """``gvis train CONFIG`` on the training set into ``folder`` (training ``seed``, at most ``steps`` steps and
-    ``minutes`` of training, no validation), unless it has ended before.
+    ``minutes`` of training; validated on the validation set every ``val_every`` steps and at the end, 0: never),
+    unless it has ended before.
 
     A run left by an interruption (``last.pt`` but no outcome) continues with ``--resume``; ``force`` starts
     afresh. A non-finite loss is an outcome (``diverged.json``), not an error; any other failure raises
@@ -324,11 +372,20 @@ def train_run(config: str | Path, folder: Path, bench: Benchmark, seed: int, ste
     train = bench.train_set
     options = [f"data.train.annotations={train}", f"data.train.detections={train / 'dets.pt'}", f"seed={seed}",
                f"output_dir={folder}", f"train.steps={steps}", f"train.time_limit_minutes={minutes}",
-               "train.val_every=0", *overrides]
+               f"train.val_every={val_every}", *overrides]
+    if val_every:
+        options[:0] = [f"data.val.annotations={bench.val_set}", f"data.val.detections={bench.val_set / 'dets.pt'}"]
     resume = "--resume" if (folder / "last.pt").exists() and not force else "--overwrite"
     argv = ["train", str(config), *(item for option in options for item in ("--set", option)), resume, "--json",
             "--no-progress"]
     result = runner(argv)
+    if result.returncode in STOPPED_EXIT_CODES or result.returncode < 0:  # stopped by a signal: resumable
+        try:  # a run that saved and exited printed its summary; a killed one nothing
+            summary = json.loads(result.stdout)
+            how = f"by {summary['stopped_by']} at step {summary['step']}"
+        except ValueError:
+            how = f"(exit {result.returncode})"
+        raise RunInterrupted(f"training in {folder} was stopped {how}; run again to resume it", result.returncode)
     if result.returncode != 0:
         diverged = DIVERGED_PATTERN.search(result.stderr)
         if diverged is None:
@@ -339,18 +396,17 @@ def train_run(config: str | Path, folder: Path, bench: Benchmark, seed: int, ste
         write_json_atomic(folder / DIVERGED, record, indent=2)
         return RunOutcome(folder, "diverged", record)
     summary = json.loads(result.stdout)
-    if summary.get("stopped_by") in ("SIGINT", "SIGTERM"):
-        raise RunInterrupted(f"training in {folder} was stopped by {summary['stopped_by']} at step "
-                             f"{summary['step']}; run again to resume it")
     write_json_atomic(folder / SUMMARY, summary, indent=2)
     return RunOutcome(folder, "finished", summary)
 
 
 def evaluate_run(folder: Path, bench: Benchmark, runner: Runner = subprocess_runner, force: bool = False,
                  detections: Callable[[Path], Path] = lambda test: test / "dets.jsonl",
-                 results: Callable[[Path], Path] | None = None, flags: Sequence[str] = ()) -> dict:
-    """:func:`checkpoint_scores` of the run's ``folder/model.pt``, cached in ``folder/test_scores.json``."""
-    return checkpoint_scores(folder / "model.pt", bench, folder / SCORES, runner, force, detections, results, flags)
+                 results: Callable[[Path], Path] | None = None, model: Path | None = None,
+                 flags: Sequence[str] = ()) -> dict:
+    """:func:`checkpoint_scores` of ``model`` (default ``folder/model.pt``), cached in ``folder/test_scores.json``."""
+    return checkpoint_scores(folder / "model.pt" if model is None else model, bench, folder / SCORES, runner, force,
+                             detections, results, flags)
 
 
 def checkpoint_scores(checkpoint: Path, bench: Benchmark, cache: Path, runner: Runner = subprocess_runner,

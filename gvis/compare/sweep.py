@@ -1,8 +1,12 @@
 """Configs × training seeds through the protocol of :mod:`gvis.compare.benchmark`, one folder per run.
 
-``WORK/runs/<config stem>/seed<k>/`` holds one run. A run that ended (``summary.json`` or ``diverged.json``)
-is skipped, one left by an interruption resumes from its ``last.pt``, and its held-out scores
-(``test_scores.json``) are computed once; so a sweep may be stopped and restarted at any point.
+``RUNS/<config stem>/seed<k>/`` holds one run (``RUNS`` is ``WORK/runs`` unless chosen: one folder per budget).
+A run is validated on the benchmark's validation set :data:`~gvis.compare.verdicts.VALIDATIONS` times
+(``validation.csv``: its learning curve). A run that ended (``summary.json`` or ``diverged.json``) is skipped,
+one left by an interruption resumes from its ``last.pt``, and its held-out scores (``test_scores.json``) and
+results (``results_<set>.json``, for the per-video statistics) are computed once; so a sweep may be stopped
+and restarted at any point. A run folder trained for another budget (``train.steps`` or
+``train.time_limit_minutes`` of its ``config.yaml``) is refused rather than mixed in.
 
 While a sweep works on a run it holds an exclusive lock on ``<run>/.lock`` (``flock``; released when the
 process ends, however it ends), and a run locked by another process is skipped: several ``gvis compare``
@@ -28,12 +32,34 @@ from gvis.compare.benchmark import (
     subprocess_runner,
     train_run,
 )
+from gvis.compare.verdicts import validation_interval
 from gvis.errors import ConfigError
 
 
-def run_folder(work: Path, stem: str, seed: int) -> Path:
-    """Where the run of config ``stem`` with training seed ``seed`` lives."""
-    return work / "runs" / stem / f"seed{seed}"
+def run_folder(runs: Path, stem: str, seed: int) -> Path:
+    """Where the run of config ``stem`` with training seed ``seed`` lives in the runs folder ``runs``."""
+    return runs / stem / f"seed{seed}"
+
+
+def results_path(folder: Path, test_set: Path) -> Path:
+    """The results file a run keeps for a held-out set."""
+    return folder / f"results_{test_set.name}.json"
+
+
+def check_budget(folder: Path, steps: int, minutes: float) -> None:
+    """:class:`~gvis.errors.ConfigError` if the run in ``folder`` was started with another budget."""
+    import yaml
+
+    path = folder / "config.yaml"
+    if not path.exists():
+        return
+    train = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("train", {})
+    found = {"train.steps": train.get("steps"), "train.time_limit_minutes": train.get("time_limit_minutes")}
+    wanted = {"train.steps": steps, "train.time_limit_minutes": minutes}
+    differ = [f"{key}={found[key]} (asked: {value:g})" for key, value in wanted.items() if found[key] != value]
+    if differ:
+        raise ConfigError(f"{folder} holds a run with another budget ({', '.join(differ)}); give this budget its "
+                          "own --runs folder, or delete that run")
 
 
 def resolve_configs(items: Sequence[str | Path], overrides: Sequence[str] = ()) -> dict[str, Path]:
@@ -91,16 +117,19 @@ def run_lock(folder: Path) -> Iterator[bool]:
         handle.close()  # releases the lock
 
 
-def sweep(bench: Benchmark, configs: dict[str, Path], seeds: Sequence[int], steps: int, minutes: float,
+def sweep(bench: Benchmark, runs: Path, configs: dict[str, Path], seeds: Sequence[int], steps: int, minutes: float,
           overrides: Sequence[str] = (), runner: Runner = subprocess_runner) -> list[RunRecord]:
-    """Train and evaluate every config for every seed (see the module docstring); progress on stderr.
+    """Train and evaluate every config for every seed in the runs folder ``runs`` (see the module docstring);
+    progress on stderr.
 
     A run that diverges is recorded as such; one that fails otherwise is reported and the sweep goes on.
     """
+    for stem, seed in itertools.product(configs, seeds):
+        check_budget(run_folder(runs, stem, seed), steps, minutes)
     records = []
     total = len(configs) * len(seeds)
     for index, (stem, seed) in enumerate(itertools.product(configs, seeds), 1):
-        folder = run_folder(bench.work, stem, seed)
+        folder = run_folder(runs, stem, seed)
         prefix = f"[{index}/{total}] {stem} seed {seed}"
         with run_lock(folder) as locked:
             if not locked:
@@ -120,15 +149,16 @@ def _run(bench: Benchmark, config: Path, stem: str, seed: int, folder: Path, pre
         if outcome is None:
             how = "resuming" if (folder / "last.pt").exists() else "training"
             log(f"{prefix}: {how} (at most {steps} steps and {minutes:g} min)")
-            outcome = train_run(config, folder, bench, seed, steps, minutes, overrides, runner)
+            outcome = train_run(config, folder, bench, seed, steps, minutes, overrides, runner,
+                                val_every=validation_interval(steps))
         if outcome.status == "diverged":
             log(f"{prefix}: diverged at step {outcome.record['step']}")
             return RunRecord(stem, seed, folder, "diverged", outcome.record["message"])
-        if (folder / SCORES).exists():
+        if (folder / SCORES).exists() and all(results_path(folder, test).exists() for test in bench.test_sets):
             log(f"{prefix}: done before (skipped)")
         else:
             log(f"{prefix}: evaluating on {len(bench.test_sets)} held-out sets")
-            evaluate_run(folder, bench, runner)
+            evaluate_run(folder, bench, runner, force=True, results=lambda test: results_path(folder, test))
     except CommandFailed as exc:
         log(f"{prefix}: failed: {exc}")
         return RunRecord(stem, seed, folder, "failed", str(exc))

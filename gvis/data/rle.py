@@ -283,6 +283,8 @@ def _uncompressed_to_rle(counts: list, height: int, width: int) -> dict:
         raise ValueError("uncompressed RLE 'counts' must be a list of integers")
     if (runs < 0).any():
         raise ValueError("negative run length in uncompressed RLE 'counts'")
+    if (runs > height * width).any():  # checked first: such runs could wrap the int64 sum around to H*W
+        raise ValueError(f"a run length in uncompressed RLE 'counts' exceeds H*W = {height * width}")
     total = int(runs.sum())
     if total != height * width:
         raise ValueError(f"uncompressed RLE run lengths sum to {total}, expected H*W = {height * width}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,8 @@ class YTVISDataset:
             ) from None
         except UnicodeDecodeError:
             raise InputError("not a UTF-8 JSON file", file=path) from None
+        except RecursionError:
+            raise InputError("JSON nested too deeply to be an annotation file", file=path) from None
         return cls(raw, source=path, image_root=image_root)
 
     @classmethod
@@ -193,6 +196,10 @@ class YTVISDataset:
             file_names = entry["file_names"]
             if not isinstance(file_names, list) or not file_names or not all(isinstance(f, str) for f in file_names):
                 raise self._error("must be a non-empty list of frame paths", video_id, f"{where}.file_names")
+            for frame, file_name in enumerate(file_names):
+                if _escapes(file_name):
+                    raise self._error(f"{file_name!r} leaves the image folder: frame paths are relative, without '..'",
+                                      video_id, f"{where}.file_names[{frame}]")
             length = entry.get("length", len(file_names))
             if length != len(file_names):
                 raise self._error(
@@ -343,6 +350,9 @@ class YTVISDataset:
         video = self._video_by_id[video_id]
         field_name = f"file_names[{frame_index}]"
         try:
+            if not stat.S_ISREG(path.stat().st_mode):  # a FIFO or device would block or never end
+                raise InputError(f"frame {path} is not a regular file", file=self._source, video_id=video_id,
+                                 field=field_name)
             with Image.open(path) as image:
                 array = np.asarray(image.convert("RGB"))
         except FileNotFoundError:
@@ -390,6 +400,14 @@ class _UncheckedStrings:
 
 
 _NUMBER_TYPES = {int, float}
+
+
+def _escapes(file_name: str) -> bool:
+    """Does a frame path, as written, leave the image folder (absolute, a drive, or a '..' component)?
+    Symbolic links inside the folder are the dataset's own business and stay allowed."""
+    if file_name.startswith(("/", "\\")) or file_name[1:2] == ":":
+        return True
+    return ".." in file_name and ".." in file_name.replace("\\", "/").split("/")
 
 
 def _all_finite(numbers: list) -> bool:

@@ -9,17 +9,16 @@ omitted in the ``.jsonl`` are filled from labels and scores.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Iterator
 
 import torch
 
-from gvis.detections.jsonl import DetectionsReader
+from gvis.detections.jsonl import DetectionsReader, check_header
 from gvis.detections.structures import Detections
 from gvis.errors import InputError
-from gvis.io import atomic_open
+from gvis.io import atomic_open, file_sha256, first_line
 
 CACHE_FORMAT = "gvis-detections-cache"
 CACHE_VERSION = 1
@@ -29,14 +28,6 @@ _ROW_FIELDS = ("boxes", "scores", "labels", "class_probs", "appearance")
 def default_cache_path(jsonl_path: str | os.PathLike) -> Path:
     """``dets.jsonl`` → ``dets.pt`` beside it."""
     return Path(jsonl_path).with_suffix(".pt")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _pack_video(frames: list[Detections], category_ids: list[int]) -> dict:
@@ -76,7 +67,7 @@ def write_cache(jsonl_path: str | os.PathLike, cache_path: str | os.PathLike | N
     payload = {
         "format": CACHE_FORMAT,
         "version": CACHE_VERSION,
-        "source_sha256": _sha256(jsonl_path),
+        "source_sha256": file_sha256(jsonl_path),
         "header": reader.header,
         "videos": videos,
     }
@@ -92,15 +83,29 @@ class DetectionsCache:
         self.path = Path(path)
         try:
             payload = torch.load(self.path, weights_only=True)
-        except (OSError, RuntimeError, EOFError) as exc:
-            raise InputError(f"cannot read detections cache: {exc}", file=self.path) from None
+        except FileNotFoundError:
+            raise InputError("no such detections cache", file=self.path) from None
+        except Exception as exc:  # truncated, not a torch file, unexpected pickle content
+            raise InputError(f"cannot read detections cache: {first_line(exc)}", file=self.path) from None
         if not isinstance(payload, dict) or payload.get("format") != CACHE_FORMAT or payload.get("version") != CACHE_VERSION:
             raise InputError(f"not a {CACHE_FORMAT} version {CACHE_VERSION} file", file=self.path, field="format")
+        header, videos = payload.get("header"), payload.get("videos")
+        if (not isinstance(payload.get("source_sha256"), str) or not isinstance(videos, dict)
+                or not isinstance(header, dict) or check_header(header) is not None):
+            raise InputError("damaged detections cache (its parts have the wrong types)", file=self.path)
         self.source_sha256: str = payload["source_sha256"]
-        self.header: dict = payload["header"]
-        self.categories: list[dict] = self.header["categories"]
-        self.appearance_dim: int | None = self.header["appearance_dim"]
-        self._videos: dict[int, dict] = payload["videos"]
+        self.header: dict = header
+        self.categories: list[dict] = header["categories"]
+        self.appearance_dim: int | None = header["appearance_dim"]
+        self._videos: dict[int, dict] = videos
+
+    def check_source(self, jsonl_path: str | os.PathLike | None = None) -> None:
+        """``InputError`` unless this cache was made from ``jsonl_path`` as it is now (default: the
+        ``.jsonl`` beside the cache, when there is one)."""
+        source = self.path.with_suffix(".jsonl") if jsonl_path is None else Path(jsonl_path)
+        if source.exists() and file_sha256(source) != self.source_sha256:
+            raise InputError(f"stale cache: {source} changed after the cache was made from it; name the .jsonl "
+                             "instead (its cache is rebuilt)", file=self.path)
 
     @property
     def video_ids(self) -> list[int]:
@@ -134,7 +139,10 @@ def load_detections(jsonl_path: str | os.PathLike, cache_path: str | os.PathLike
     jsonl_path = Path(jsonl_path)
     cache_path = default_cache_path(jsonl_path) if cache_path is None else Path(cache_path)
     if cache_path.exists():
-        cache = DetectionsCache(cache_path)
-        if cache.source_sha256 == _sha256(jsonl_path):
+        try:
+            cache = DetectionsCache(cache_path)
+        except InputError:  # damaged (an interrupted copy, a crash): it is only a cache, so rebuild it
+            cache = None
+        if cache is not None and cache.source_sha256 == file_sha256(jsonl_path):
             return cache
     return DetectionsCache(write_cache(jsonl_path, cache_path))

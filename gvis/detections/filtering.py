@@ -13,11 +13,14 @@ fixture, where every score is 1.0).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
+import numpy as np
 import torch
+from pycocotools import mask as mask_utils
 from torch import Tensor
 
-from gvis.detections.structures import Detections
+from gvis.detections.structures import RLE, Detections, pycoco_rle
 
 
 @dataclass
@@ -25,13 +28,19 @@ class FilterConfig:
     """Which detections a tracker sees.
 
     - ``score_threshold``: keep ``score > score_threshold`` (spec: p > 0.03).
-    - ``nms_iou``: class-agnostic NMS; a detection whose box IoU with a higher-scored kept one exceeds this
+    - ``nms_iou``: class-agnostic NMS; a detection whose IoU with a higher-scored kept one exceeds this
       is dropped. ``null`` disables NMS.
+    - ``nms_overlap``: the IoU NMS compares, of the boxes (default) or of the masks.
+    - ``nms_rank``: the order in which NMS keeps detections: by score (default), or by ``support``, the sum of
+      every detection's score times its IoU with this one (itself included), so that of many overlapping
+      proposals of one object the one most others agree with is kept (parts and loose copies agree less).
     - ``top_n``: keep at most this many, highest scores first (spec: 16). ``null`` keeps all.
     """
 
     score_threshold: float = 0.03
     nms_iou: float | None = 0.7
+    nms_overlap: Literal["box", "mask"] = "box"
+    nms_rank: Literal["score", "support"] = "score"
     top_n: int | None = 16
 
     def validate(self) -> None:
@@ -63,15 +72,27 @@ def box_iou(boxes: Tensor, others: Tensor) -> Tensor:
     return torch.where(union > 0, inter / union.clamp(min=torch.finfo(union.dtype).tiny), torch.zeros_like(inter))
 
 
-def greedy_nms(boxes: Tensor, iou_threshold: float) -> Tensor:
-    """Indices of the boxes kept by greedy NMS, for ``boxes [N, 4]`` already sorted by decreasing score.
+def mask_ious(masks: list[RLE], others: list[RLE], over_first: bool = False) -> np.ndarray:
+    """``[len(masks), len(others)]`` mask IoU of compressed RLEs (``counts`` str or bytes).
+
+    ``over_first``: intersection over the area of ``masks[i]`` instead (pycocotools' crowd rule).
+    """
+    if not masks or not others:
+        return np.zeros((len(masks), len(others)))
+    ious = mask_utils.iou([pycoco_rle(r) for r in masks], [pycoco_rle(r) for r in others], [int(over_first)] * len(others))
+    return np.asarray(ious, dtype=np.float64).reshape(len(masks), len(others))
+
+
+def greedy_nms(overlaps: Tensor, iou_threshold: float) -> Tensor:
+    """Indices kept by greedy NMS, for the ``[N, N]`` IoU of N detections already sorted by decreasing
+    score (box or mask IoU).
 
     Returns ``[K]`` int64 indices in increasing order (that is, in score order).
     """
-    count = boxes.shape[0]
+    count = overlaps.shape[0]
     if count == 0:
         return torch.zeros(0, dtype=torch.long)
-    overlaps = box_iou(boxes, boxes) > iou_threshold  # [N, N]
+    overlaps = overlaps > iou_threshold  # [N, N]
     suppressed = torch.zeros(count, dtype=torch.bool)
     for i in range(count):
         if not suppressed[i]:
@@ -83,13 +104,24 @@ def greedy_nms(boxes: Tensor, iou_threshold: float) -> Tensor:
 def filter_detections(detections: Detections, config: FilterConfig) -> tuple[Detections, Tensor]:
     """Apply threshold, NMS and top-N to one frame.
 
-    Returns the kept detections, highest score first (ties in input order), and ``[K]`` int64 indices of
-    them in ``detections`` (so a tracker can report ``det_index`` in the caller's numbering).
+    Returns the kept detections, highest score (or support) first, ties in input order, and ``[K]`` int64
+    indices of them in ``detections`` (so a tracker can report ``det_index`` in the caller's numbering).
     """
     order = torch.sort(detections.scores, descending=True, stable=True).indices
     order = order[detections.scores[order] > config.score_threshold]
     if config.nms_iou is not None and order.numel() > 1:
-        order = order[greedy_nms(detections.boxes[order].float(), config.nms_iou)]
+        if config.nms_overlap == "mask":
+            rles = [detections.mask_rles()[i] for i in order.tolist()]
+            overlaps = torch.from_numpy(mask_ious(rles, rles))
+        else:
+            boxes = detections.boxes[order].float()
+            overlaps = box_iou(boxes, boxes)
+        if config.nms_rank == "support":
+            # The detection most of the others agree with (score-weighted overlap) leads its cluster.
+            support = overlaps.double() @ detections.scores[order].double()
+            rank = torch.sort(support, descending=True, stable=True).indices
+            order, overlaps = order[rank], overlaps[rank][:, rank]
+        order = order[greedy_nms(overlaps, config.nms_iou)]
     if config.top_n is not None:
         order = order[: config.top_n]
     return detections[order], order

@@ -17,10 +17,11 @@ replaces its target file atomically when it is closed without an error.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import IO, Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -38,6 +39,23 @@ _REQUIRED_FRAME_KEYS = ("video_id", "frame_index", "height", "width", "boxes", "
 _OPTIONAL_FRAME_KEYS = ("class_probs", "appearance", "frame_appearance")
 #: Tolerance on ``sum(class_probs[n]) == 1`` (values are written with 6 decimals).
 _PROB_SUM_TOLERANCE = 1e-3
+#: Longest line read, in MB (parsing a line takes many times its size in memory); the environment
+#: variable ``GVIS_MAX_JSONL_LINE_MB`` changes it.
+MAX_LINE_MB = 64
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def max_line_bytes() -> int:
+    """The line-length bound of :class:`DetectionsReader`: ``GVIS_MAX_JSONL_LINE_MB`` or :data:`MAX_LINE_MB`."""
+    value = os.environ.get("GVIS_MAX_JSONL_LINE_MB", str(MAX_LINE_MB))
+    try:
+        megabytes = float(value)
+    except ValueError:
+        megabytes = float("nan")
+    if not megabytes > 0 or megabytes == float("inf"):
+        raise InputError(f"must be a positive number of MB, got {value!r}", file="environment",
+                         field="GVIS_MAX_JSONL_LINE_MB")
+    return int(megabytes * 2**20)
 
 
 def _is_int(value: Any) -> bool:
@@ -71,10 +89,10 @@ def check_header(header: Any) -> str | None:
         return "categories: must be a non-empty list of {\"id\": int, \"name\": str}"
     seen: set[int] = set()
     for k, category in enumerate(categories):
-        if not isinstance(category, dict) or set(category) != {"id", "name"}:
-            return f"categories[{k}]: must be {{\"id\": int, \"name\": str}}, got {category!r}"
-        if not _is_int(category["id"]) or not isinstance(category["name"], str):
-            return f"categories[{k}]: must be {{\"id\": int, \"name\": str}}, got {category!r}"
+        # Other keys (YouTube-VIS's "supercategory", ...) are allowed and kept as they are.
+        if (not isinstance(category, dict) or not _is_int(category.get("id"))
+                or not isinstance(category.get("name"), str)):
+            return f"categories[{k}]: must be an object with \"id\": int and \"name\": str, got {category!r}"
         if category["id"] in seen:
             return f"categories[{k}]: duplicate category id {category['id']}"
         seen.add(category["id"])
@@ -120,8 +138,8 @@ def _numbers(value: Any, field: str, shape: tuple[int | None, ...], kind: str = 
             if axis == 0:
                 raise _FrameError(field, f"has {size} entries, expected {expected}")
             raise _FrameError(field, f"rows have width {size}, expected {expected}")
-    if kind == "f" and not np.isfinite(array).all():
-        raise _FrameError(field, "contains NaN or inf")
+    if kind == "f" and not (np.abs(array) <= _FLOAT32_MAX).all():  # NaN compares False too
+        raise _FrameError(field, "contains NaN, inf or a value beyond float32's range")
     return array
 
 
@@ -218,8 +236,13 @@ class _FrameOrder:
         self._finished: set[int] = set()
         self._video: int | None = None
         self._last_index = -1
+        self._size: tuple[int, int] | None = None
 
-    def check(self, video_id: int, frame_index: int) -> None:
+    def check(self, video_id: int, frame_index: int, size: tuple[int, int]) -> None:
+        if video_id == self._video and size != self._size:
+            raise _FrameError("height", f"frame size {size[0]}x{size[1]} (HxW) differs from the "
+                                        f"{self._size[0]}x{self._size[1]} of the video's first frame")
+        self._size = size
         if video_id != self._video:
             if video_id in self._finished:
                 raise _FrameError(
@@ -250,12 +273,13 @@ class DetectionsReader:
         check_masks: check that every RLE string decodes to exactly ``H*W`` pixels (cheap, vectorised).
     """
 
-    def __init__(self, path: str | os.PathLike, check_masks: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike, check_masks: bool = True, max_line: int | None = None) -> None:
         self.path = Path(path)
         self.check_masks = check_masks
+        self.max_line = max_line_bytes() if max_line is None else max_line
         try:
             with open(self.path, "rb") as handle:
-                first = handle.readline()
+                first = self._readline(handle, 1)
         except OSError as exc:
             raise InputError(f"cannot read detections: {exc.strerror}", file=self.path) from None
         if not first.strip():
@@ -279,13 +303,26 @@ class DetectionsReader:
             raise InputError(f"malformed JSON at column {exc.colno}: {exc.msg}", file=self.path, line=line, field="<json>") from None
         except UnicodeDecodeError:
             raise InputError("malformed JSON: not UTF-8 text", file=self.path, line=line, field="<json>") from None
+        except RecursionError:
+            raise InputError("JSON nested too deeply", file=self.path, line=line, field="<json>") from None
+
+    def _readline(self, handle: IO[bytes], line: int) -> bytes:
+        """One line of at most ``max_line`` bytes (a longer one is refused unread)."""
+        raw = handle.readline(self.max_line + 1)
+        if len(raw) > self.max_line and not raw.endswith(b"\n"):
+            raise InputError(f"line longer than {self.max_line / 2**20:g} MB (GVIS_MAX_JSONL_LINE_MB raises the bound)",
+                             file=self.path, line=line, field="<json>")
+        return raw
 
     def frames(self) -> Iterator[tuple[int, int, Detections]]:
         """``(video_id, frame_index, Detections)`` for every frame line, in file order."""
         order = _FrameOrder()
         with open(self.path, "rb") as handle:
-            handle.readline()
-            for line, raw in enumerate(handle, start=2):
+            self._readline(handle, 1)
+            for line in itertools.count(2):
+                raw = self._readline(handle, line)
+                if not raw:
+                    break
                 if not raw.strip():
                     raise InputError("empty line (every line after the header is one frame)", file=self.path, line=line, field="<json>")
                 record = self._load_json(raw, line)
@@ -294,7 +331,7 @@ class DetectionsReader:
                     video_id, frame_index, detections = _parse_frame(
                         record, self.category_index, self.appearance_dim, self.check_masks
                     )
-                    order.check(video_id, frame_index)
+                    order.check(video_id, frame_index, detections.image_size)
                 except _FrameError as exc:
                     raise InputError(
                         exc.reason, file=self.path, line=line, field=exc.field,
@@ -421,7 +458,7 @@ class DetectionsWriter:
         try:
             # Masks from pycocotools are valid by construction; everything else gets the reader's checks.
             _parse_frame(record, self.category_index, self.header["appearance_dim"], check_masks=False)
-            self._order.check(record["video_id"], record["frame_index"])
+            self._order.check(record["video_id"], record["frame_index"], (height, width))
         except _FrameError as exc:
             raise InputError(exc.reason, file=self.path, line=self._line, video_id=video_id, field=exc.field) from None
         self._handle.write(json.dumps(record, allow_nan=False) + "\n")

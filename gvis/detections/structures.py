@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
 from pycocotools import mask as mask_utils
 from torch import Tensor
+
+from gvis.errors import InputError
+
+if TYPE_CHECKING:
+    from gvis.data.ytvis import Video
 
 RLE = dict[str, Any]
 
@@ -251,3 +256,22 @@ class Tracks(_Rows):
     def matched(self) -> Tensor:
         """``[K]`` bool: rows with a detection this frame."""
         return self.det_indices >= 0
+
+
+def check_frame_size(detections: Detections, video: "Video", frame_index: int, source: Any) -> None:
+    """``InputError`` naming ``source`` unless the detections of frame ``frame_index`` of ``video`` have
+    the video's frame size (masks and boxes of another size would be compared with the wrong pixels)."""
+    if tuple(detections.image_size) != (video.height, video.width):
+        height, width = detections.image_size
+        raise InputError(f"frame {frame_index} of the detections is {height}x{width} (HxW), the video is "
+                         f"{video.height}x{video.width}", file=source, video_id=video.id, field="height")
+
+
+def check_video_detections(frames: Sequence[Detections], video: "Video", source: Any) -> None:
+    """``InputError`` naming ``source`` unless ``frames`` are the detections of every frame of ``video``,
+    each of the video's size."""
+    if len(frames) != video.length:
+        raise InputError(f"the detections have {len(frames)} frames, the video has {video.length}", file=source,
+                         video_id=video.id, field="frame_index")
+    for frame_index, detections in enumerate(frames):
+        check_frame_size(detections, video, frame_index, source)

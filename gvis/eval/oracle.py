@@ -14,8 +14,7 @@ import torch
 from pycocotools import mask as mask_utils
 
 from gvis.data.ytvis import YTVISDataset
-from gvis.detections.structures import Detections, Tracks, pycoco_rle
-from gvis.errors import InputError
+from gvis.detections.structures import Detections, Tracks, check_video_detections, pycoco_rle
 from gvis.eval.results import VideoResults
 
 
@@ -95,9 +94,7 @@ def oracle_link(dataset: YTVISDataset, videos: Iterable[tuple[int, list[Detectio
     entries = []
     for video_id, frames in videos:
         video = dataset.video(video_id)
-        if len(frames) != video.length:
-            raise InputError(f"the detections have {len(frames)} frames, the video has {video.length}", file=source,
-                             video_id=video_id, field="frame_index")
+        check_video_detections(frames, video, source)
         per_frame = []
         for frame_index, detections in enumerate(frames):
             instance_ids, instance_masks = dataset.frame_masks(video_id, frame_index)

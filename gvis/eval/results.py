@@ -158,6 +158,8 @@ def load_results(path: str | os.PathLike) -> list:
         raise InputError(f"not valid JSON: {exc.msg} (column {exc.colno})", file=path, line=exc.lineno) from None
     except UnicodeDecodeError:
         raise InputError("not valid JSON: the file is not UTF-8 text", file=path) from None
+    except RecursionError:
+        raise InputError("JSON nested too deeply to be a results file", file=path) from None
     if not isinstance(data, list):
         raise InputError(
             f"a results file is a JSON list of entries {{{', '.join(ENTRY_KEYS)}}}, got a {type(data).__name__}",

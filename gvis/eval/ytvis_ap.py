@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -75,10 +76,22 @@ class _Accumulator:
         self.videos = [[[] for _ in AREA_RANGES] for _ in range(num_categories)]
         self.num_gt = np.zeros((num_categories, len(AREA_RANGES)), np.int64)
 
-    def add(self, k: int, a: int, scores: np.ndarray, matched: np.ndarray, ignored: np.ndarray, num_gt: int) -> None:
-        """One video: ``scores [D]`` sorted, ``matched``/``ignored`` ``[T, D]`` bool."""
-        self.videos[k][a].append((scores, matched, ignored))
+    def add(self, k: int, a: int, video: int, scores: np.ndarray, matched: np.ndarray, ignored: np.ndarray,
+            num_gt: int) -> None:
+        """One video (its position in evaluation order): ``scores [D]`` sorted, ``matched``/``ignored`` ``[T, D]``."""
+        self.videos[k][a].append((video, scores, matched, ignored, num_gt))
         self.num_gt[k, a] += num_gt
+
+    def ranked(self, k: int, a: int, max_dets: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The kept predictions of every video in the evaluator's global score order: ``(video [D],
+        true_positive [T, D], false_positive [T, D])`` (ignored predictions are neither)."""
+        videos = self.videos[k][a]
+        scores = np.concatenate([s[:max_dets] for _, s, _, _, _ in videos])
+        order = np.argsort(-scores, kind="mergesort")
+        video = np.concatenate([np.full(min(len(s), max_dets), v) for v, s, _, _, _ in videos])[order]
+        matched = np.concatenate([mt[:, :max_dets] for _, _, mt, _, _ in videos], axis=1)[:, order]
+        ignored = np.concatenate([ig[:, :max_dets] for _, _, _, ig, _ in videos], axis=1)[:, order]
+        return video, matched & ~ignored, ~matched & ~ignored
 
     def precision_recall(self) -> tuple[np.ndarray, np.ndarray]:
         """``precision [T, R, K, A, M]`` and ``recall [T, K, A, M]``, -1 where undefined."""
@@ -91,23 +104,39 @@ class _Accumulator:
                 if not videos or num_gt == 0:
                     continue
                 for m, max_dets in enumerate(MAX_DETECTIONS):
-                    scores = np.concatenate([s[:max_dets] for s, _, _ in videos])
-                    order = np.argsort(-scores, kind="mergesort")
-                    matched = np.concatenate([mt[:, :max_dets] for _, mt, _ in videos], axis=1)[:, order]
-                    ignored = np.concatenate([ig[:, :max_dets] for _, _, ig in videos], axis=1)[:, order]
-                    tp_sum = np.cumsum(matched & ~ignored, axis=1).astype(np.float64)
-                    fp_sum = np.cumsum(~matched & ~ignored, axis=1).astype(np.float64)
-                    num_dets = tp_sum.shape[1]
-                    rc = tp_sum / num_gt
-                    pr = tp_sum / (fp_sum + tp_sum + np.spacing(1))
-                    recall[:, k, a, m] = rc[:, -1] if num_dets else 0
-                    pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]  # monotone precision envelope
-                    for t in range(num_t):
-                        at = np.searchsorted(rc[t], RECALL_THRESHOLDS, side="left")
-                        reached = at < num_dets
-                        precision[t, reached, k, a, m] = pr[t, at[reached]]
-                        precision[t, ~reached, k, a, m] = 0.0
+                    _, true_positive, false_positive = self.ranked(k, a, max_dets)
+                    precision[:, :, k, a, m], recall[:, k, a, m] = _precision_recall(
+                        true_positive.astype(np.float64), false_positive.astype(np.float64), np.float64(num_gt))
         return precision, recall
+
+
+def _precision_recall(true_positive: np.ndarray, false_positive: np.ndarray,
+                      num_gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The curve of predictions in score order, each counted with its weight (1 in the evaluation itself).
+
+    ``true_positive``, ``false_positive``: ``[..., T, D]`` weights; ``num_gt``: ``[...]`` (> 0). Returns
+    ``precision [..., T, R]`` (the monotone envelope read at the 101 recall points, 0 past the last recall
+    reached) and ``recall [..., T]`` (the final recall).
+    """
+    num_dets = true_positive.shape[-1]
+    if num_dets == 0:
+        zeros = np.zeros(true_positive.shape[:-1])
+        return np.zeros((*zeros.shape, len(RECALL_THRESHOLDS))), zeros
+    tp_sum = np.cumsum(true_positive, axis=-1)
+    fp_sum = np.cumsum(false_positive, axis=-1)
+    rc = tp_sum / np.asarray(num_gt)[..., None, None]
+    pr = tp_sum / (fp_sum + tp_sum + np.spacing(1))
+    envelope = np.maximum.accumulate(pr[..., ::-1], axis=-1)[..., ::-1]  # monotone precision envelope
+    # The first prediction reaching recall point r is preceded by those below r; rc is sorted, so count them
+    # per curve with one bincount of each prediction's bucket (the number of recall points at or below it).
+    buckets = len(RECALL_THRESHOLDS) + 1
+    bucket = np.searchsorted(RECALL_THRESHOLDS, rc, side="right").reshape(-1, num_dets)
+    curves = bucket.shape[0]
+    counts = np.bincount((bucket + buckets * np.arange(curves)[:, None]).ravel(), minlength=curves * buckets)
+    first = np.cumsum(counts.reshape(curves, buckets), axis=1)[:, :-1].reshape(*rc.shape[:-1], -1)
+    reached = first < num_dets
+    precision = np.where(reached, np.take_along_axis(envelope, np.minimum(first, num_dets - 1), axis=-1), 0.0)
+    return precision, rc[..., -1]
 
 
 def _summarize(precision: np.ndarray, recall: np.ndarray) -> dict[str, float]:
@@ -194,10 +223,11 @@ def _video_ious(dts: _VideoMasks, dt_rows: Sequence[int], gts: _VideoMasks, gt_r
 
 
 def _evaluate_video(
-    video: Any, instances: Sequence[Any], predictions: list[ResultTrack], category_index: dict[int, int],
+    position: int, video: Any, instances: Sequence[Any], predictions: list[ResultTrack], category_index: dict[int, int],
     accumulator: _Accumulator, gt_file: Any, results_file: Any,
 ) -> None:
-    """Match one video's predictions to its instances for every category and area range."""
+    """Match one video's predictions (``position`` in evaluation order) to its instances for every category and
+    area range."""
     # Ground truth: all frame strings of the video in one batch (the loader checked them already).
     gt_blobs, gt_frames = string_table(
         [[None if rle is None else rle["counts"] for rle in instance.segmentations] for instance in instances]
@@ -257,7 +287,7 @@ def _evaluate_video(
                 [bool(gts[j].iscrowd) for j in gt_order], [gts[j].id != 0 for j in gt_order],
             )
             ignored |= ~matched & ((dt_area < low) | (dt_area > high))[None, :]
-            accumulator.add(k, a, scores, matched, ignored, num_gt=gt_ignored.count(False))
+            accumulator.add(k, a, position, scores, matched, ignored, num_gt=gt_ignored.count(False))
 
 
 def evaluate(gt: Any, results: str | os.PathLike | Sequence[dict], per_category: bool = False,
@@ -270,8 +300,9 @@ def evaluate(gt: Any, results: str | os.PathLike | Sequence[dict], per_category:
         per_category: also return ``"per_category": {category name: AP}`` (area all, 100 detections;
             -1 for a category without ground truth).
         class_agnostic: treat every category as one (a track may match any instance; 100 tracks per
-            video in all): what the masks and their linking are worth when classes are ignored. Not the
-            official metric; excludes ``per_category``.
+            video in all): what the masks and their linking are worth when classes are ignored. Every
+            result counts, also one whose category the ground truth does not list (a class-agnostic
+            proposal method's single "object"). Not the official metric; excludes ``per_category``.
 
     Returns:
         ``{"AP": ..., "AP50": ..., ..., "ARl": ...}`` as fractions, -1 where the official code gives -1.
@@ -299,6 +330,22 @@ def _cycle_collection_paused() -> Iterator[None]:
 
 
 def _evaluate(gt: Any, results: str | os.PathLike | Sequence[dict], per_category: bool, class_agnostic: bool) -> dict:
+    accumulator, categories, _ = _match(gt, results, class_agnostic)
+    precision, recall = accumulator.precision_recall()
+    stats: dict[str, Any] = _summarize(precision, recall)
+    if per_category:
+        per_class = precision[:, :, :, _AREA_INDEX["all"], MAX_DETECTIONS.index(100)]
+        stats["per_category"] = {}
+        for k, category in enumerate(categories):
+            values = per_class[:, :, k]
+            valid = values[values > -1]
+            stats["per_category"][category.name] = float(np.mean(valid)) if valid.size else -1.0
+    return stats
+
+
+def _match(gt: Any, results: str | os.PathLike | Sequence[dict],
+           class_agnostic: bool) -> tuple[_Accumulator, list[Any], list[Any]]:
+    """Every video matched: the accumulator, the categories (by id) and the video ids in evaluation order."""
     from gvis.data.ytvis import YTVISDataset
 
     dataset = gt if isinstance(gt, YTVISDataset) else YTVISDataset.from_json(gt)
@@ -312,23 +359,94 @@ def _evaluate(gt: Any, results: str | os.PathLike | Sequence[dict], per_category
 
     categories = sorted(dataset.categories, key=lambda c: c.id)
     category_index = {category.id: 0 if class_agnostic else k for k, category in enumerate(categories)}
+    if class_agnostic:  # every prediction counts, also of categories the ground truth lacks (a proposal method's "object")
+        category_index.update({prediction.category_id: 0 for prediction in predictions})
     by_video: dict[Any, list[ResultTrack]] = {}
     for prediction in predictions:
         by_video.setdefault(prediction.video_id, []).append(prediction)
     accumulator = _Accumulator(1 if class_agnostic else len(categories))
-    for video_id in sorted(videos):
-        _evaluate_video(videos[video_id], dataset.instances(video_id), by_video.get(video_id, []), category_index,
-                        accumulator, gt_file, results_file)
-    precision, recall = accumulator.precision_recall()
-    stats: dict[str, Any] = _summarize(precision, recall)
-    if per_category:
-        per_class = precision[:, :, :, _AREA_INDEX["all"], MAX_DETECTIONS.index(100)]
-        stats["per_category"] = {}
-        for k, category in enumerate(categories):
-            values = per_class[:, :, k]
-            valid = values[values > -1]
-            stats["per_category"][category.name] = float(np.mean(valid)) if valid.size else -1.0
-    return stats
+    order = sorted(videos)
+    for position, video_id in enumerate(order):
+        _evaluate_video(position, videos[video_id], dataset.instances(video_id), by_video.get(video_id, []),
+                        category_index, accumulator, gt_file, results_file)
+    return accumulator, categories, order
+
+
+@dataclass(frozen=True)
+class VideoMatches:
+    """The matching of one results set with its ground truth, kept per video for the AP stat (IoU 0.50:0.95,
+    area all, 100 tracks per video): enough to score any multiset of the videos (a bootstrap resample)
+    without matching again.
+
+    ``video_ids [V]`` in evaluation order; per evaluated category, in the evaluator's global score order:
+    ``video [D]`` (position of the prediction's video), ``true_positive`` and ``false_positive [T, D]``
+    (bool; ignored predictions are neither), and ``num_gt [V]`` (the category's instances per video).
+    """
+
+    video_ids: list[Any]
+    video: list[np.ndarray]
+    true_positive: list[np.ndarray]
+    false_positive: list[np.ndarray]
+    num_gt: list[np.ndarray]
+
+    def ap(self, weights: np.ndarray) -> np.ndarray:
+        """``[B]`` AP of ``B`` weightings of the videos, ``weights [B, V]`` (how many times each video
+        counts; all ones gives :func:`evaluate`'s AP); -1 where no counted video has ground truth."""
+        weights = np.asarray(weights, np.float64)
+        if weights.shape[0] > _WEIGHTINGS_AT_ONCE:  # bounds the [B, T, D] curves in memory
+            return np.concatenate([self.ap(weights[start:start + _WEIGHTINGS_AT_ONCE])
+                                   for start in range(0, weights.shape[0], _WEIGHTINGS_AT_ONCE)])
+        total = np.zeros(weights.shape[0])
+        counted = np.zeros(weights.shape[0])
+        for video, true_positive, false_positive, num_gt in zip(self.video, self.true_positive,
+                                                                 self.false_positive, self.num_gt):
+            gt = weights @ num_gt
+            present = gt > 0
+            if not present.any():
+                continue
+            weight = weights[present][:, None, video]  # [B', 1, D]
+            precision, _ = _precision_recall(true_positive * weight, false_positive * weight, gt[present])
+            total[present] += precision.mean(axis=(-2, -1))
+            counted += present
+        return np.where(counted > 0, total / np.maximum(counted, 1), -1.0)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Flat arrays for ``np.savez`` (:meth:`from_arrays` reads them back)."""
+        arrays = {"video_ids": np.asarray(self.video_ids)}
+        for k, fields in enumerate(zip(self.video, self.true_positive, self.false_positive, self.num_gt)):
+            arrays.update({f"{name}_{k}": value for name, value in zip(_MATCH_FIELDS, fields)})
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: Any) -> "VideoMatches":
+        count = sum(1 for name in arrays if name.startswith("video_") and name != "video_ids")
+        fields = [[np.asarray(arrays[f"{name}_{k}"]) for k in range(count)] for name in _MATCH_FIELDS]
+        return cls(np.asarray(arrays["video_ids"]).tolist(), *fields)
+
+
+_MATCH_FIELDS = ("video", "true_positive", "false_positive", "num_gt")
+_WEIGHTINGS_AT_ONCE = 256
+
+
+def match_videos(gt: Any, results: str | os.PathLike | Sequence[dict], class_agnostic: bool = False) -> VideoMatches:
+    """The :class:`VideoMatches` of ``results`` against ``gt`` (arguments as :func:`evaluate`).
+
+    Video AP is a dataset-level metric: no video has an AP of its own. Resampling videos and recomputing AP
+    on each resample (:meth:`VideoMatches.ap`) is how its uncertainty over videos is measured.
+    """
+    with _cycle_collection_paused():
+        accumulator, _, video_ids = _match(gt, results, class_agnostic)
+    area, max_dets = _AREA_INDEX["all"], MAX_DETECTIONS[-1]
+    fields: tuple[list, ...] = ([], [], [], [])
+    for k, per_area in enumerate(accumulator.videos):
+        if accumulator.num_gt[k, area] == 0:
+            continue  # -1 in every weighting: left out of the mean, as in the evaluation
+        num_gt = np.zeros(len(video_ids), np.int64)
+        for position, _, _, _, count in per_area[area]:
+            num_gt[position] = count
+        for field, value in zip(fields, (*accumulator.ranked(k, area, max_dets), num_gt)):
+            field.append(value)
+    return VideoMatches(video_ids, *fields)
 
 
 def format_stats(stats: dict) -> str:

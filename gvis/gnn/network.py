@@ -5,6 +5,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, Sequence, Union
 
+import torch
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
@@ -45,7 +46,15 @@ class GNNConfig:
             raise ValueError("gnn.blocks: at least one block is needed")
         for position, spec in enumerate(self.blocks):
             name, _ = _split_spec(spec, position)
-            GNN_LAYERS.get(name)  # ValueError listing the options
+            try:
+                GNN_LAYERS.get(name)
+            except ValueError as exc:  # it lists the options
+                raise ValueError(f"gnn.blocks[{position}]: {exc}") from None
+        # The blocks' own rules (a residual block needs a message-passing block before it, keywords), on
+        # a throw-away network with input widths unlike ``width``; the random state is left as it was.
+        with torch.random.fork_rng(devices=[]), torch.device("meta"):
+            _build_blocks(self, {"track_dim": self.width, "det_dim": self.width + 1, "track_det_dim": 2,
+                                 "empty_det_dim": 1})
 
 
 def _split_spec(spec: BlockSpec, position: int) -> tuple[str, dict[str, Any]]:
@@ -122,17 +131,23 @@ def build_gnn(
         empty_det_edge_dim: ``Fe0`` (1 by default; 0 without appearance).
         track_dim: ``Dt`` of track and empty-node inputs (default ``config.width``).
 
-    Unknown block names raise ``ValueError`` listing the options; bad block keywords raise
-    ``ConfigError``.
+    Unknown block names and a broken block rule raise ``ValueError``, bad block keywords ``ConfigError``,
+    each naming the block's position (unknown names list the options).
     """
     config.validate()
-    width = config.width
     dims = {
-        "track_dim": width if track_dim is None else track_dim,
+        "track_dim": config.width if track_dim is None else track_dim,
         "det_dim": det_dim,
         "track_det_dim": track_det_edge_dim,
         "empty_det_dim": empty_det_edge_dim,
     }
+    return GraphNetwork(_build_blocks(config, dims), config.width)
+
+
+def _build_blocks(config: GNNConfig, dims: dict[str, int]) -> list[nn.Module]:
+    """The blocks of ``config``, the first taking inputs of widths ``dims``; a broken block rule is a
+    ``ValueError`` naming the block's position."""
+    width = config.width
     shared = {"width": width, "gate_hidden": config.gate_hidden, "residual_hidden": config.residual_hidden}
     blocks = []
     for position, spec in enumerate(config.blocks):
@@ -145,6 +160,9 @@ def build_gnn(
         defaults = {key: value for key, value in shared.items() if key in accepted}
         if position == 0 and "edge_residual" in accepted:
             defaults["edge_residual"] = True
-        blocks.append(GNN_LAYERS.build(name, **dims, **{**defaults, **kwargs}))
+        try:
+            blocks.append(GNN_LAYERS.build(name, **dims, **{**defaults, **kwargs}))
+        except ValueError as exc:  # also ConfigError, a bad keyword
+            raise type(exc)(f"gnn.blocks[{position}]: {exc}") from None
         dims = dict.fromkeys(dims, width)
-    return GraphNetwork(blocks, width)
+    return blocks

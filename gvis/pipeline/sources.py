@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
-from gvis.errors import InputError
+from gvis.errors import GvisWarning, InputError
 
 if TYPE_CHECKING:
     from gvis.data.ytvis import YTVISDataset
@@ -69,23 +70,44 @@ def _open_video(path: Path):
     return container
 
 
-def video_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
-    """Decode the first video stream of ``path`` frame by frame as RGB arrays."""
+def video_frames(path: str | os.PathLike, allow_truncated: bool = False) -> Iterator[np.ndarray]:
+    """Decode the first video stream of ``path`` frame by frame as RGB arrays.
+
+    A video that fails to decode, or ends before the frame count its container declares (a truncated
+    download), is an ``InputError`` after the frames before; with ``allow_truncated`` a
+    :class:`~gvis.errors.GvisWarning` giving the frames reached instead.
+    """
     import av
 
     path = Path(path)
     with _open_video(path) as container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        declared = stream.frames
+        # FFmpeg's threaded decoder drops a damaged tail without an error, so threads only when the
+        # declared count can tell that frames are missing.
+        if declared:
+            stream.thread_type = "AUTO"
         count = 0
         try:
             for frame in container.decode(stream):
                 yield frame.to_ndarray(format="rgb24")
                 count += 1
         except av.FFmpegError as exc:
-            raise InputError(f"cannot decode frame {count}: {_ffmpeg_reason(exc)}", file=path) from None
+            _truncated(path, count, declared, f"cannot decode frame {count}: {_ffmpeg_reason(exc)}", allow_truncated)
+            return
         if count == 0:
             raise InputError("the video has no frames", file=path)
+        if count < declared:
+            _truncated(path, count, declared, f"the video ends after {count} of the {declared} frames it declares "
+                       "(truncated or damaged)", allow_truncated)
+
+
+def _truncated(path: Path, count: int, declared: int, reason: str, allow: bool) -> None:
+    """A video that stopped decoding early: ``InputError``, or with ``allow`` a warning."""
+    if not allow:
+        raise InputError(f"{reason}; --allow-truncated tracks the frames before", file=path)
+    of = f" of {declared}" if declared else ""
+    warnings.warn(GvisWarning(f"{path}: {reason}; tracked the {count}{of} frames reached"), stacklevel=2)
 
 
 def _natural_key(path: Path) -> list:
@@ -131,12 +153,12 @@ def dataset_inputs(dataset: "YTVISDataset", source: Path) -> list[VideoInput]:
             for video in dataset.videos]
 
 
-def open_input(path: str | os.PathLike) -> tuple[list[VideoInput], "YTVISDataset | None"]:
+def open_input(path: str | os.PathLike, allow_truncated: bool = False) -> tuple[list[VideoInput], "YTVISDataset | None"]:
     """The videos of INPUT and, for a dataset folder, its dataset (else ``None``).
 
     INPUT is a video file (by suffix, :data:`VIDEO_SUFFIXES`), a folder holding ``instances.json`` (a
     YouTube-VIS dataset), or a folder of frame images. A video file or frame folder is one video with id
-    :data:`SINGLE_VIDEO_ID`.
+    :data:`SINGLE_VIDEO_ID`. ``allow_truncated``: see :func:`video_frames`.
     """
     from gvis.cli._dataset import open_dataset
 
@@ -149,10 +171,12 @@ def open_input(path: str | os.PathLike) -> tuple[list[VideoInput], "YTVISDataset
         return [VideoInput(SINGLE_VIDEO_ID, path.name, path, lambda: image_frames(files))], None
     if not path.exists():
         raise InputError("no such video file or folder", file=path)
+    if not path.is_file():  # a FIFO or device would block or never end
+        raise InputError("not a regular file, frame folder or dataset folder", file=path)
     if path.suffix.lower() not in VIDEO_SUFFIXES:
         raise InputError(f"not a video file (suffixes: {', '.join(sorted(VIDEO_SUFFIXES))}), frame folder or "
                          "dataset folder", file=path)
     with _open_video(path) as container:  # unreadable files fail here, before any model is built
         rate = container.streams.video[0].average_rate
-    return [VideoInput(SINGLE_VIDEO_ID, path.stem, path, lambda: video_frames(path),
+    return [VideoInput(SINGLE_VIDEO_ID, path.stem, path, lambda: video_frames(path, allow_truncated),
                        fps=float(rate) if rate else None)], None

@@ -31,6 +31,7 @@ from gvis.detections.filtering import filter_detections
 from gvis.detections.jsonl import normalize_categories
 from gvis.detections.structures import Detections, Tracks
 from gvis.errors import ConfigError, InputError
+from gvis.io import check_finite_tensors, first_line
 from gvis.registry import APPEARANCE_MODELS, TRACKERS
 from gvis.tracker.features import prepare_frame
 from gvis.tracker.model import RecurrentGraphTracker, StepOutput, TrackerConfig, is_class_free
@@ -247,23 +248,25 @@ def read_checkpoint(path: str | Path, device: str = "cpu") -> dict:
     except FileNotFoundError:
         raise InputError("no such checkpoint", file=path) from None
     except Exception as exc:  # corrupt file, not a torch file, unsafe pickle
-        # torch's message runs on for several lines of advice: keep its first sentence.
-        reason = str(exc).strip().splitlines()[0].split(". ")[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"cannot read checkpoint: {reason}", file=path) from None
-    if not isinstance(checkpoint, dict) or "model" not in checkpoint:
+        raise InputError(f"cannot read checkpoint: {first_line(exc)}", file=path) from None
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):
         raise InputError("not a gvis checkpoint (no 'model' state dict)", file=path)
+    check_finite_tensors(checkpoint, path)
     return checkpoint
 
 
 def checkpoint_config(checkpoint: dict, path: str | Path) -> TrackerConfig:
     """The model config of a checkpoint dict (``model_config`` or ``config.model``)."""
-    if "model_config" in checkpoint:
+    if isinstance(checkpoint.get("model_config"), dict):
         tree = checkpoint["model_config"]
     elif isinstance(checkpoint.get("config"), dict) and isinstance(checkpoint["config"].get("model"), dict):
         tree = checkpoint["config"]["model"]
     else:
         raise InputError("checkpoint has no model config ('model_config' or 'config.model')", file=path)
-    return build_dataclass(TrackerConfig, dict(tree))
+    try:
+        return build_dataclass(TrackerConfig, dict(tree))
+    except ConfigError as exc:
+        raise InputError(f"its model config is invalid: {exc}", file=path, field="config.model") from None
 
 
 def model_from_checkpoint(checkpoint: dict, path: str | Path, num_classes: int | None = None,
@@ -277,8 +280,9 @@ def model_from_checkpoint(checkpoint: dict, path: str | Path, num_classes: int |
     model = RecurrentGraphTracker(config, num_classes=num_classes or config.num_classes)
     try:
         model.load_state_dict(checkpoint["model"])
-    except RuntimeError as exc:
-        raise InputError(f"weights do not fit the model config: {str(exc).splitlines()[0]}", file=path) from None
+    except (RuntimeError, TypeError, AttributeError) as exc:  # wrong shapes, or not tensors at all
+        raise InputError(f"weights do not fit the model config: {str(exc).splitlines()[0]}", file=path,
+                         field="model") from None
     return model.to(device).eval()
 
 
@@ -309,8 +313,11 @@ class CheckpointInputs:
         """Of a checkpoint dict (:func:`read_checkpoint`)."""
         config = checkpoint_config(checkpoint, path)
         appearance = APPEARANCE_MODELS.get(config.appearance["type"])
+        trained = checkpoint.get("categories") or []
+        if not isinstance(trained, list) or not all(isinstance(c, dict) and "id" in c for c in trained):
+            raise InputError('must be a list of {"id", "name"}', file=path, field="categories")
         return cls(
-            categories=_categories(checkpoint.get("categories") or []),
+            categories=_categories(trained),
             num_classes=config.num_classes,
             class_free=is_class_free(config),
             appearance_dim=config.appearance_dim if appearance.needs_appearance else None,

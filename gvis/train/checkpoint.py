@@ -10,7 +10,11 @@ Format ``gvis-tracker-checkpoint`` version 1 (``docs/training.md``), readable wi
   ``{"step", "stats": {the 12 YTVIS stats}, "fps"}``, or ``{}``);
 - training state (``last.pt``, not in an exported model): ``optimizer``, ``scheduler``, ``stream`` (clip
   sampler position and clips drawn), ``rng`` (``python``, ``numpy``, ``torch`` and ``cuda`` generator
-  states) and ``best_ap``.
+  states) and ``best_ap``;
+- stage 2 only: ``appearance`` (the detector's appearance network trained with the tracker) and
+  ``detector_fingerprints`` (``{"detection", "appearance"}``, the
+  :func:`~gvis.provenance.weights_fingerprint` of the detector's detection weights and of that appearance
+  network), which :func:`check_detector_pairing` compares with the detector a tracking run uses.
 
 :func:`gvis.tracker.online.load_model` reads both kinds (it needs ``model`` and ``config["model"]``), so
 ``LearnedTracker(categories, checkpoint=path)`` tracks with any of them.
@@ -27,7 +31,7 @@ import numpy as np
 import torch
 
 from gvis.errors import InputError
-from gvis.io import load_tagged, save_tagged, write_json_atomic
+from gvis.io import check_parts, check_training_state, load_tagged, save_tagged, write_json_atomic
 from gvis.tracker.online import CheckpointInputs, category_order, read_checkpoint
 
 _CHECKPOINTS = Path(__file__).resolve().parent.parent.parent / "checkpoints"
@@ -78,9 +82,17 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: dict[str, Any]) -> Path
     return save_tagged(path, checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION)
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint`; ``InputError`` naming the file otherwise."""
-    return load_tagged(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "checkpoint", map_location)
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu",
+                    training_state: bool = False) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint`; ``InputError`` naming the file otherwise, or
+    when ``training_state`` is asked for (to resume) and it has none (an exported model)."""
+    checkpoint = load_tagged(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "checkpoint", map_location)
+    check_parts(checkpoint, {"model": dict, "config": dict, "categories": list}, path)
+    if training_state:
+        check_training_state(checkpoint, {"optimizer": dict, "scheduler": dict, "stream": dict, "rng": dict,
+                                          "best_ap": (int, float), "step": int, "epoch": int,
+                                          "train_seconds": (int, float), "metrics": dict}, path)
+    return checkpoint
 
 
 def export_model(checkpoint: dict[str, Any]) -> dict[str, Any]:
@@ -146,6 +158,32 @@ def choose_checkpoint(categories: list, appearance_dim: int | None, detections: 
     return None, "no shipped checkpoint fits these detections: the learned tracker has random weights"
 
 
+def check_detector_pairing(tracker_checkpoint: str | os.PathLike | None, detector_meta: dict[str, Any] | None,
+                           detector_source: str | os.PathLike | None = None) -> None:
+    """Refuse a tracker trained behind other detector weights than those it is about to track with.
+
+    ``InputError`` naming both files when ``tracker_checkpoint`` records ``detector_fingerprints`` (stage 2)
+    and ``detector_meta`` (``YolactDetector.meta``, or the header ``meta`` of detections it wrote) holds
+    ``fingerprints`` that differ from them. Either side without fingerprints (a tracker trained on cached
+    detections or before they were recorded, another detector, older detections files) passes.
+    ``detector_source``: the file named for the detector side (default: ``detector_meta["checkpoint"]``).
+    """
+    theirs = (detector_meta or {}).get("fingerprints")
+    if tracker_checkpoint is None or not theirs:
+        return
+    ours = torch.load(tracker_checkpoint, map_location="cpu", weights_only=True).get("detector_fingerprints")
+    if not ours:
+        return
+    labels = {"detection": "detection weights", "appearance": "appearance network"}
+    differ = [f"{label} {str(ours.get(part))[:12]} vs {str(theirs.get(part))[:12]}"
+              for part, label in labels.items() if ours.get(part) != theirs.get(part)]
+    if differ:
+        source = detector_source if detector_source is not None else detector_meta.get("checkpoint")
+        raise InputError(f"trained behind another detector than {source} ({'; '.join(differ)}): use the detector it "
+                         "was trained with, or a tracker trained behind this one", file=tracker_checkpoint,
+                         field="detector_fingerprints")
+
+
 def ship_checkpoint(model: str | os.PathLike, path: str | os.PathLike, held_out: dict[str, dict], made_by: str,
                     what: str, max_bytes: int = 5 * 2**20) -> Path:
     """Ship a run's ``model.pt`` as ``path``: its weights, config and held-out scores, no training state,
@@ -174,7 +212,7 @@ def ship_checkpoint(model: str | os.PathLike, path: str | os.PathLike, held_out:
         "seed": checkpoint["seed"], "steps": checkpoint["step"], "train_seconds": checkpoint["train_seconds"],
         "train_cpu_seconds": checkpoint.get("cpu_seconds"),
         "git_hash": checkpoint["git_hash"], "gvis_version": checkpoint["gvis_version"],
-        "categories": checkpoint["categories"],
+        "categories": checkpoint["categories"], "detector_fingerprints": checkpoint.get("detector_fingerprints"),
         "mask_resolution": f"1/{config['model']['mask_stride']} of the frame",
         "validation": {"what": what, "AP": mean_ap, "per_set": held_out},
         "config": config,

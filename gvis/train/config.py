@@ -135,6 +135,14 @@ class LossConfig:
     """w_t ∝ class_decay^(L−1−t): later frames of a clip weigh more."""
     iou_threshold: float = 0.5
     """A detection takes an object when their box IoU exceeds this (spec §5)."""
+    primary: Literal["iou", "score"] = "iou"
+    """Which of the detections taking one object is its *primary* (the one the association and init targets
+    name; the others are negatives): ``iou``, the best-overlapping (the authors'), or ``score``, the one the
+    detector scores highest, which the tracker can tell apart from its duplicates (docs/training.md)."""
+    duplicate_iou: float | None = None
+    """Leave out of the association loss the edges between a track and a detection that is not its object's
+    primary but overlaps that object at box IoU above this (duplicates and partial detections of the
+    track's own object: linking one is no mistake). ``null``: every such edge is a negative (the authors')."""
 
 
 @dataclass

@@ -25,8 +25,9 @@ from torch import Tensor
 from gvis.data.ytvis import Video, YTVISDataset
 from gvis.detections.cache import DetectionsCache, load_detections
 from gvis.detections.filtering import FilterConfig, filter_detections
-from gvis.detections.structures import Detections
+from gvis.detections.structures import Detections, check_video_detections
 from gvis.errors import InputError
+from gvis.io import file_sha256
 from gvis.train.config import AugmentConfig, SourceConfig
 
 
@@ -136,12 +137,15 @@ class TrainingFrame:
 
 
 def open_detections(path: str | Path) -> DetectionsCache:
-    """The detections of ``path``: a cache ``.pt`` as is, a ``.jsonl`` through its (re)built cache."""
+    """The detections of ``path``: a cache ``.pt`` as is (refused when the ``.jsonl`` beside it has
+    changed since), a ``.jsonl`` through its (re)built cache."""
     path = Path(path)
     if not path.exists():
         raise InputError("no such detections file", file=path)
     if path.suffix == ".pt":
-        return DetectionsCache(path)
+        cache = DetectionsCache(path)
+        cache.check_source()
+        return cache
     return load_detections(path)
 
 
@@ -149,7 +153,8 @@ class TrainingVideos:
     """Ground truth and filtered detections of a set of videos (the videos the detections cover).
 
     Args:
-        dataset: the ground truth. detections: the detections of (some of) its videos, same categories;
+        dataset: the ground truth. detections: the detections of (some of) its videos, same categories and
+            frame sizes;
             ``None`` for stage 2 (every video, frames instead of detections).
         filtering: which detections the tracker sees. max_videos: keep only the first N videos.
         source: name of the detections file for error messages.
@@ -166,6 +171,10 @@ class TrainingVideos:
         self.videos: list[Video] = []
         self._detections: dict[int, list[Detections]] | None = None
         self.appearance_dim: int | None = None
+        #: What the videos were made from (sha256 of the annotation file and of the detections' ``.jsonl``):
+        #: a run resumes only on the same data.
+        self.identity = {"annotations": None if dataset.path is None else file_sha256(dataset.path),
+                         "detections": None if detections is None else detections.source_sha256}
         if detections is None:
             self.videos = list(dataset.videos[:max_videos])
             if not self.videos:
@@ -191,9 +200,7 @@ class TrainingVideos:
             if video.id not in detections.video_ids:
                 continue
             frames = detections.video(video.id)
-            if len(frames) != video.length:
-                raise InputError(f"the detections have {len(frames)} frames, the video has {video.length}",
-                                 file=source, video_id=video.id, field="frame_index")
+            check_video_detections(frames, video, source)
             self._detections[video.id] = [filter_detections(det, filtering)[0] for det in frames]
             self.videos.append(video)
             if max_videos is not None and len(self.videos) == max_videos:

@@ -14,7 +14,8 @@ Only rank 0 writes.
 
 Stage 2 (``detector`` set, :mod:`gvis.train.stage2`): the frozen detector runs on the clips' frames while
 batches are prepared, its appearance network trains with the tracker (in the optimiser, with its own
-learning rate if ``detector.appearance_lr``; in every checkpoint under ``appearance``), validation runs the
+learning rate if ``detector.appearance_lr``; in every checkpoint under ``appearance``, with the fingerprints
+of the detection weights and of that appearance network under ``detector_fingerprints``), validation runs the
 detector on ``data.val``'s frames, and the end of the run writes ``detector.pt``: the stage-1 detector with
 the trained appearance network, for ``gvis detect`` / ``gvis track``.
 """
@@ -36,6 +37,7 @@ from torch import nn
 
 from gvis import __version__
 from gvis.config import dump_yaml, to_dict
+from gvis.detectors.yolact.checkpoint import detector_fingerprints
 from gvis.errors import ConfigError, GvisError, InputError
 from gvis.eval.results import write_results
 from gvis.provenance import git_hash
@@ -52,7 +54,8 @@ from gvis.train.stage2 import detect_videos
 from gvis.train.stream import ClipStream
 
 #: Columns of ``train_log.csv`` (one row per logged step).
-LOG_COLUMNS = ("step", "epoch", "loss", *LOSS_NAMES, "lr", "grad_norm", "tracks", "positives", "clips_per_s",
+LOG_COLUMNS = ("step", "epoch", "loss", *LOSS_NAMES, "lr", "grad_norm", "tracks", "positives", "assignment_accuracy",
+               "clips_per_s",
                "train_seconds", "cpu_seconds")
 #: The 12 YouTube-VIS stats, in ``validation.csv`` order.
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
@@ -229,7 +232,12 @@ class Trainer:
     def _load(self, path: Path) -> None:
         if not path.exists():
             raise InputError("nothing to resume: no last.pt in the output folder", file=path.parent)
-        checkpoint = load_checkpoint(path, map_location=self.device)
+        checkpoint = load_checkpoint(path, map_location=self.device, training_state=True)
+        for role, digest in checkpoint.get("data", {}).items():  # runs saved before gvis recorded it: not checked
+            if digest != self.train_videos.identity.get(role):
+                raise InputError(f"cannot resume: the training {role} differ from the ones this run was trained on "
+                                 "(sha256); resume with the same files, or start afresh with --overwrite", file=path,
+                                 field=f"data.{role}")
         changed = [key for key in config_differences(checkpoint["config"], self.config_dict)
                    if not any(key == allowed or key.startswith(allowed + ".") for allowed in RESUMABLE_CHANGES)]
         if changed:
@@ -250,11 +258,16 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------ files
     def _checkpoint(self) -> dict:
-        stage2 = {"appearance": self._appearance_state()} if self.stage2 is not None else {}
+        stage2 = {}
+        if self.stage2 is not None:  # the appearance network and what pairs the tracker with its detector
+            appearance = self._appearance_state()
+            stage2 = {"appearance": appearance,
+                      "detector_fingerprints": detector_fingerprints(self.stage2.frozen.state_dict(), appearance)}
         return {
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             **stage2,
             "config": self.config_dict,
+            "data": self.train_videos.identity,
             "categories": self.categories,
             "step": self.step,
             "epoch": self.epoch,
@@ -375,10 +388,10 @@ class Trainer:
                         result.stopped_by = signals.received or ("time limit" if bool(stop[1]) else "another process")
                         break
                     result.losses = self._train_step()
-                    if cfg.train.val_every and self.val_videos is not None and self.step % cfg.train.val_every == 0:
-                        result.validations.append(self.validate())
                     self.train_seconds += time.perf_counter() - clock
                     self.cpu_seconds += time.process_time() - cpu_clock
+                    if cfg.train.val_every and self.val_videos is not None and self.step % cfg.train.val_every == 0:
+                        result.validations.append(self.validate())  # not training: outside the time budget
                     clock, cpu_clock = time.perf_counter(), time.process_time()
                     if cfg.train.checkpoint_every and self.step % cfg.train.checkpoint_every == 0 and self.dist.is_main:
                         self._save()
@@ -389,7 +402,7 @@ class Trainer:
                 self.train_seconds += time.perf_counter() - clock
                 self.cpu_seconds += time.process_time() - cpu_clock
                 validated = self.metrics.get("step") == self.step
-                if (result.stopped_by is None and cfg.train.val_every and self.val_videos is not None
+                if (result.stopped_by in (None, "time limit") and cfg.train.val_every and self.val_videos is not None
                         and not validated and self.step > 0):
                     result.validations.append(self.validate())
                 if self.dist.is_main:
@@ -420,7 +433,9 @@ class Trainer:
                                 cfg.optim.grad_clip, self._diverged)
         self.step += 1
         seconds = time.perf_counter() - start
-        values.update(lr=lr, grad_norm=grad_norm, tracks=float(terms["tracks"]), positives=float(terms["positives"]),
+        positives = float(terms["positives"])
+        values.update(lr=lr, grad_norm=grad_norm, tracks=float(terms["tracks"]), positives=positives,
+                      assignment_accuracy=float(terms["assigned_right"]) / positives if positives else float("nan"),
                       clips_per_s=cfg.data.batch_size * self.dist.world_size / seconds)
         if self.step % cfg.train.log_every == 0:
             self._log({"step": self.step, "epoch": self.epoch, **values,

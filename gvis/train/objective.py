@@ -32,13 +32,20 @@ from torch import Tensor, nn
 from gvis.detectors.appearance import AppearanceNetwork
 from gvis.detectors.yolact.detector import YolactDetector
 from gvis.tracker.features import FrameDetections, mask_size, prepare_frame
-from gvis.tracker.model import RecurrentGraphTracker
+from gvis.tracker.model import RecurrentGraphTracker, StepOutput
 from gvis.tracker.online import label_columns
 from gvis.train.config import LossConfig
 from gvis.train.data import TrainingFrame, instance_index_map
 from gvis.train.losses import association_loss, class_loss, init_loss, mask_loss, temporal_class_weights
 from gvis.train.stage2 import AppearanceInputs, detect_frame, fill_appearance
-from gvis.train.targets import assign_detections_to_objects, association_targets, first_track_of_object, init_targets
+from gvis.train.targets import (
+    assign_detections_to_objects,
+    association_edges_kept,
+    association_targets,
+    first_track_of_object,
+    init_targets,
+    overlapped_objects,
+)
 
 #: Names of the loss terms, in the order they are logged.
 LOSS_NAMES = ("class", "mask", "association", "init")
@@ -52,11 +59,14 @@ class FrameTargets:
     - ``gt_ids``: per video ``[K_b]`` object ids in view (``None`` where the clip has no frame).
     - ``index_maps``: per video ``[h, w]`` int64 at the mask working resolution: ``k + 1`` where
       ``gt_ids[b][k]`` covers the pixel, 0 on background (``None`` where absent).
+    - ``det_overlap_ids``: ``[N]`` object each detection overlaps above ``loss.duplicate_iou`` (0: none),
+      or ``None`` when every negative edge counts.
     """
 
     det_object_ids: Tensor
     gt_ids: list[Tensor | None]
     index_maps: list[Tensor | None]
+    det_overlap_ids: Tensor | None = None
 
 
 @dataclass
@@ -110,19 +120,25 @@ def collate(clips: list[list[TrainingFrame]], model: RecurrentGraphTracker, cate
             binary_mask_logit=config.binary_mask_logit, min_prob=config.min_class_prob, device=device,
             mask_grid=model.inputs.mask_grid,
         )
-        det_ids, gt_ids, maps = [], [], []
+        det_ids, overlap_ids, gt_ids, maps = [], [], [], []
         for f in current:
             if f is None:
                 gt_ids.append(None)
                 maps.append(None)
                 continue
-            det_ids.append(assign_detections_to_objects(f.detections.boxes, f.gt_boxes, f.gt_ids, loss.iou_threshold))
+            det_ids.append(assign_detections_to_objects(f.detections.boxes, f.gt_boxes, f.gt_ids, loss.iou_threshold,
+                                                        f.detections.scores if loss.primary == "score" else None))
+            if loss.duplicate_iou is not None:
+                overlap_ids.append(overlapped_objects(f.detections.boxes, f.gt_boxes, f.gt_ids, loss.duplicate_iou))
             gt_ids.append(f.gt_ids.to(device))
             maps.append(instance_index_map(f.gt_masks, mask_size(f.image_size, config.mask_stride)).to(device)
                         if with_masks else None)
         det_object_ids = torch.cat(det_ids) if det_ids else torch.zeros(0, dtype=torch.long)
+        det_overlap_ids = None
+        if loss.duplicate_iou is not None:
+            det_overlap_ids = (torch.cat(overlap_ids) if overlap_ids else torch.zeros(0, dtype=torch.long)).to(device)
         frames.append(frame)
-        targets.append(FrameTargets(det_object_ids.to(device), gt_ids, maps))
+        targets.append(FrameTargets(det_object_ids.to(device), gt_ids, maps, det_overlap_ids))
     weights = torch.zeros((num_frames, len(clips)))
     for b, clip in enumerate(clips):
         weights[: len(clip), b] = temporal_class_weights(len(clip), loss.class_decay)
@@ -138,12 +154,27 @@ def _with_missing(values: Tensor) -> Tensor:
     return torch.cat([values, values.new_zeros(1)])
 
 
+def _right_assignments(out: StepOutput, edge_targets: Tensor) -> int:
+    """How many positive track–detection edges (``edge_targets [E]``) the step's hard assignment took: the
+    track continued with exactly its target detection."""
+    track_index, det_index = out.track_det_index
+    positive = edge_targets > 0
+    wanted = torch.full((out.previous_track_id.shape[0],), -1, dtype=torch.long, device=edge_targets.device)
+    wanted[track_index[positive]] = det_index[positive]
+    continued = out.previous_row >= 0
+    chosen = torch.full_like(wanted, -1)
+    chosen[out.previous_row[continued]] = out.assigned_det[continued]
+    return int(((chosen == wanted) & (wanted >= 0)).sum())
+
+
 class ClipObjective(nn.Module):
     """The four losses of a batch of clips (see the module docstring); wraps the tracker (and in stage 2
     the detector's ``appearance`` network, trained with it) for DDP.
 
     ``forward(batch)`` returns ``{"loss": total, "class", "mask", "association", "init"}`` (scalars) plus
-    counts for logging (``tracks``: track rows summed over frames, ``positives``: association targets = 1).
+    counts for logging (``tracks``: track rows summed over frames, ``positives``: association targets = 1,
+    ``assigned_right``: positives that the step's hard assignment took, so ``assigned_right / positives`` is
+    the per-frame assignment accuracy).
     """
 
     def __init__(self, model: RecurrentGraphTracker, loss: LossConfig, bptt_chunk: int | None = None,
@@ -168,6 +199,7 @@ class ClipObjective(nn.Module):
         mask_logits: list[Tensor] = []
         mask_targets: list[Tensor] = []
         background = model.config.background_mask_logit
+        assigned_right = 0
         for t, (frame, target) in enumerate(zip(batch.frames, batch.targets)):
             if batch.appearance_inputs is not None:
                 frame = fill_appearance(frame, batch.appearance_inputs[t], self.appearance)
@@ -178,8 +210,13 @@ class ClipObjective(nn.Module):
             state, out = model.step(state, frame, with_masks=self.with_masks)
             det_objects = target.det_object_ids
             is_first = first_track_of_object(track_objects, out.previous_video, out.previous_track_id)
-            association.append((out.association_logits,
-                                association_targets(out.track_det_index, track_objects, is_first, det_objects)))
+            edge_targets = association_targets(out.track_det_index, track_objects, is_first, det_objects)
+            assigned_right += _right_assignments(out, edge_targets)
+            if target.det_overlap_ids is None:
+                association.append((out.association_logits, edge_targets))
+            else:
+                kept = association_edges_kept(out.track_det_index, track_objects, edge_targets, target.det_overlap_ids)
+                association.append((out.association_logits[kept], edge_targets[kept]))
             initialisation.append((out.init_logits,
                                    init_targets(det_objects, frame.video, track_objects, out.previous_video)))
             # A track follows the object of the detection that started it.
@@ -213,6 +250,7 @@ class ClipObjective(nn.Module):
         counts = {
             "tracks": torch.tensor(float(sum(rows[0].shape[0] for rows in class_rows))),
             "positives": torch.tensor(float(sum(float(targets.sum()) for _, targets in association))),
+            "assigned_right": torch.tensor(float(assigned_right)),
         }
         return {"loss": total, **terms, **counts}
 

@@ -10,15 +10,18 @@ from torch import Tensor
 from torchvision.ops import box_iou
 
 
-def assign_detections_to_objects(det_boxes: Tensor, gt_boxes: Tensor, gt_ids: Tensor, iou_threshold: float = 0.5) -> Tensor:
+def assign_detections_to_objects(det_boxes: Tensor, gt_boxes: Tensor, gt_ids: Tensor, iou_threshold: float = 0.5,
+                                 det_scores: Tensor | None = None) -> Tensor:
     """Ground-truth identity of each detection of one frame; 0 for none.
 
     A detection takes object ``k`` when their box IoU exceeds ``iou_threshold`` and ``k`` is its best
-    object. Of the detections taking the same object only the best-overlapping one (the *primary*) keeps
-    the id; the others become negatives (0). Ties keep the lower detection index.
+    object. Of the detections taking the same object only one (the *primary*) keeps the id: the
+    best-overlapping one, or with ``det_scores`` the highest-scoring one; the others become negatives (0).
+    Ties keep the lower detection index.
 
     Args:
         det_boxes: ``[N, 4]`` xyxy. gt_boxes: ``[K, 4]`` xyxy. gt_ids: ``[K]`` positive object ids.
+        det_scores: ``[N]`` detector scores ranking the candidates of an object (``None``: rank by IoU).
 
     Returns:
         ``[N]`` int64 object id of each detection (0 = background or secondary).
@@ -30,18 +33,28 @@ def assign_detections_to_objects(det_boxes: Tensor, gt_boxes: Tensor, gt_ids: Te
     iou = box_iou(det_boxes.float(), gt_boxes.float())  # [N, K]
     best_iou, best_object = iou.max(dim=1)
     candidate = best_iou > iou_threshold
-    # Primary detection per object: highest IoU among the candidates that chose it.
-    score = torch.where(candidate, best_iou, torch.full_like(best_iou, -1.0))
+    # Primary detection per object: highest IoU (or detector score) among the candidates that chose it.
+    rank = best_iou if det_scores is None else det_scores.float()
+    score = torch.where(candidate, rank, torch.full_like(rank, -1.0))
     primary_score = torch.full((gt_boxes.shape[0],), -1.0, device=det_boxes.device)
     primary_score.scatter_reduce_(0, best_object, score, reduce="amax")
     is_best = candidate & (score == primary_score[best_object])
-    # Among equal-IoU duplicates keep the first detection.
+    # Among equally ranked duplicates keep the first detection.
     first_index = torch.full((gt_boxes.shape[0],), num_dets, dtype=torch.long, device=det_boxes.device)
     det_index = torch.arange(num_dets, device=det_boxes.device)
     first_index.scatter_reduce_(0, best_object[is_best], det_index[is_best], reduce="amin")
     primary = is_best & (first_index[best_object] == det_index)
     assigned[primary] = gt_ids[best_object[primary]].long()
     return assigned
+
+
+def overlapped_objects(det_boxes: Tensor, gt_boxes: Tensor, gt_ids: Tensor, iou_threshold: float) -> Tensor:
+    """``[N]`` id of the object each detection overlaps most, where that box IoU exceeds ``iou_threshold``
+    (0 elsewhere): unlike :func:`assign_detections_to_objects`, every duplicate keeps its object."""
+    if det_boxes.shape[0] == 0 or gt_boxes.shape[0] == 0:
+        return torch.zeros(det_boxes.shape[0], dtype=torch.long, device=det_boxes.device)
+    best_iou, best_object = box_iou(det_boxes.float(), gt_boxes.float()).max(dim=1)
+    return torch.where(best_iou > iou_threshold, gt_ids[best_object].long(), 0)
 
 
 def first_track_of_object(track_object_ids: Tensor, track_video: Tensor, track_order: Tensor) -> Tensor:
@@ -99,3 +112,15 @@ def init_targets(det_object_ids: Tensor, det_video: Tensor, track_object_ids: Te
         & (det_object_ids[:, None] == track_object_ids[None, :])
     ).any(dim=1)
     return ((det_object_ids > 0) & ~followed).float()
+
+
+def association_edges_kept(track_det_pairs: Tensor, track_object_ids: Tensor, edge_targets: Tensor,
+                           det_overlap_ids: Tensor) -> Tensor:
+    """``[E]`` bool: the edges the association loss counts. Left out: negatives between a track and a
+    detection overlapping the track's own object (``det_overlap_ids`` from :func:`overlapped_objects`),
+    i.e. duplicates and partial detections of the object the track follows.
+    """
+    track_index, det_index = track_det_pairs
+    objects = track_object_ids[track_index]
+    own_object = (objects > 0) & (det_overlap_ids[det_index] == objects)
+    return (edge_targets > 0) | ~own_object

@@ -31,7 +31,7 @@ from gvis.detectors.yolact.detector import YolactDetector
 from gvis.detectors.yolact.losses import YolactLoss
 from gvis.detectors.yolact.model import YolactModel
 from gvis.errors import ConfigError, GvisError, InputError
-from gvis.io import write_json_atomic
+from gvis.io import check_training_state, write_json_atomic
 from gvis.provenance import git_hash
 from gvis.seed import seed_everything
 from gvis.train.checkpoint import rng_state, set_rng_state
@@ -136,6 +136,9 @@ class DetectorTrainer:
         if not path.exists():
             raise InputError("nothing to resume: no last.pt in the output folder", file=path.parent)
         checkpoint = load_detector_checkpoint(path, map_location=self.device)
+        check_training_state(checkpoint, {"optimizer": dict, "scheduler": dict, "stream": dict, "rng": dict,
+                                          "train_config": dict, "step": int, "train_seconds": (int, float),
+                                          "metrics": dict}, path)
         changed = [key for key in config_differences(checkpoint["train_config"], self.config_dict)
                    if not any(key == allowed or key.startswith(allowed + ".") for allowed in RESUMABLE_CHANGES)]
         if changed:

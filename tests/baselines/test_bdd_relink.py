@@ -1,4 +1,4 @@
-"""Real data: the BDD100K MOTS predictions, track ids removed, re-linked by both heuristic trackers.
+"""Real data: the BDD100K MOTS predictions, track ids removed, re-linked by every heuristic tracker.
 
 Reference figures (PROVENANCE.md of the fixtures): 1567 predicted labels in 90 tracks; the original
 tracks score AP 11.39 with the official YTVOSeval.
@@ -10,9 +10,9 @@ import json
 import pytest
 import torch
 
-from gvis.baselines.relink import detections_from_results
 from gvis.baselines.runner import run_tracker, tracker_threads
 from gvis.data.ytvis import YTVISDataset
+from gvis.eval.results_to_detections import check_results, detections_from_results
 from gvis.eval.ytvis_ap import evaluate
 from gvis.registry import TRACKERS
 
@@ -27,7 +27,8 @@ def bdd(real_data):
     gt = YTVISDataset.from_json(folder / "ytvis_gt.json")
     original = json.loads((folder / "ytvis_results.json").read_text())
     video = gt.videos[0]
-    return gt, original, video, list(detections_from_results(original, video))
+    tracks = check_results(original, gt, folder / "ytvis_results.json")
+    return gt, original, video, [d for _, _, d in detections_from_results(tracks, gt)]
 
 
 def test_detections_are_the_predicted_masks_in_file_order(bdd):
@@ -41,14 +42,18 @@ def test_detections_are_the_predicted_masks_in_file_order(bdd):
     assert bool((widths > 0).all()) and frames[0].image_size == (720, 1280)
 
 
-@pytest.mark.parametrize("name", ["masktrack-rule", "iou"])
+#: Every registered heuristic (a tracker with a config schema; the learned tracker has none).
+HEURISTICS = [name for name in TRACKERS.names() if getattr(TRACKERS.get(name), "config_class", None) is not None]
+
+
+@pytest.mark.parametrize("name", HEURISTICS)
 def test_heuristic_trackers_relink_the_predictions(bdd, name):
     gt, original, video, frames = bdd
     tracker = TRACKERS.build(name, categories=gt.categories)
     with tracker_threads(tracker):
         entries = run_tracker(tracker, [(video.id, frames)]).entries
     stats = evaluate(gt, entries)
-    # Box/mask overlap alone re-links these small, fast objects far worse than the original tracker
-    # (docs/baselines.md: AP 4.4 and 1.6 against 11.39), but it must link something.
+    # Box/mask overlap and motion alone re-link these small, fast objects worse than the original tracker
+    # (docs/results/real_data.md), but each must link something.
     assert 0.01 < stats["AP"] < evaluate(gt, original)["AP"]
     assert len(entries) >= 60

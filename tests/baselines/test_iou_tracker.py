@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from gvis.baselines.iou_tracker import IoUTracker, mask_ious
+from gvis.baselines.iou_tracker import IoUTracker
+from gvis.detections.filtering import mask_ious
 from gvis.detections.structures import Detections, encode_masks
 from gvis.registry import TRACKERS
 

@@ -90,6 +90,32 @@ def test_without_appearance_box_iou_decides(make_frame):
     assert fresh.track_ids.tolist() == [1, 2] and fresh.det_indices.tolist() == [-1, 0]
 
 
+def test_mask_overlap_by_hand(make_frame):
+    # Same boxes, different masks: box IoU 1, mask IoU 40 / 160 = 0.25 (two 10x10 masks overlapping 4 rows).
+    def frame(row):
+        detections = make_frame([[0, 0, 10, 20]])
+        detections.masks[:] = False
+        detections.masks[0, row:row + 10, 0:10] = True
+        return detections
+
+    tracker = build(overlap="mask", alpha=4.0)
+    tracker.update(frame(0))
+    track_scores, new_scores = tracker.association_scores(frame(6))
+    assert track_scores.item() == pytest.approx(4 * 0.25 + 10 + math.log(0.9))
+    assert new_scores.item() == pytest.approx(4 * 0.3 + 10 + math.log(0.9))  # 0.25 < 0.3: a new track
+    assert build(alpha=4.0).update(frame(0)).track_ids.tolist() == [1]
+    box_rule = build()
+    box_rule.update(frame(0))
+    assert box_rule.update(frame(6)).track_ids.tolist() == [1]  # box IoU 1: continued
+
+
+def test_score_prior_frames_ranks_short_tracks_lower(make_frame):
+    tracker = build(score_prior_frames=2.0)
+    scores = [tracker.update(make_frame([[0, 0, 10, 10]], scores=[0.6])).scores.item() for _ in range(3)]
+    # sum of scores / (hits + 2): 0.6 / 3, 1.2 / 4, 1.8 / 5
+    assert scores == pytest.approx([0.2, 0.3, 0.36])
+
+
 def test_class_disagreement_starts_a_new_track(make_frame):
     tracker = build()
     tracker.update(make_frame([[0, 0, 10, 10]], labels=[1]))

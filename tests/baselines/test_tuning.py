@@ -44,3 +44,24 @@ def test_group_videos_checks_the_frame_stream():
         [list(f) for _, f in group_videos([(1, 0, "a"), (2, 0, "b"), (1, 1, "c")])]
     # A consumer that stops early still gets the next video.
     assert [v for v, _ in group_videos(stream)] == [1, 2]
+
+
+def test_class_agnostic_tuning_scores_proposals_of_one_category(tiny_set, tmp_path, capsys):
+    """Class-agnostic proposals (one "object" category the ground truth lacks) score 0 with the official,
+    per-category AP and above 0 with --class-agnostic."""
+    import json
+
+    from gvis.cli import main
+    from gvis.data.ytvis import YTVISDataset
+    from gvis.detections.proposals import DenseProposalConfig, write_dense_proposals
+
+    dataset = YTVISDataset.from_json(tiny_set / "data" / "instances.json")
+    proposals = tmp_path / "p.jsonl"
+    assert 99 not in {c.id for c in dataset.categories}
+    write_dense_proposals(proposals, dataset, DenseProposalConfig(scores="constant", category_id=99), seed=0)
+    best = {}
+    for flags in ([], ["--class-agnostic"]):
+        assert main(["tune-baseline", "--data", str(tiny_set / "data"), "--detections", str(proposals),
+                     "--grid", "alpha=2", "--grid", "beta=10", "--grid", "gamma=1", "--json", *flags]) == 0
+        best[bool(flags)] = json.loads(capsys.readouterr().out)["best"]["stats"]["AP"]
+    assert best[False] == 0.0 and best[True] > 0.0

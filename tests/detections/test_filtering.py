@@ -50,3 +50,43 @@ def test_box_iou_by_hand():
     boxes = torch.tensor([[0.0, 0, 10, 10], [5, 5, 15, 15], [3, 3, 3, 8]])
     expected = torch.tensor([[1.0, 25 / 175, 0.0], [25 / 175, 1.0, 0.0], [0.0, 0.0, 0.0]])
     torch.testing.assert_close(box_iou(boxes, boxes), expected)
+
+
+def masks_frame(masks, scores) -> Detections:
+    """Detections with the given ``[H, W]`` masks; boxes all equal, so that only mask overlap can tell."""
+    stacked = torch.stack([torch.as_tensor(m) for m in masks])
+    return Detections(
+        boxes=torch.tensor([[0.0, 0.0, 12.0, 12.0]] * len(masks)),
+        scores=torch.tensor(scores),
+        labels=torch.ones(len(masks), dtype=torch.long),
+        masks=stacked,
+        image_size=tuple(stacked.shape[1:]),
+    )
+
+
+def rect(y0, y1, x0, x1, size=12):
+    mask = torch.zeros((size, size), dtype=torch.bool)
+    mask[y0:y1, x0:x1] = True
+    return mask
+
+
+def test_mask_nms_compares_masks_not_boxes():
+    # Equal boxes (box IoU 1), disjoint masks: box NMS keeps one, mask NMS keeps both.
+    frame = masks_frame([rect(0, 6, 0, 12), rect(6, 12, 0, 12)], [0.9, 0.8])
+    assert filter_detections(frame, FilterConfig())[1].tolist() == [0]
+    assert filter_detections(frame, FilterConfig(nms_overlap="mask"))[1].tolist() == [0, 1]
+
+
+def test_support_rank_keeps_the_proposal_the_others_agree_with():
+    # Three proposals of one object with equal scores: its left half, the whole object, the whole shifted
+    # by a column. Mask IoUs (pixels of a 12x12 frame):
+    #   part = rows 0-5 x cols 0-5 (36 px), whole = rows 0-5 x cols 0-11 (72 px), shifted = rows 0-5 x cols 1-11 (66 px)
+    #   IoU(part, whole) = 36/72 = 0.5, IoU(part, shifted) = 30/72, IoU(whole, shifted) = 66/72.
+    # Support = sum of IoUs (itself included): part 1.917, whole 2.417, shifted 2.333 -> whole first.
+    part, whole, shifted = rect(0, 6, 0, 6), rect(0, 6, 0, 12), rect(0, 6, 1, 12)
+    frame = masks_frame([part, shifted, whole], [1.0, 1.0, 1.0])
+    by_score = FilterConfig(nms_overlap="mask", nms_iou=0.3)
+    assert filter_detections(frame, by_score)[1].tolist() == [0]  # ties in input order: the part wins
+    by_support = FilterConfig(nms_overlap="mask", nms_iou=0.3, nms_rank="support")
+    kept, indices = filter_detections(frame, by_support)
+    assert indices.tolist() == [2] and bool(kept.masks[0].equal(whole))

@@ -104,6 +104,8 @@ BROKEN_RULES = [
     ("header: wrong version", _set(1, "version", 2), 1, "version"),
     ("header: missing categories", _drop(1, "categories"), 1, "categories"),
     ("header: duplicate category id", _set(1, "categories", CATEGORIES + [{"id": 1, "name": "x"}]), 1, "categories[2]"),
+    ("header: category without a name", _set(1, "categories", [{"id": 1, "supercategory": "animal"}]), 1, "categories[0]"),
+    ("header: category id not an integer", _set(1, "categories", [{"id": "1", "name": "cat"}]), 1, "categories[0]"),
     ("header: missing appearance_dim", _drop(1, "appearance_dim"), 1, "appearance_dim"),
     ("header: bad appearance_dim", _set(1, "appearance_dim", 0), 1, "appearance_dim"),
     ("header: unknown key", _set(1, "colour", "red"), 1, "colour"),
@@ -152,6 +154,16 @@ def test_valid_file_reads(tmp_path):
     assert reader.header["categories"] == CATEGORIES and reader.header["appearance_dim"] == 2
     assert reader.validate() == {"videos": 2, "frames": 3, "detections": 4}
     assert [(v, len(frames)) for v, frames in reader.videos()] == [(7, 2), (3, 1)]
+
+
+def test_youtube_vis_category_objects_are_read_as_they_come(tmp_path):
+    # YouTube-VIS annotation files list {"supercategory", "id", "name"}; extra keys are kept.
+    categories = [{"supercategory": "animal", "id": 1, "name": "cat"}, {"id": 4, "name": "dog", "supercategory": "animal"}]
+    lines = _valid_lines()
+    lines[0]["categories"] = categories
+    reader = DetectionsReader(_write(tmp_path / "d.jsonl", lines))
+    assert reader.categories == categories
+    assert reader.validate() == {"videos": 2, "frames": 3, "detections": 4}
 
 
 @pytest.mark.parametrize("name, change, line, field", BROKEN_RULES, ids=[r[0] for r in BROKEN_RULES])

@@ -207,6 +207,16 @@ def test_class_agnostic(vis_case, masks):
         case.evaluate(per_category=True, class_agnostic=True)
 
 
+def test_class_agnostic_counts_categories_the_ground_truth_lacks(vis_case, masks):
+    # A class-agnostic proposal method labels everything with its own "object" (id 9 here).
+    case = vis_case(categories=((1, "person"), (2, "dog"))).video(1, frames=1)
+    case.instance(1, [square(masks, 0, 0)], category_id=1).instance(1, [square(masks, 2, 2)], category_id=2)
+    case.predict(1, [square(masks, 0, 0)], score=0.9, category_id=9)
+    case.predict(1, [square(masks, 2, 2)], score=0.8, category_id=9)
+    expect(case.evaluate(), AP=0, AR100=0)
+    expect(case.evaluate(class_agnostic=True), AP=1, AR1=0.5, AR100=1)
+
+
 def test_paths_and_objects_give_the_same_stats(vis_case, masks, tmp_path):
     case = vis_case().video(1, frames=2)
     case.instance(1, [square(masks, 0, 0)] * 2).predict(1, [square(masks, 0, 1), None], score=0.3)

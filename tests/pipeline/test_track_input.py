@@ -152,3 +152,26 @@ def test_track_input_errors_are_one_line(clip, tmp_path, capsys, monkeypatch):
         # One line, after the progress bar where tracking had started; no traceback.
         assert code == 2 and message in err.strip().splitlines()[-1] and "Traceback" not in err, (argv, err)
     assert not (tmp_path / "r.json").exists()
+
+
+def test_track_with_every_default_runs_the_shipped_detector_and_the_tracker_shipped_with_it(clip, tmp_path, capsys):
+    """``gvis track VIDEO --results R``: the shipped detector, the learned tracker trained behind it, the whole video."""
+    from pathlib import Path
+
+    from gvis.detectors.yolact.checkpoint import SHIPPED_DETECTOR
+    from gvis.train.checkpoint import SHIPPED_DETECTOR_TRACKER, load_checkpoint
+
+    if not (SHIPPED_DETECTOR.is_file() and SHIPPED_DETECTOR_TRACKER.is_file()):
+        pytest.skip("this checkout lacks the shipped pair (experiments/pipeline_proof.py --ship makes it)")
+    assert main(["track", str(clip / "clip.mp4"), "--results", str(tmp_path / "r.json"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["videos"] == 1 and summary["frames"] == _video_length(clip)
+    meta = json.loads((tmp_path / "r.meta.json").read_text())
+    assert meta["tracker"] == "learned" and Path(meta["checkpoint"]) == SHIPPED_DETECTOR_TRACKER
+    assert meta["detector"]["detector"] == "yolact"
+    assert Path(meta["detector"]["checkpoint"]).resolve() == SHIPPED_DETECTOR.resolve()
+    # The pair was trained together: a tracker that records its detector's fingerprints records this one's.
+    recorded = load_checkpoint(SHIPPED_DETECTOR_TRACKER).get("detector_fingerprints")
+    if recorded is not None:
+        assert recorded == meta["detector"]["fingerprints"]
+    assert all(len(entry["segmentations"]) == summary["frames"] for entry in json.loads((tmp_path / "r.json").read_text()))

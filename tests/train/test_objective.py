@@ -88,3 +88,23 @@ def test_targets_follow_the_first_track_of_each_object(captured):
     assert torch.isclose(terms["loss"], expected)
     terms["loss"].backward()
     assert model.associator is not None and any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+def test_right_assignments_counts_positives_the_hard_assignment_took():
+    from gvis.tracker.model import StepOutput
+
+    # Previous tracks 0, 1, 2; detections 0, 1; every pair an edge. Targets: track 0 -> det 1, track 1 -> det 0.
+    pairs = torch.tensor([[0, 0, 1, 1, 2, 2], [0, 1, 0, 1, 0, 1]])
+    targets = torch.tensor([0.0, 1, 1, 0, 0, 0])
+    # New state: track 0 took det 1 (right), track 1 took det 1 too (wrong), track 2 none, det 0 started a track.
+    out = StepOutput(track_det_index=pairs, association_logits=torch.zeros(6), init_logits=torch.zeros(2),
+                     previous_track_id=torch.arange(3), previous_video=torch.zeros(3, dtype=torch.long),
+                     track_id=torch.arange(4), video=torch.zeros(4, dtype=torch.long), class_logits=torch.zeros(4, 3),
+                     assigned_det=torch.tensor([1, 1, -1, 0]), is_new=torch.tensor([False, False, False, True]),
+                     previous_row=torch.tensor([0, 1, 2, -1]))
+    assert objective._right_assignments(out, targets) == 1
+    # A track that died (no row continues it) took nothing.
+    died = dataclasses.replace(out, assigned_det=torch.tensor([1, 0]), previous_row=torch.tensor([0, 1]),
+                               is_new=torch.tensor([False, False]), track_id=torch.arange(2),
+                               video=torch.zeros(2, dtype=torch.long), class_logits=torch.zeros(2, 3))
+    assert objective._right_assignments(died, targets) == 2

@@ -15,6 +15,7 @@ from gvis.detectors.yolact.checkpoint import load_detector_checkpoint, save_dete
 from gvis.detectors.yolact.detector import YolactDetector
 from gvis.detectors.yolact.model import YolactModel
 from gvis.errors import ConfigError
+from gvis.provenance import weights_fingerprint
 from gvis.train.checkpoint import load_checkpoint
 from gvis.train.data import ClipTransform
 from gvis.train.loop import Trainer
@@ -63,8 +64,13 @@ def test_stage2_trains_appearance_and_tracker_keeps_the_detector_frozen_and_resu
     assert all(torch.equal(exported["model"][k], stage1["model"][k]) for k in stage1["model"])
     assert all(torch.equal(exported["appearance"][k], trained[k]) for k in trained)
     frame = np.random.default_rng(0).integers(0, 255, size=(64, 96, 3), dtype=np.uint8)
-    detections = YolactDetector(full.checkpoint.parent / "detector.pt")([frame])[0]
+    detector = YolactDetector(full.checkpoint.parent / "detector.pt")
+    detections = detector([frame])[0]
     assert detections.appearance.shape == (len(detections), 16)
+    # The tracker records the detector it was trained behind: stage 1's detection weights, the trained appearance.
+    recorded = load_checkpoint(full.checkpoint.parent / "model.pt")["detector_fingerprints"]
+    assert recorded == {"detection": weights_fingerprint(stage1["model"]), "appearance": weights_fingerprint(trained)}
+    assert detector.meta["fingerprints"] == recorded
 
     # Interrupted after 2 steps and resumed: the same tracker and appearance weights.
     config = stage2_config("train.steps=4", "train.checkpoint_every=2", output="parts")
@@ -87,9 +93,12 @@ def test_gvis_track_behind_the_shipped_detector_defaults_to_the_tracker_trained_
     from gvis.train import checkpoint as tracker_checkpoint
 
     run = Trainer(stage2_config("train.steps=2", output="shipped"), progress=False).run().checkpoint.parent
+    # The tracker trained on simulated detections records no detector: last.pt without its fingerprints stands in.
+    simulated = {k: v for k, v in torch.load(run / "last.pt", weights_only=True).items() if k != "detector_fingerprints"}
+    torch.save(simulated, run / "simulated.pt")
     monkeypatch.setattr(detector_checkpoint, "SHIPPED_DETECTOR", run / "detector.pt")
     monkeypatch.setattr(tracker_checkpoint, "SHIPPED_DETECTOR_TRACKER", run / "model.pt")
-    monkeypatch.setattr(tracker_checkpoint, "SHIPPED_CHECKPOINT", run / "last.pt")  # stands in for the simulated-trained one
+    monkeypatch.setattr(tracker_checkpoint, "SHIPPED_CHECKPOINT", run / "simulated.pt")
     data = tiny_train_set / "data"
 
     def default_checkpoint(name: str, *argv: str) -> str:
@@ -98,11 +107,55 @@ def test_gvis_track_behind_the_shipped_detector_defaults_to_the_tracker_trained_
         return json.loads((tmp_path / f"{name}.meta.json").read_text())["checkpoint"]
 
     assert default_checkpoint("shipped", str(data)) == str(run / "model.pt")
-    assert default_checkpoint("other", str(data), "--detector-checkpoint", str(tiny_detector_file)) == str(run / "last.pt")
+    assert default_checkpoint("other", str(data), "--detector-checkpoint", str(tiny_detector_file)) == str(run / "simulated.pt")
     # Detections cached from the shipped detector pair with its tracker too; simulated ones do not.
     assert main(["detect", "--detector", "yolact", "--data", str(data), "--out", str(tmp_path / "yolact.jsonl")]) == 0
     assert default_checkpoint("cached", "--detections", str(tmp_path / "yolact.jsonl")) == str(run / "model.pt")
     assert not detector_checkpoint.is_shipped_detector(DetectionsReader(tiny_train_set / "dets.jsonl").header.get("meta"))
+
+
+def test_gvis_track_refuses_a_named_tracker_and_detector_not_trained_together(
+        stage2_config, tiny_detector_file, tiny_train_set, tmp_path, capsys):
+    from gvis.cli import main
+    from gvis.detections.jsonl import DetectionsReader
+
+    run = Trainer(stage2_config("train.steps=2", output="paired"), progress=False).run().checkpoint.parent
+    tracker, trained = run / "model.pt", run / "detector.pt"
+    data = tiny_train_set / "data"
+    video = data / "JPEGImages" / "synth_00000"  # a frame folder: live detection on one short video
+    # Stage 1's file has the trained detector's detection weights but not its appearance network; this one
+    # differs in both.
+    stage1 = load_detector_checkpoint(tiny_detector_file)
+    other = tmp_path / "other.pt"
+    save_detector_checkpoint(other, {**stage1, "model": {k: v + 0.5 if v.is_floating_point() else v
+                                                          for k, v in stage1["model"].items()}})
+    unpaired = tmp_path / "unpaired.pt"  # a tracker that records no detector (trained before the fingerprints)
+    torch.save({k: v for k, v in torch.load(tracker, weights_only=True).items() if k != "detector_fingerprints"},
+               unpaired)
+
+    def track(*argv: str) -> tuple[int, str]:
+        capsys.readouterr()
+        code = main(["track", *argv, "--tracker", "learned", "--results", str(tmp_path / "results.json")])
+        return code, capsys.readouterr().err.strip()
+
+    assert track(str(video), "--checkpoint", str(tracker), "--detector-checkpoint", str(trained))[0] == 0
+    code, error = track(str(video), "--checkpoint", str(tracker), "--detector-checkpoint", str(tiny_detector_file))
+    assert code == 2 and "\n" not in error and str(tracker) in error and str(tiny_detector_file) in error
+    assert "appearance network" in error and "detection weights" not in error
+    code, error = track(str(video), "--checkpoint", str(tracker), "--detector-checkpoint", str(other))
+    assert code == 2 and str(other) in error and "detection weights" in error and "appearance network" in error
+    assert track(str(video), "--checkpoint", str(unpaired), "--detector-checkpoint", str(other))[0] == 0
+
+    # Detections cached by gvis detect carry the detector's fingerprints and are checked the same way.
+    for name, detector in (("trained", trained), ("stage1", tiny_detector_file)):
+        assert main(["detect", "--detector", "yolact", "--checkpoint", str(detector), "--data", str(data),
+                     "--out", str(tmp_path / f"{name}.jsonl")]) == 0
+    header = DetectionsReader(tmp_path / "stage1.jsonl").header["meta"]
+    assert header["fingerprints"] == {"detection": weights_fingerprint(stage1["model"]),
+                                      "appearance": weights_fingerprint(stage1["appearance"])}
+    assert track("--detections", str(tmp_path / "trained.jsonl"), "--checkpoint", str(tracker))[0] == 0
+    code, error = track("--detections", str(tmp_path / "stage1.jsonl"), "--checkpoint", str(tracker))
+    assert code == 2 and "\n" not in error and str(tracker) in error and str(tmp_path / "stage1.jsonl") in error
 
 
 def test_stage2_config_errors(stage2_config, tiny_config, tiny_detector_file):

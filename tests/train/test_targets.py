@@ -28,6 +28,18 @@ def test_primary_detection_keeps_the_id_others_become_negatives():
     assert assign_detections_to_objects(det_boxes, gt_boxes, gt_ids).tolist() == [0, 7, 9, 0, 0]
 
 
+def test_primary_by_score_takes_the_highest_scoring_candidate():
+    gt_boxes = torch.tensor([box(0, 0), box(100, 100)])
+    gt_ids = torch.tensor([7, 9])
+    det_boxes = torch.tensor([box(1, 0), box(0, 0), box(100, 103), box(50, 50), box(0, 4)])  # as above
+    scores = torch.tensor([0.9, 0.6, 0.2, 0.99, 0.95])
+    # Object 7's candidates are detections 0 (IoU 0.82, score 0.9) and 1 (IoU 1.0, score 0.6): 0 wins by
+    # score. Detections 3 and 4 are no candidates whatever their score.
+    assert assign_detections_to_objects(det_boxes, gt_boxes, gt_ids, det_scores=scores).tolist() == [7, 0, 9, 0, 0]
+    tied = torch.tensor([0.5, 0.5, 0.2, 0.0, 0.0])
+    assert assign_detections_to_objects(det_boxes, gt_boxes, gt_ids, det_scores=tied).tolist() == [7, 0, 9, 0, 0]
+
+
 def test_equal_iou_duplicates_keep_the_first_and_empty_inputs():
     gt_boxes = torch.tensor([box(0, 0)])
     det_boxes = torch.tensor([box(0, 0), box(0, 0)])
@@ -54,3 +66,21 @@ def test_init_targets_only_for_unfollowed_objects():
     track_video = torch.tensor([0])
     assert init_targets(det_ids, det_video, track_ids, track_video).tolist() == [0, 1, 0, 1]
     assert init_targets(det_ids, det_video, torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)).tolist() == [1, 1, 0, 1]
+
+
+def test_duplicates_of_a_tracks_own_object_leave_the_association_loss():
+    from gvis.train.targets import association_edges_kept, overlapped_objects
+
+    gt_boxes = torch.tensor([box(0, 0), box(100, 100)])
+    gt_ids = torch.tensor([7, 9])
+    det_boxes = torch.tensor([box(0, 0), box(1, 0), box(0, 4), box(100, 100), box(50, 50)])
+    # IoUs with object 7: 1.0, 0.82, 0.43; detection 3 is object 9's; detection 4 overlaps nothing.
+    assert overlapped_objects(det_boxes, gt_boxes, gt_ids, 0.3).tolist() == [7, 7, 7, 9, 0]
+    assert overlapped_objects(det_boxes, gt_boxes, gt_ids, 0.5).tolist() == [7, 7, 0, 9, 0]
+    # Tracks 0 (object 7), 1 (object 0: a false positive's track); every pair an edge.
+    pairs = torch.tensor([[0] * 5 + [1] * 5, list(range(5)) * 2])
+    edge_targets = torch.tensor([1.0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+    kept = association_edges_kept(pairs, torch.tensor([7, 0]), edge_targets, overlapped_objects(det_boxes, gt_boxes, gt_ids, 0.3))
+    # Track 0 keeps its positive and the negatives of other objects / background; its duplicate (1) and
+    # partial detection (2) are left out. The false positive's track keeps every edge.
+    assert kept.tolist() == [True, False, False, True, True] + [True] * 5

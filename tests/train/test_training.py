@@ -115,3 +115,52 @@ def test_time_limit_stops_on_either_clock_and_records_both(tiny_config, clock):
                          "train.checkpoint_every=0", output=f"limited-{clock}")
     stopped = Trainer(config, progress=False).run()
     assert (stopped.stopped_by, stopped.step) == ("time limit", 0)
+
+
+
+def test_validation_is_outside_the_time_budget_and_ends_a_time_limited_run(tiny_config, tiny_train_set, monkeypatch):
+    # A fake clock advanced 30 s by every training step (its forward pass) and 100 s by every validation.
+    import gvis.train.loop as loop
+
+    class Clock:
+        now = 0.0
+
+        @classmethod
+        def perf_counter(cls):
+            return cls.now
+
+        process_time = perf_counter
+
+    def advancing(method, seconds):
+        def run(self, *args):
+            Clock.now += seconds
+            return method(self, *args)
+        return run
+
+    monkeypatch.setattr(loop, "time", Clock)
+    monkeypatch.setattr(objective.ClipObjective, "forward", advancing(objective.ClipObjective.forward, 30.0))
+    monkeypatch.setattr(loop.Trainer, "validate", advancing(loop.Trainer.validate, 100.0))
+    val = [f"data.val.annotations={tiny_train_set / 'data'}", f"data.val.detections={tiny_train_set / 'dets.pt'}",
+           "data.val.max_videos=2", "train.checkpoint_every=0"]
+    # 4 steps (120 s) and 2 validations (200 s) within a 3-minute budget: validation does not count.
+    done = Trainer(tiny_config("train.steps=4", "train.val_every=2", "train.time_limit_minutes=3", *val, output="v"),
+                   progress=False).run()
+    assert done.stopped_by is None and [v["step"] for v in done.validations] == [2, 4]
+    assert done.train_seconds == 120 and done.cpu_seconds == 120
+    # A 1-minute budget ends the run after 2 steps, before its first periodic validation (step 3): the run is
+    # validated where it stopped.
+    stopped = Trainer(tiny_config("train.steps=5", "train.val_every=3", "train.time_limit_minutes=1", *val,
+                                  output="w"), progress=False).run()
+    assert (stopped.stopped_by, stopped.step) == ("time limit", 2) and [v["step"] for v in stopped.validations] == [2]
+
+
+def test_validation_does_not_change_the_weights(tiny_config, tiny_train_set):
+    # gvis compare validates its runs for learning curves; the trained weights must be those of a run without.
+    plain = Trainer(tiny_config("train.steps=4", "train.checkpoint_every=0", output="plain"), progress=False).run()
+    validated = Trainer(tiny_config("train.steps=4", "train.checkpoint_every=0", "train.val_every=2",
+                                    f"data.val.annotations={tiny_train_set / 'data'}",
+                                    f"data.val.detections={tiny_train_set / 'dets.pt'}", "data.val.max_videos=3",
+                                    output="validated"), progress=False).run()
+    assert [v["step"] for v in validated.validations] == [2, 4]
+    expected, got = weights(plain.checkpoint), weights(validated.checkpoint)
+    assert all(torch.equal(expected[name], got[name]) for name in expected)

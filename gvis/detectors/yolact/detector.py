@@ -23,7 +23,7 @@ from gvis.config import apply_overrides, build_dataclass, to_dict
 from gvis.detections.structures import Detections
 import gvis.detectors.yolact.checkpoint as checkpoint_file
 from gvis.detectors.appearance import AppearanceNetwork, mask_scores
-from gvis.detectors.yolact.checkpoint import load_detector_checkpoint, shipped_detector
+from gvis.detectors.yolact.checkpoint import detector_fingerprints, load_detector_checkpoint, shipped_detector
 from gvis.detectors.yolact.model import IMAGENET_MEAN, IMAGENET_STD, DetectorConfig, YolactModel
 from gvis.detectors.yolact.postprocess import postprocess
 from gvis.errors import InputError
@@ -98,8 +98,9 @@ class YolactDetector:
                 appearance.load_state_dict(content["appearance"])
         except RuntimeError as exc:  # an override changed the architecture, or a foreign state dict
             raise InputError(f"the weights do not fit the config: {str(exc).splitlines()[0]}", file=path) from None
+        fingerprints = detector_fingerprints(content["model"], None if appearance is None else content["appearance"])
         meta = {"checkpoint": str(path), "step": content.get("step"), "git_hash": content.get("git_hash"),
-                "config": to_dict(config)}
+                "fingerprints": fingerprints, "config": to_dict(config)}
         self._setup(model, content["categories"], appearance, device, batch_size, meta)
 
     @classmethod

@@ -1,0 +1,142 @@
+"""Defaults check: ``gvis track`` with every default against the MaskTrack rule with its default config behind
+the same default detector, on fresh synthetic videos of each preset.
+
+    python experiments/track_defaults.py            # about 15 min here: 20 videos per preset, each tracked twice
+    python experiments/track_defaults.py --quick    # smoke test: 2 videos per preset, report in the work folder
+
+Per preset of ``--presets`` (default ``easy hard``):
+
+1. ``gvis synth --preset P --videos 20 --seed 303 --out WORK/P`` (303: a generator seed that no other experiment
+   or test uses, so neither the detector nor the tracker has seen these videos);
+2. ``gvis track WORK/P --results WORK/P/defaults.json``: every default — the ``yolact`` detector with the shipped
+   checkpoint, the learned tracker with the checkpoint ``gvis track`` picks behind that detector;
+3. ``gvis track WORK/P --tracker masktrack-rule --results WORK/P/masktrack_rule.json``: the rule with its
+   default config (``configs/baselines/masktrack-rule.yaml``) behind the same default detector;
+4. ``gvis eval`` of both, with classes and ``--class-agnostic``.
+
+Writes ``docs/results/track_defaults.md`` (the table, what the defaults resolved to, and whether the defaults
+score above the rule on every preset) and ``WORK/track_defaults.json``. Nothing is cached: every invocation
+synthesises and tracks again, so the figures are those of the checkpoints in the checkout.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from gvis.compare.benchmark import gvis, run_experiment, subprocess_runner
+
+REPO = Path(__file__).resolve().parent.parent
+#: The generator seed of the videos: used by no other experiment or test.
+SEED = 303
+#: The two rows: their name (results file) and the options of ``gvis track`` besides INPUT and --results.
+TRACKERS = {"defaults": [], "masktrack_rule": ["--tracker", "masktrack-rule"]}
+#: How both are scored (``gvis eval`` flags).
+SCORINGS = {"classes": [], "agnostic": ["--class-agnostic"]}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, default=REPO / "runs" / "track_defaults", help="videos and results")
+    parser.add_argument("--presets", nargs="+", default=["easy", "hard"])
+    parser.add_argument("--videos", type=int, default=20, help="videos per preset")
+    parser.add_argument("--seed", type=int, default=SEED, help="generator seed of the videos")
+    parser.add_argument("--quick", action="store_true", help="smoke test: 2 videos per preset, report in WORK/quick")
+    parser.add_argument("--doc", type=Path, default=REPO / "docs" / "results" / "track_defaults.md")
+    args = parser.parse_args()
+    if args.quick:
+        args.videos, args.work = 2, args.work / "quick"
+        args.doc = args.work / "track_defaults.md"
+    return args
+
+
+def measure(data: Path, preset: str, videos: int, seed: int) -> dict:
+    """Both rows on ``videos`` fresh videos of ``preset`` in ``data``: ``{"frames", "rows": {name: {scoring:
+    stats}}, "resolved": what the defaults ran}``."""
+    gvis(["synth", "--preset", preset, "--videos", videos, "--seed", seed, "--out", data, "--overwrite"],
+         subprocess_runner)
+    annotations = data / "instances.json"
+    rows = {}
+    for name, options in TRACKERS.items():
+        results = data / f"{name}.json"
+        gvis(["track", data, *options, "--results", results], subprocess_runner)
+        rows[name] = {scoring: json.loads(gvis(["eval", annotations, results, "--json", *flags], subprocess_runner))
+                      for scoring, flags in SCORINGS.items()}
+    meta = json.loads((data / "defaults.meta.json").read_text())
+    resolved = {"tracker": meta["tracker"], "checkpoint": meta["checkpoint"],
+                "detector": meta["detector"]["detector"], "detector_checkpoint": meta["detector"]["checkpoint"],
+                "fingerprints": meta["detector"].get("fingerprints")}
+    frames = sum(video["length"] for video in json.loads(annotations.read_text())["videos"])
+    return {"frames": frames, "rows": rows, "resolved": resolved}
+
+
+def write_report(args: argparse.Namespace, measured: dict[str, dict], seconds: float) -> list[str]:
+    """``args.doc`` (and its figures as ``WORK/track_defaults.json``); returns one verdict line per preset."""
+    from gvis.io import write_json_atomic
+    from gvis.provenance import git_hash
+
+    def relative(path: str | None) -> str:
+        if path is None:
+            return "none (random weights)"
+        return str(Path(path).resolve().relative_to(REPO)) if Path(path).resolve().is_relative_to(REPO) else path
+
+    command = " ".join(["python experiments/track_defaults.py", *sys.argv[1:]])
+    lines = [
+        "# `gvis track` with every default, against the MaskTrack rule",
+        "",
+        f"Generated by `{command}` (git {git_hash() or 'unknown'}; {seconds / 60:.0f} min of wall time on this "
+        "repository's 2-core CPU).",
+        "",
+        f"Per preset, {args.videos} fresh videos (`gvis synth --preset P --videos {args.videos} --seed {args.seed} "
+        "--out DATA`, a generator seed no other experiment uses), then:",
+        "",
+        "```",
+        "gvis track DATA --results defaults.json                                  # every default",
+        "gvis track DATA --tracker masktrack-rule --results masktrack_rule.json   # the rule, its default config",
+        "gvis eval DATA/instances.json R.json [--class-agnostic]",
+        "```",
+        "",
+        "Both run the default detector on the frames. Video AP (YouTube-VIS 2019 metric) in %.",
+        "",
+        "| preset | videos (frames) | defaults: AP | AP50 | class-agnostic AP | masktrack-rule: AP | AP50 "
+        "| class-agnostic AP | defaults − rule |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    verdicts = []
+    for preset, result in measured.items():
+        cells = []
+        for name in TRACKERS:
+            row = result["rows"][name]
+            cells += [f"{100 * row['classes']['AP']:.1f}", f"{100 * row['classes']['AP50']:.1f}",
+                      f"{100 * row['agnostic']['AP']:.1f}"]
+        margin = 100 * (result["rows"]["defaults"]["classes"]["AP"] - result["rows"]["masktrack_rule"]["classes"]["AP"])
+        lines.append(f"| {preset} | {args.videos} ({result['frames']}) | {' | '.join(cells)} | {margin:+.1f} |")
+        verdicts.append(f"{preset}: defaults − rule = {margin:+.1f} AP: **{'met' if margin > 0 else 'not met'}**")
+    resolved = next(iter(measured.values()))["resolved"]
+    fingerprints = resolved["fingerprints"] or {}
+    lines += ["", "Goal: the defaults above the rule on every preset.", "", *(f"- {v}" for v in verdicts), "",
+              f"The defaults resolved to: detector `{resolved['detector']}` with "
+              f"`{relative(resolved['detector_checkpoint'])}` "
+              f"(detection weights {str(fingerprints.get('detection'))[:12]}, appearance network "
+              f"{str(fingerprints.get('appearance'))[:12]}), tracker `{resolved['tracker']}` with "
+              f"`{relative(resolved['checkpoint'])}`."]
+    args.doc.parent.mkdir(parents=True, exist_ok=True)
+    args.doc.write_text("\n".join(lines) + "\n")
+    figures = {"videos": args.videos, "seed": args.seed, "presets": measured}
+    write_json_atomic(args.work / "track_defaults.json", figures, indent=2)
+    return verdicts
+
+
+def main() -> None:
+    args = parse_args()
+    started = time.time()
+    work = args.work.resolve()
+    measured = {preset: measure(work / preset, preset, args.videos, args.seed) for preset in args.presets}
+    print("\n".join(write_report(args, measured, time.time() - started)))
+    print(f"wrote {args.doc}")
+
+
+if __name__ == "__main__":
+    sys.exit(run_experiment(main))
