@@ -154,9 +154,9 @@ def _with_missing(values: Tensor) -> Tensor:
     return torch.cat([values, values.new_zeros(1)])
 
 
-def _right_assignments(out: StepOutput, edge_targets: Tensor) -> int:
+def _right_assignments(out: StepOutput, edge_targets: Tensor) -> Tensor:
     """How many positive track–detection edges (``edge_targets [E]``) the step's hard assignment took: the
-    track continued with exactly its target detection."""
+    track continued with exactly its target detection (a 0-d tensor, so that no frame waits for the device)."""
     track_index, det_index = out.track_det_index
     positive = edge_targets > 0
     wanted = torch.full((out.previous_track_id.shape[0],), -1, dtype=torch.long, device=edge_targets.device)
@@ -164,7 +164,7 @@ def _right_assignments(out: StepOutput, edge_targets: Tensor) -> int:
     continued = out.previous_row >= 0
     chosen = torch.full_like(wanted, -1)
     chosen[out.previous_row[continued]] = out.assigned_det[continued]
-    return int(((chosen == wanted) & (wanted >= 0)).sum())
+    return ((chosen == wanted) & (wanted >= 0)).sum()
 
 
 class ClipObjective(nn.Module):
@@ -199,7 +199,7 @@ class ClipObjective(nn.Module):
         mask_logits: list[Tensor] = []
         mask_targets: list[Tensor] = []
         background = model.config.background_mask_logit
-        assigned_right = 0
+        assigned_right = torch.zeros((), dtype=torch.long, device=state.h.device)
         for t, (frame, target) in enumerate(zip(batch.frames, batch.targets)):
             if batch.appearance_inputs is not None:
                 frame = fill_appearance(frame, batch.appearance_inputs[t], self.appearance)
@@ -250,7 +250,7 @@ class ClipObjective(nn.Module):
         counts = {
             "tracks": torch.tensor(float(sum(rows[0].shape[0] for rows in class_rows))),
             "positives": torch.tensor(float(sum(float(targets.sum()) for _, targets in association))),
-            "assigned_right": torch.tensor(float(assigned_right)),
+            "assigned_right": assigned_right.float(),
         }
         return {"loss": total, **terms, **counts}
 
