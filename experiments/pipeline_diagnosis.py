@@ -1,7 +1,7 @@
 """Why the learned tracker loses behind a learned detector: four measurements on held-out ``hard`` videos,
 each for the detector's detections and the simulated detector's.
 
-    python experiments/pipeline_diagnosis.py                  # about 40 CPU minutes (M4 trains a tracker)
+    python experiments/pipeline_diagnosis.py                  # about 50 CPU minutes (M4 trains two trackers)
     python experiments/pipeline_diagnosis.py --quick          # smoke test (a few minutes; report in the work folder)
 
 Data: the learning proof's videos (``experiments/learning_proof.py``; made here if ``--data`` lacks them):
