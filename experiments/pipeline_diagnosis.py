@@ -85,7 +85,7 @@ def detect(detector: Path, data: Path, out: Path) -> Path:
 
 def training_videos(data: Path, detections: Path, videos: int):
     """The held-out videos with their filtered detections, as the training code reads them."""
-    from gvis.cli._dataset import open_dataset
+    from gvis.data.folders import open_dataset
     from gvis.tracker.model import TrackerConfig
     from gvis.train.data import TrainingVideos, open_detections
 

@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from gvis.cli._dataset import annotation_path
+    from gvis.data.folders import annotation_path
     from gvis.data.ytvis import YTVISDataset
     from gvis.detections.jsonl import DetectionsWriter
     from gvis.errors import ConfigError

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gvis.cli._dataset import open_dataset
+    from gvis.data.folders import open_dataset
     from gvis.detectors.yolact.detector import YolactDetector
     from gvis.errors import ConfigError
     from gvis.train_detector.data import frame_list

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from gvis.cli._dataset import open_dataset
+    from gvis.data.folders import open_dataset
     from gvis.errors import ConfigError, InputError
     from gvis.eval.results import write_results
     from gvis.tracker.online import load_model

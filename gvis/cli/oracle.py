@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gvis.cli._dataset import open_dataset
+    from gvis.data.folders import open_dataset
     from gvis.detections.jsonl import DetectionsReader
     from gvis.errors import InputError
     from gvis.eval.oracle import oracle_link

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gvis.cli._dataset import open_dataset
+    from gvis.data.folders import open_dataset
     from gvis.eval.results_to_detections import convert_results
 
     counts = convert_results(args.results, open_dataset(args.gt), args.out, score=args.score)

@@ -65,7 +65,7 @@ def _is_dataset(path: Path) -> bool:
 
 def _check_input(args: argparse.Namespace):
     """The dataset of INPUT for tracking precomputed detections of a dataset (or None without INPUT)."""
-    from gvis.cli._dataset import open_dataset
+    from gvis.data.folders import open_dataset
     from gvis.errors import InputError
 
     if args.input is None:

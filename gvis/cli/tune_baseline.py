@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     from gvis.baselines.runner import group_videos, tracker_threads
     from gvis.baselines.tuning import config_yaml, format_table, grid_search, parse_grid
-    from gvis.cli._dataset import annotation_path, open_dataset
+    from gvis.data.folders import annotation_path, open_dataset
     from gvis.cli.track import build_tracker, tracker_entry
     from gvis.config import to_dict
     from gvis.detections.jsonl import DetectionsReader

@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gvis.cli._dataset import open_dataset
+    from gvis.data.folders import open_dataset
     from gvis.errors import InputError
     from gvis.eval.results import load_results
     from gvis.viz.overlay import write_overlay

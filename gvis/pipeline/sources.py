@@ -160,7 +160,7 @@ def open_input(path: str | os.PathLike, allow_truncated: bool = False) -> tuple[
     YouTube-VIS dataset), or a folder of frame images. A video file or frame folder is one video with id
     :data:`SINGLE_VIDEO_ID`. ``allow_truncated``: see :func:`video_frames`.
     """
-    from gvis.cli._dataset import open_dataset
+    from gvis.data.folders import open_dataset
 
     path = Path(path)
     if path.is_dir():

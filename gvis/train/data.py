@@ -211,7 +211,7 @@ class TrainingVideos:
     @classmethod
     def from_config(cls, source: SourceConfig, filtering: FilterConfig, class_agnostic: bool = False) -> "TrainingVideos":
         """The videos of ``source``; without ``source.detections``, stage 2's frames-only videos."""
-        from gvis.cli._dataset import open_dataset
+        from gvis.data.folders import open_dataset
 
         dataset = open_dataset(source.annotations)
         if source.detections is None:

@@ -90,7 +90,7 @@ class DetectorTrainer:
         seed_everything(cfg.seed)
         if cfg.data.train is None:
             raise ConfigError("data.train: give a dataset folder (or annotation file) to train on")
-        from gvis.cli._dataset import open_dataset
+        from gvis.data.folders import open_dataset
 
         train_sets = [open_dataset(folder) for folder in cfg.data.train_folders()]
         self.source = FrameSource([(dataset, frame_list(dataset, cfg.data.frame_stride, cfg.data.max_videos))

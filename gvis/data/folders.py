@@ -1,4 +1,4 @@
-"""Opening the dataset a sub-command is pointed at (``--data DIR`` or a tracker's INPUT)."""
+"""Opening a dataset folder or annotation file (``--data DIR``, a tracker's INPUT, ``data.train``)."""
 from __future__ import annotations
 
 import os
