@@ -1,7 +1,7 @@
 """Speed of loading YouTube-VIS ground truth (``YTVISDataset.from_json``) on the evaluator's case.
 
 300 videos x 36 frames of 240x320 with 5 annotated tracks per video (compressed RLE, present on about
-90% of frames, as in issue 3 point 5). The script writes the file to a temporary folder and prints,
+90% of frames, as a YouTube-VIS sized case). The script writes the file to a temporary folder and prints,
 best of ``--repeats``:
 
 * ``json``: ``json.load`` alone;

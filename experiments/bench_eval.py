@@ -1,4 +1,4 @@
-"""Speed of ``gvis eval`` on the YouTube-VIS sized case of issue 3, point 5.
+"""Speed of ``gvis eval`` on the YouTube-VIS sized case of docs/evaluation.md.
 
 300 videos x 36 frames of 240x320, 5 ground-truth tracks and 10 predicted tracks per video, 4
 classes. Masks are jittered polygons (rasterised by pycocotools, so generating the case takes

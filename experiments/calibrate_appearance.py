@@ -4,7 +4,7 @@
         [--init-var-logit V --loglik-scale S --loglik-offset O] [--json]
 
 DIR is a YouTube-VIS dataset folder (e.g. made by ``gvis synth``); the simulated detector runs on it with each
-preset. The spec's constants (``−4 + 0.01·ℓ``, ``σ₀² = softplus(−7)``) were set for 512-d YOLACT features;
+preset. The paper's constants (``−4 + 0.01·ℓ``, ``σ₀² = softplus(−7)``) were set for 512-d YOLACT features;
 this script measures what the likelihood edge features look like for *these* vectors and proposes
 constants (the method is in ``docs/tracker.md``):
 
@@ -17,7 +17,7 @@ constants (the method is in ``docs/tracker.md``):
    median "same" at +1.
 
 It prints the feature ``offset + scale·ℓ`` per pair kind (median and 5–95 % range) under the proposed
-constants and under the ones given on the command line (default: the spec's), and the empty-track
+constants and under the ones given on the command line (default: the paper's), and the empty-track
 feature (detections against the previous frame's descriptor).
 """
 from __future__ import annotations

@@ -15,7 +15,7 @@ oracle links the proposals by the ground truth (``gvis oracle --class-agnostic``
     .venv/bin/python experiments/dense_proposals.py --stage eval      # held-out set: every heuristic, the oracle
     .venv/bin/python experiments/dense_proposals.py --stage report    # docs/results/dense_proposals.md
 
-Nothing here reads ``../shared/data/real``.
+Nothing here reads the real fixtures.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python experiments/gnn_forward_timing.py [--sizes 10x10 30x30] [--batch 1] [--threads 1]
 
-Prints the median and minimum milliseconds per forward (no grad) of the default GNN (spec §2) for one frame
+Prints the median and minimum milliseconds per forward (no grad) of the default GNN (docs/model.md §2) for one frame
 graph / padded frame of M tracks × N detections. Indicative only: the full benchmark (graph build,
 heads, batched throughput) is ``gvis bench tracker``.
 """

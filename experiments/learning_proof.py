@@ -1,4 +1,4 @@
-"""Learning proof (issue 6, point 8): the trained tracker against the MaskTrack R-CNN rule tuned on the same data.
+"""Learning proof: the trained tracker against the MaskTrack R-CNN rule tuned on the same data.
 
 One command (README):
 
@@ -200,7 +200,7 @@ def write_report(args, tuning: dict, heuristics: dict, runs: dict, learned: dict
     goal_mean, goal_each = statistics.mean(margins) >= 5, min(margins) >= 3
     lines += [
         "",
-        f"Goal (issue 6): ≥ 5 AP over the tuned rule on average — **{'met' if goal_mean else 'not met'}** "
+        f"Goal: ≥ 5 AP over the tuned rule on average — **{'met' if goal_mean else 'not met'}** "
         f"({statistics.mean(margins):+.1f}); ≥ 3 AP for every training seed — **{'met' if goal_each else 'not met'}** "
         f"(smallest {min(margins):+.1f}).",
         "",

@@ -1,4 +1,4 @@
-"""Write the pipeline speed table of ``docs/results/pipeline.md`` (``gvis bench pipeline``, issue 7).
+"""Write the pipeline speed table of ``docs/results/pipeline.md`` (``gvis bench pipeline``).
 
     python experiments/pipeline_speed.py --device cpu --frames 3 --warmup 1     # this 2-core machine
     python experiments/pipeline_speed.py --device cuda --frames 50              # a GPU

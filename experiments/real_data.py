@@ -14,7 +14,7 @@ Heuristics run with their default configs and with the improvement tuned on synt
 (``configs/baselines/masktrack-rule-dense.yaml``, ``experiments/dense_proposals.py``); nothing is chosen on
 these fixtures. The learned tracker's rows: ``--learned CHECKPOINT`` (repeatable; see :func:`learned_rows`).
 
-    .venv/bin/python experiments/real_data.py [--shared ../shared] [--learned C.pt] [--out docs/results/real_data.md]
+    .venv/bin/python experiments/real_data.py [--shared DIR] [--learned C.pt] [--out docs/results/real_data.md]
 """
 from __future__ import annotations
 
@@ -186,7 +186,7 @@ def report(sections: list[Section], command: str, seconds: float) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared", help="the shared folder (default: ../shared)")
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared", help="the folder whose data/real holds the real fixtures (default: the folder shared beside the checkout)")
     parser.add_argument("--learned", action="append", default=[], metavar="CHECKPOINT",
                         help="add a row of the learned tracker with this checkpoint (repeatable)")
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "real_data", help="folder for the built proposals")

@@ -1,4 +1,4 @@
-"""Peak memory of ``gvis track VIDEO`` at 100 and 1,000 frames: it must stay flat (issue 7).
+"""Peak memory of ``gvis track VIDEO`` at 100 and 1,000 frames: it must stay flat (docs/pipeline.md).
 
 Makes one synthetic video of 1,000 frames (``gvis synth``, medium preset, 240x320), its simulated detections
 (``gvis detect --detector simulated``, medium preset) and MP4s of its first 100 and all 1,000 frames, then

@@ -8,7 +8,7 @@ Configs are YAML files validated against dataclass schemas:
 * every key is checked against the schema: an unknown key or a wrong type raises :class:`ConfigError`
   naming the file the key came from and the dotted key.
 
-The schema's dataclass defaults are the defaults of gvis (``../shared/spec.md``); YAML files only hold
+The schema's dataclass defaults are the defaults of gvis (``docs/model.md``); YAML files only hold
 what differs. Fields typed ``dict[str, Any]`` hold keyword arguments of registry entries and are checked
 by the entry's constructor instead.
 """

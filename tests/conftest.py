@@ -17,9 +17,9 @@ REAL_DATA = Path(os.environ.get("GVIS_SHARED", REPO.parent / "shared")) / "data"
 
 @pytest.fixture(scope="session")
 def real_data() -> Path:
-    """Folder of the real fixtures; skips the test when ``../shared`` is not there."""
+    """Folder of the real fixtures; skips the test when it is not there."""
     if not REAL_DATA.is_dir():
-        pytest.skip(f"real fixtures not found at {REAL_DATA} (../shared absent)")
+        pytest.skip(f"real fixtures not found at {REAL_DATA} (the fixture folder is absent)")
     return REAL_DATA
 
 

@@ -1,4 +1,4 @@
-"""``gvis bench pipeline``: frames per second of detector + appearance + tracker, end to end (issue 7).
+"""``gvis bench pipeline``: frames per second of detector + appearance + tracker, end to end (docs/pipeline.md).
 
 One row per backbone and input size. Every frame goes through the stages of ``gvis track``, timed apart
 (with ``torch.cuda.synchronize()`` around each stage on a GPU):
@@ -14,7 +14,7 @@ One row per backbone and input size. Every frame goes through the stages of ``gv
 - ``post``: the tracker's masks RLE-encoded into YouTube-VIS results entries (:class:`VideoResults`).
 
 Weights are random (timing does not depend on them; BatchNorm statistics are set from one frame so that
-activations keep a trained network's scale): YOLACT with the paper's config (spec §6) on each backbone,
+activations keep a trained network's scale): YOLACT with the paper's config (docs/model.md §6) on each backbone,
 ``input_size`` = the frame size, C = 40 classes and ``score_threshold = 0`` so that every frame
 has ``top_n = 16`` detections (the most the tracker ever sees, as with a trained detector on a busy
 frame); the learned tracker has the paper's model config with its 24 track slots kept full
@@ -207,7 +207,7 @@ def bench_row(backbone: str, size: tuple[int, int], frames: int, warmup: int, de
 def run_benchmark(backbones: Sequence[str] = BACKBONES, sizes: Sequence[tuple[int, int]] = SIZES, frames: int = 20,
                   warmup: int = 3, device: str = "cpu", threads: int | None = None,
                   progress: Callable[[str], None] = lambda line: None) -> dict:
-    """Rows for every backbone × size; ``{"device", "threads", "rows": [...]}`` (design.md's contract)."""
+    """Rows for every backbone × size; ``{"device", "threads", "rows": [...]}`` (docs/pipeline.md)."""
     from gvis.viz.writers import write_mp4
 
     if threads is not None:

@@ -1,6 +1,6 @@
-"""``gvis bench tracker``: per-frame latency and batched throughput of the learned tracker (issue 5).
+"""``gvis bench tracker``: per-frame latency and batched throughput of the learned tracker (docs/tracker.md, "Benchmark").
 
-Rows (``--json`` = the contract of design.md, plus ``mask_head`` and ``compile``):
+Rows (``--json``: the rows below, plus ``mask_head`` and ``compile``):
 
 - ``step``: per-frame latency at M tracks × N detections (one video), median over repeats, for
   ``scope = gnn`` (the GNN blocks alone, on ready inputs) and ``scope = step`` (graph inputs + GNN + heads +

@@ -1,7 +1,7 @@
-"""The benchmark protocol of the learning proof (issue 6), stage by stage, shared by ``gvis compare`` and
+"""The benchmark protocol of the learning proof (docs/ablations.md), stage by stage, shared by ``gvis compare`` and
 ``experiments/learning_proof.py``.
 
-A work folder ``WORK`` holds (each stage is skipped when its output exists, so a run may span sessions):
+A work folder ``WORK`` holds (each stage is skipped when its output exists, so a run may be interrupted and resumed):
 
 ============================================  ====================================================================
 ``WORK/train/``, ``WORK/test_seed{k}/``,      ``instances.json``, ``JPEGImages/``, ``dets.jsonl``, ``dets.pt``

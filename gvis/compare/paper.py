@@ -1,4 +1,4 @@
-"""The paper's numbers for the configs of ``configs/ablations/`` (P Tables 1 and 4; ``../shared/spec.md`` §8).
+"""The paper's numbers for the configs of ``configs/ablations/`` (P Tables 1 and 4; ``docs/model.md`` §8).
 
 ``PAPER_ROWS`` is keyed by config file stem. The paper's mAP is on its YouTube-VIS 2019 hold-out with a
 YOLACT detector after 150 epochs of training; only the *ordering* of rows is comparable with a synthetic

@@ -2,7 +2,7 @@
 
 A clip is ``length`` frames of one video, ``stride`` frames apart, from a uniformly random start. An
 epoch has ``clips_per_video`` clips of every usable video, shuffled. The defaults are the paper's (one
-clip of 10 consecutive frames per video per epoch, shuffled; ``../shared/spec.md`` "Clip sampling").
+clip of 10 consecutive frames per video per epoch, shuffled; ``docs/model.md`` §5 "Clip sampling").
 
 Videos shorter than a clip's span ``(length - 1) * stride + 1`` follow ``short_videos``:
 

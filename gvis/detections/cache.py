@@ -33,7 +33,7 @@ def default_cache_path(jsonl_path: str | os.PathLike) -> Path:
 def _pack_video(frames: list[Detections], category_ids: list[int]) -> dict:
     """One video's frames as concatenated ``[M, ...]`` tensors and ``frame_offsets [T+1]``.
 
-    ``class_probs`` omitted on a line are built from labels and scores (spec "Decisions for gvis");
+    ``class_probs`` omitted on a line are built from labels and scores (docs/model.md §0);
     ``frame_appearance [T, Da]`` has zero rows where a line has none (``frame_appearance_present [T]``).
     """
     frames = [d.with_class_probs(category_ids) for d in frames]

@@ -1,6 +1,6 @@
 """Detection filtering shared by every tracker and every detection source.
 
-The spec ("Decisions for gvis") applies the authors' YOLACT post-processing to any source of detections:
+gvis (docs/model.md §0) applies the authors' YOLACT post-processing to any source of detections:
 keep detections with confidence above a threshold, suppress overlaps with class-agnostic NMS at box IoU
 0.7, keep the top N by confidence. Doing it in one function means a tracker behaves the same on simulated
 detections, on a ``.jsonl`` from another segmenter and on the built-in detector.
@@ -27,14 +27,14 @@ from gvis.detections.structures import RLE, Detections, pycoco_rle
 class FilterConfig:
     """Which detections a tracker sees.
 
-    - ``score_threshold``: keep ``score > score_threshold`` (spec: p > 0.03).
+    - ``score_threshold``: keep ``score > score_threshold`` (paper: p > 0.03).
     - ``nms_iou``: class-agnostic NMS; a detection whose IoU with a higher-scored kept one exceeds this
       is dropped. ``null`` disables NMS.
     - ``nms_overlap``: the IoU NMS compares, of the boxes (default) or of the masks.
     - ``nms_rank``: the order in which NMS keeps detections: by score (default), or by ``support``, the sum of
       every detection's score times its IoU with this one (itself included), so that of many overlapping
       proposals of one object the one most others agree with is kept (parts and loose copies agree less).
-    - ``top_n``: keep at most this many, highest scores first (spec: 16). ``null`` keeps all.
+    - ``top_n``: keep at most this many, highest scores first (paper: 16). ``null`` keeps all.
     """
 
     score_threshold: float = 0.03

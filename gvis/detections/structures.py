@@ -195,7 +195,7 @@ class Detections(_Rows):
         """These detections with ``class_probs``, built from labels and scores where absent.
 
         ``category_ids``: the dataset's category ids in order (column ``k`` of ``class_probs`` belongs
-        to ``category_ids[k − 1]``). Spec "Decisions for gvis": the score on the label's column,
+        to ``category_ids[k − 1]``). As docs/model.md §0 says: the score on the label's column,
         ``1 − score`` on background (column 0).
         """
         if self.class_probs is not None:

@@ -1,4 +1,4 @@
-r"""The appearance network (spec §6, the authors' ``AppNet`` + ``DetectionDescriptorExtractor``).
+r"""The appearance network (docs/model.md §6, the authors' ``AppNet`` + ``DetectionDescriptorExtractor``).
 
 Two 1×1 convolutions (no activation) project the last two backbone stages C4 and C5 to ``map_channels``
 each. Every detection ``n`` gets mask scores :math:`s_n = r_n + \beta\,q_n` (its uncropped mask logits plus
@@ -19,7 +19,7 @@ each pixel:
 
 The frame descriptor (the empty track's observation) is the concatenated global average pools of the two
 projected maps, without the MLP: :math:`g = [\bar F_4; \bar F_5] \in \mathbb{R}^{D_a}`. The network is trained in
-stage 2 only, through the tracker's appearance likelihoods (spec §5).
+stage 2 only, through the tracker's appearance likelihoods (docs/model.md §5).
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from gvis.detectors.yolact.masks import box_masks
 
 @dataclass
 class AppearanceConfig:
-    """Settings of the appearance network (defaults: spec §6).
+    """Settings of the appearance network (defaults: docs/model.md §6).
 
     - ``enabled``: build it (a detector without one reports ``appearance_dim = 0``).
     - ``map_channels``: channels of each projected map; the appearance width is ``Da = 2 · map_channels``
@@ -85,7 +85,7 @@ def mask_pool(feature_map: Tensor, scores: Tensor, background_logit: float, eps:
 
 class ResidualMLP(nn.Module):
     r""":math:`x \mapsto \mathrm{ReLU}(x + W_3\,\mathrm{ReLU}(W_2\,\mathrm{ReLU}(W_1 x)))`, ``[*, dim]`` → ``[*, dim]``
-    (the spec's "Residual(512, 128)" with its middle layer)."""
+    (P Table 3's "Residual(512, 128)" with the middle layer it leaves out)."""
 
     def __init__(self, dim: int, hidden: int) -> None:
         super().__init__()

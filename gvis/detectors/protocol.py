@@ -10,13 +10,13 @@ per frame, in the frame's original pixel coordinates:
 - ``boxes [N, 4]``, ``scores [N]``, ``labels [N]`` (ids from ``categories``) and ``masks``
   (``[N, H, W]`` bool or N compressed RLEs) are required;
 - ``class_probs [N, C + 1]`` (background first, columns in ``categories`` order) should be filled: the
-  learned tracker reads it (spec §1). Detectors that only have a label and a score can use
+  learned tracker reads it (docs/model.md §1). Detectors that only have a label and a score can use
   :meth:`Detections.with_class_probs`;
 - ``mask_logits [N, h, w]`` (raw, uncropped mask logits) when the detector has them;
 - ``appearance [N, Da]`` and ``frame_appearance [Da]`` when the detector has an appearance network
   (``appearance_dim = Da``); otherwise both stay ``None`` and ``appearance_dim = 0``.
 
-Detectors for stage-2 training (spec §5) also implement :class:`FeatureDetector`.
+Detectors for stage-2 training (docs/model.md §5) also implement :class:`FeatureDetector`.
 
 Building: the command line builds registered detectors with
 ``DETECTORS.build(name, checkpoint=None | path, device="cpu" | "cuda", overrides=[...])``: every
@@ -66,7 +66,7 @@ class Detector(Protocol):
 class FeatureDetector(Detector, Protocol):
     """A :class:`Detector` that also returns the feature maps its appearance network reads.
 
-    Stage-2 training (spec §5) runs the frozen detector online on each clip and trains the appearance
+    Stage-2 training (docs/model.md §5) runs the frozen detector online on each clip and trains the appearance
     network through the tracker: it needs the detections *and* the maps they were pooled from.
     """
 

@@ -1,4 +1,4 @@
-"""The edge step shared by the frame-graph blocks (spec §2, P eq. 1a)."""
+"""The edge step shared by the frame-graph blocks (docs/model.md §2, P eq. 1a)."""
 from __future__ import annotations
 
 import torch

@@ -16,7 +16,7 @@ class FrameFeatures(NamedTuple):
         track: ``[ΣM, Dt]``; det: ``[ΣN, Fd]``; empty: ``[B, Dt]``;
         track_det: ``[E, Fe]`` (``E = Σ M·N``, in ``track_det_pairs`` order); empty_det: ``[ΣN, Fe0]``;
         track_det_logit: ``[E]`` association logit computed inside the GNN, or ``None``. Only the
-        ``limited`` block sets it (spec §8 "Limited GNN": the association score comes from the pair
+        ``limited`` block sets it (docs/model.md §8 "Limited GNN": the association score comes from the pair
         alone); heads should use it instead of their own association layer when it is not ``None``.
     """
 

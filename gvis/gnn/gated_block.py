@@ -1,4 +1,4 @@
-"""The paper's gated GNN block (spec §2, P eq. 1a–c)."""
+"""The paper's gated GNN block (docs/model.md §2, P eq. 1a–c)."""
 from __future__ import annotations
 
 from typing import Optional, Sequence
@@ -13,7 +13,7 @@ from gvis.registry import GNN_LAYERS
 
 @GNN_LAYERS.register("gated")
 class GatedBlock(EdgeUpdateBlock):
-    r"""One gated message-passing block over a frame graph (spec §2; P eq. 1a–c).
+    r"""One gated message-passing block over a frame graph (docs/model.md §2; P eq. 1a–c).
 
     Edges are updated first, from the *old* nodes; then every node sums gated messages along its
     *new* edges. Each role has its own weights:

@@ -15,7 +15,7 @@ from gvis.registry import GNN_LAYERS
 class LimitedBlock(EdgeUpdateBlock):
     r"""No message passing between edges and nodes: the association score of a pair comes from the
     pair alone, and each track gathers the features of its best-scoring detection once
-    (spec §8 "Limited GNN"; RGNNVIS ``TrkNograph``, ``MatcherScoreLayerNograph``).
+    (docs/model.md §8 "Limited GNN"; RGNNVIS ``TrkNograph``, ``MatcherScoreLayerNograph``).
 
     .. math::
         e_{mn} &\leftarrow \varphi_e([t_m ; d_n ; e_{mn}]), \qquad
@@ -30,7 +30,7 @@ class LimitedBlock(EdgeUpdateBlock):
     :math:`s` through the association loss). Each :math:`\varphi` is Linear + ReLU to ``D`` (edge
     functions with ``Residual`` when ``edge_residual``). The paper's "new-track score = −max_m s_mn"
     (``MatcherScoreLayerNograph``, detached) belongs to the heads, which read ``track_det_logit``.
-    The authors did not release the layer sizes; these follow block 1 of spec §2.
+    The authors did not release the layer sizes; these follow block 1 of docs/model.md §2.
 
     Args:
         track_dim, det_dim, track_det_dim, empty_det_dim, width, residual_hidden, edge_residual:

@@ -11,7 +11,7 @@ from gvis.registry import GNN_LAYERS
 
 @GNN_LAYERS.register("mlp")
 class MLPBlock(GatedBlock):
-    r"""The gated block with its gates removed and 2-layer node functions (P Table 4, spec §8).
+    r"""The gated block with its gates removed and 2-layer node functions (P Table 4, docs/model.md §8).
 
     .. math::
         e_{mn} &\leftarrow \varphi_e([t_m ; d_n ; e_{mn}]), \qquad

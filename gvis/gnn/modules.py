@@ -6,7 +6,7 @@ from torch.nn import functional as F
 
 
 class Residual(nn.Module):
-    r"""The authors' residual unit (spec §2, RGNNVIS ``custom_modules.Residual``).
+    r"""The authors' residual unit (docs/model.md §2, RGNNVIS ``custom_modules.Residual``).
 
     .. math::
         \mathrm{Residual}(a, b)(x) = \mathrm{ReLU}\big(x + W_2\,\mathrm{ReLU}(W_1 x + c_1) + c_2\big),

@@ -18,12 +18,12 @@ BlockSpec = Union[str, dict[str, Any]]
 
 @dataclass
 class GNNConfig:
-    """Settings of the GNN (spec §2 defaults).
+    """Settings of the GNN (docs/model.md §2 defaults).
 
     ``blocks`` lists the blocks in order; each is a name from ``gvis.registry.GNN_LAYERS`` or a
     mapping ``{type: name, <keyword>: value, ...}`` with keyword arguments of that block. The first
     block gets the graph's input widths and ``edge_residual: true`` unless it says otherwise (block 1
-    of spec §2); every later block gets width ``D`` inputs. Examples::
+    of docs/model.md §2); every later block gets width ``D`` inputs. Examples::
 
         blocks: [gated, residual, gated, residual]            # paper (default)
         blocks: [gated, residual]                             # 1 GNN block

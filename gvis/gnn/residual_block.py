@@ -1,4 +1,4 @@
-"""The "GNN residual block": a Residual unit per element type, no message passing (spec §2)."""
+"""The "GNN residual block": a Residual unit per element type, no message passing (docs/model.md §2)."""
 from __future__ import annotations
 
 from torch import nn

@@ -1,6 +1,6 @@
 """Per-frame heterogeneous graphs: tracks, detections and one empty track per video.
 
-A frame graph (spec §1) has three node types and two edge types, always all of them:
+A frame graph (docs/model.md §1) has three node types and two edge types, always all of them:
 
 * ``'track'`` — ``x [M, Dt]``, one node per live track;
 * ``'det'`` — ``x [N, Fd]``, one node per detection;

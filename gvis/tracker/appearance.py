@@ -1,4 +1,4 @@
-"""Appearance models: what a track remembers of its detections' appearance vectors (spec §3, §8).
+"""Appearance models: what a track remembers of its detections' appearance vectors (docs/model.md §3, §8).
 
 A model owns a per-track state (a dict of ``[T, ...]`` tensors kept in :class:`~gvis.tracker.state.TrackState`),
 turns it into edge features of the frame graph, and updates it with the appearance ``x [., Da]`` of the
@@ -10,7 +10,7 @@ right input widths:
 - ``empty_det_edge_dim``: columns of the empty–detection edge features;
 - ``det_node_dim``: columns appended to the detection node features.
 
-The likelihood features are ``offset + scale · log N(x; μ, diag σ²)`` (spec §1: −4 + 0.01·ℓ for 512-d
+The likelihood features are ``offset + scale · log N(x; μ, diag σ²)`` (docs/model.md §1: −4 + 0.01·ℓ for 512-d
 features); ``loglik_offset``, ``loglik_scale`` and ``init_var_logit`` (σ₀² = softplus(init_var_logit)) are
 keys of every likelihood model, so that another appearance scale can be calibrated (docs/tracker.md).
 """
@@ -163,7 +163,7 @@ class GaussianAppearance(_LikelihoodModel):
         return {"mean": x, "var": var}
 
     def new_empty_state(self, g: Tensor, h: Tensor) -> State:
-        # The empty track starts at μ_0 = g^0 whatever ``init_from`` says (spec §3).
+        # The empty track starts at μ_0 = g^0 whatever ``init_from`` says (docs/model.md §3).
         return {"mean": g, "var": self.init_var.to(g.dtype).expand_as(g)}
 
     def update(self, state: State, h: Tensor, x: Tensor) -> State:

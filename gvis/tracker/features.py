@@ -1,4 +1,4 @@
-"""Initial node and edge features of the frame graph (spec §1) and the detections of a frame as flat tensors.
+"""Initial node and edge features of the frame graph (docs/model.md §1) and the detections of a frame as flat tensors.
 
 For B videos advanced one frame together, :func:`prepare_frame` turns the B ``Detections`` into one table of
 ``N`` detections sorted by video (:class:`FrameDetections`). From it and the :class:`TrackState`:
@@ -10,7 +10,7 @@ For B videos advanced one frame together, :func:`prepare_frame` turns the B ``De
   (zeros if it was unmatched, so IoU ≈ 0);
 - empty–detection edge: the appearance model's ``[−4 + 0.01·log N(x_n; μ_0, σ²_0)]`` (or nothing).
 
-Detections from other sources are completed as the spec's decisions say: logits = log(clamp(p, 1e−6)) of
+Detections from other sources are completed as docs/model.md §0 says: logits = log(clamp(p, 1e−6)) of
 ``class_probs``; without ``class_probs``, p = score on the label and 1 − score on background; without
 detector mask logits, ±4 inside/outside the binary mask; without ``frame_appearance``, the mean of the
 frame's detection appearances (zeros when there are none).

@@ -1,4 +1,4 @@
-"""Recurrent gates: how a track embedding is carried from one frame to the next (spec §3).
+"""Recurrent gates: how a track embedding is carried from one frame to the next (docs/model.md §3).
 
 Every gate maps the GNN's output for a track, ``u [T, D]``, and the track's previous state
 ``(h [T, D], c [T, D])`` to the new state ``(h, c)``. ``h`` is the final track embedding: the next frame's

@@ -1,4 +1,4 @@
-"""Heads on the GNN's output and the track embeddings (spec §4, §8).
+"""Heads on the GNN's output and the track embeddings (docs/model.md §4, §8).
 
 - **Associators** (``ASSOCIATORS``) turn the final edges into association logits ``s_mn`` (one per
   track–detection edge) and initialisation logits ``s_0n`` (one per detection): ``learned`` (the paper),
@@ -330,7 +330,7 @@ class EvidenceScorer(DetectorAverageScorer):
 
 
 class MaskHead(nn.Module):
-    r"""Mask re-weighting (spec §4): a track's mask logit map from its assigned detection's mask.
+    r"""Mask re-weighting (docs/model.md §4): a track's mask logit map from its assigned detection's mask.
 
     .. math:: m = \mathrm{Conv}_{3\times3}(\mathrm{ReLU}(\mathrm{Conv}_{3\times3}([r_n ; q_n ;
               \mathrm{ReLU}(W h_m)])))

@@ -5,7 +5,7 @@ An inputs model gives the detection node features, the columns it adds to the tr
 features (after the appearance model's) and, when it needs one, a per-track state (``TrackState.inputs``,
 advanced every frame with the detections the tracks were assigned):
 
-- ``detector_classes`` (default, the paper, spec §1): detection node ``[y_n ; β̂_n]``, the detector's
+- ``detector_classes`` (default, the paper, docs/model.md §1): detection node ``[y_n ; β̂_n]``, the detector's
   ``C+1`` class logits and the box mapped to [−1, 1]; edge ``−1 + 2·IoU(b_m, β_n)`` with the box the track
   was matched to in the last frame (zeros if unmatched). Its width depends on the detector's class list.
 - ``geometry`` (detector-agnostic, docs/tracker.md "Detector-agnostic configuration"): only what every
@@ -68,7 +68,7 @@ class DetectionInputs:
 
 @DETECTION_INPUTS.register("detector_classes")
 class ClassLogitInputs(DetectionInputs):
-    """The paper's inputs: detection node ``[C+1 class logits ; box]``, edge ``−1 + 2·IoU`` (spec §1)."""
+    """The paper's inputs: detection node ``[C+1 class logits ; box]``, edge ``−1 + 2·IoU`` (docs/model.md §1)."""
 
     pair_dim = 1
 

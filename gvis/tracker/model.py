@@ -1,4 +1,4 @@
-"""The recurrent graph tracker (spec §1–§4): one frame of B videos per :meth:`RecurrentGraphTracker.step`.
+"""The recurrent graph tracker (docs/model.md §1–§4): one frame of B videos per :meth:`RecurrentGraphTracker.step`.
 
 Per frame (``T`` tracks and ``N`` detections over the B videos, ``E`` track–detection pairs):
 
@@ -7,7 +7,7 @@ Per frame (``T`` tracks and ``N`` detections over the B videos, ``E`` track–de
 2. the GNN (``gvis.gnn``) on the B frame graphs batched as one (the tensors of ``build_frame_batch``,
    see :meth:`RecurrentGraphTracker.frame_graph`);
 3. association logits ``s_mn [E]`` and initialisation logits ``s_0n [N]`` (the associator);
-4. hard assignment, detached (spec §4): each track takes its best detection if ``s_mn ≥ match_threshold``
+4. hard assignment, detached (docs/model.md §4): each track takes its best detection if ``s_mn ≥ match_threshold``
    (several tracks may claim one detection), else it becomes inactive; every detection with
    ``s_0n > init_threshold`` starts a track, in detector-confidence order, up to ``max_tracks``;
 5. recurrent gates (existing tracks from the GNN's track output, new tracks from their detection's output,
@@ -40,7 +40,7 @@ from gvis.tracker.state import INACTIVE, MATCHED, TrackState, rows_or_zeros, whe
 
 @dataclass
 class TrackerConfig:
-    """The model section of a config. Defaults are the paper's (spec "Decisions for gvis").
+    """The model section of a config. Defaults are the paper's (docs/model.md §0).
 
     Components are ``{type: name, ...keyword arguments}`` of their registry:
     ``inputs`` (DETECTION_INPUTS), ``gate`` (RECURRENT_GATES), ``appearance`` (APPEARANCE_MODELS),
@@ -59,7 +59,7 @@ class TrackerConfig:
     associator: dict[str, Any] = field(default_factory=lambda: {"type": "learned"})
     scorer: dict[str, Any] = field(default_factory=lambda: {"type": "learned"})
     loglik_offset: float = -4.0
-    """Likelihood edge feature = loglik_offset + loglik_scale · log N(x; μ, σ²) (spec: for 512-d features)."""
+    """Likelihood edge feature = loglik_offset + loglik_scale · log N(x; μ, σ²) (defaults suit 512-d features, docs/model.md §0)."""
     loglik_scale: float = 0.01
     init_var_logit: float = -7.0
     """σ₀² = softplus(init_var_logit), a new track's variance; also the initial bias of the s² head."""
@@ -243,7 +243,7 @@ class RecurrentGraphTracker(nn.Module):
 
     # ------------------------------------------------------------------ graph
     def graph_inputs(self, state: TrackState, frame: FrameDetections, empty_appearance: dict[str, Tensor]) -> GraphInputs:
-        """The tensors of the batched frame graph (spec §1), in :func:`build_frame_batch` order."""
+        """The tensors of the batched frame graph (docs/model.md §1), in :func:`build_frame_batch` order."""
         pairs = track_det_pairs(state.video, frame.video, frame.num_videos)
         src, dst = pairs
         pair_iou = pair_box_iou(state.box[src], frame.boxes[dst])
@@ -302,7 +302,7 @@ class RecurrentGraphTracker(nn.Module):
                                    frame.appearance, state.class_logits, state.appearance.get("mean"))
         association, initialisation = self.associator(out, inputs)
 
-        # Hard assignment (detached, spec §4).
+        # Hard assignment (detached, docs/model.md §4).
         with torch.no_grad():
             assigned = _best_detection(association.detach(), src, dst, num_tracks, config.match_threshold)
             matched = assigned >= 0
@@ -390,7 +390,7 @@ class RecurrentGraphTracker(nn.Module):
 
     # ------------------------------------------------------------------ masks
     def track_masks(self, state: TrackState, frame: FrameDetections, assigned_det: Tensor) -> list[Tensor | None]:
-        """Per video, ``[T_b, h, w]`` mask logits of its tracks at the working resolution (spec §4).
+        """Per video, ``[T_b, h, w]`` mask logits of its tracks at the working resolution (docs/model.md §4).
 
         Matched tracks: the mask head on their detection's (mask logits ; box mask) and their embedding;
         the others: ``unmatched_mask_logit``. Videos without a frame get ``None``. Videos whose frames share
@@ -422,7 +422,7 @@ class RecurrentGraphTracker(nn.Module):
         return per_video
 
     def pixel_assignment(self, mask_logits: Tensor, image_size: tuple[int, int]) -> Tensor:
-        """``[K, H, W]`` bool: each pixel to the highest of [background ; K track logits] (spec §4).
+        """``[K, H, W]`` bool: each pixel to the highest of [background ; K track logits] (docs/model.md §4).
 
         The ``[K, h, w]`` logits are upsampled bilinearly to the frame size first; the background channel is
         the constant ``background_mask_logit``.

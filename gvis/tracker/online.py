@@ -53,7 +53,7 @@ def label_columns(ids: list[int]) -> Tensor:
 
 
 def class_scores(class_logits: Tensor) -> tuple[Tensor, Tensor]:
-    """``(column [T], probability [T])`` of each track's best foreground class (spec §4, as a probability)."""
+    """``(column [T], probability [T])`` of each track's best foreground class (docs/model.md §4, as a probability)."""
     probs = class_logits.softmax(-1)[:, 1:]
     score, column = probs.max(-1)
     return column + 1, score

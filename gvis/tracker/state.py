@@ -1,4 +1,4 @@
-"""The tracker's memory for a batch of B videos, in flat tensors (design.md "Track state without Python loops").
+"""The tracker's memory for a batch of B videos, in flat tensors, without Python loops over tracks.
 
 All tracks of all videos live in one table of ``T`` rows, sorted by video (rows of a video are contiguous
 and in creation order, which is the node order of the batched frame graph). Every row is a live track:

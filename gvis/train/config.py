@@ -1,6 +1,6 @@
 """The training config (``gvis train CONFIG``): one root schema whose ``model`` section is the tracker's.
 
-Defaults are the paper's stage-2 settings (``../shared/spec.md`` §5): clips of 4 × 10 frames, Adam with
+Defaults are the paper's stage-2 settings (``docs/model.md`` §5): clips of 4 × 10 frames, Adam with
 lr 2e−4 and weight decay 1e−4, constant learning rate, no gradient clipping, full back-propagation through
 the clip, loss weights class 1 / mask 1 / association 4 / init 1. ``configs/train/*.yaml`` hold only what
 differs (``docs/training.md`` lists every key).
@@ -125,7 +125,7 @@ class OptimConfig:
 
 @dataclass
 class LossConfig:
-    """Weights of the four losses (spec §5) and the decay of the temporal class weights."""
+    """Weights of the four losses (docs/model.md §5) and the decay of the temporal class weights."""
 
     class_weight: float = 1.0
     mask_weight: float = 1.0
@@ -134,7 +134,7 @@ class LossConfig:
     class_decay: float = 0.8
     """w_t ∝ class_decay^(L−1−t): later frames of a clip weigh more."""
     iou_threshold: float = 0.5
-    """A detection takes an object when their box IoU exceeds this (spec §5)."""
+    """A detection takes an object when their box IoU exceeds this (docs/model.md §5)."""
     primary: Literal["iou", "score"] = "iou"
     """Which of the detections taking one object is its *primary* (the one the association and init targets
     name; the others are negatives): ``iou``, the best-overlapping (the authors'), or ``score``, the one the
@@ -175,7 +175,7 @@ class ScheduleConfig:
 
 @dataclass
 class Stage2Config:
-    """The ``detector`` section of a stage-2 run (spec §5): the tracker trained on the frames of its clips
+    """The ``detector`` section of a stage-2 run (docs/model.md §5): the tracker trained on the frames of its clips
     behind the frozen detector, whose appearance network trains with it through the likelihood edges.
 
     - ``checkpoint``: the stage-1 detector (``gvis train-detector`` output; ``null``: the shipped

@@ -1,4 +1,4 @@
-"""The four training losses of the paper (spec §5), each a small function.
+"""The four training losses of the paper (docs/model.md §5), each a small function.
 
 Total loss = w_cls·L_cls + w_seg·L_seg + w_assoc·L_assoc + w_init·L_init (defaults 1, 1, 4, 1).
 """
@@ -27,7 +27,7 @@ def class_loss(class_logits: Tensor, class_targets: Tensor, frame_weights: Tenso
         class_logits: ``[K, C+1]`` track class logits, all supervised (track, frame) pairs of a batch.
         class_targets: ``[K]`` class index (0 = background for tracks started by false positives).
         frame_weights: ``[K]`` the temporal weight of each row's frame.
-        num_clips: ``B``; the sum is divided by it (spec: ``(1/B) Σ_t w_t Σ_{b,m} CE``).
+        num_clips: ``B``; the sum is divided by it (docs/model.md §5: ``(1/B) Σ_t w_t Σ_{b,m} CE``).
     """
     if class_logits.shape[0] == 0:
         return class_logits.sum() * 0.0

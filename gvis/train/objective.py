@@ -1,5 +1,5 @@
 """Training that models inference: B clips run frame by frame through the tracker, as at test time, and
-every frame is scored with the four losses of spec §5.
+every frame is scored with the four losses of docs/model.md §5.
 
 :func:`collate` turns B clips (lists of :class:`~gvis.train.data.TrainingFrame`) into a :class:`ClipBatch`:
 per frame, one :class:`~gvis.tracker.features.FrameDetections` of the B videos plus the targets that do

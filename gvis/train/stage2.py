@@ -1,4 +1,4 @@
-"""Stage 2 of training (spec §5): the tracker trained behind the frozen detector, whose appearance network
+"""Stage 2 of training (docs/model.md §5): the tracker trained behind the frozen detector, whose appearance network
 learns with it through the appearance likelihood edges.
 
 A training step runs in two halves, because the batch is prepared ahead (in the prefetch thread) while the

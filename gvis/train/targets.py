@@ -1,4 +1,4 @@
-"""Training targets (spec §5): which detection is which object, and what each track should do.
+"""Training targets (docs/model.md §5): which detection is which object, and what each track should do.
 
 All functions are vectorised over a batch of videos and take the flat (PyG) layout used by the tracker:
 tracks and detections of every video in one tensor, pairs as ``[2, E]`` index tensors.

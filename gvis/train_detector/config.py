@@ -1,4 +1,4 @@
-"""The config of ``gvis train-detector`` (stage 1, spec §5): one root schema whose ``model`` section is the
+"""The config of ``gvis train-detector`` (stage 1, docs/model.md §5): one root schema whose ``model`` section is the
 detector's :class:`~gvis.detectors.yolact.model.DetectorConfig`.
 
 Defaults follow the paper where it has numbers (Adam, batch 8, 120 epochs of 933 iterations, learning

@@ -1,4 +1,4 @@
-"""Stage 2 (spec §5) on the detector's side: the frozen detector run online on a clip's frames, the
+"""Stage 2 (docs/model.md §5) on the detector's side: the frozen detector run online on a clip's frames, the
 appearance network trained through the tracker.
 
 :class:`FrozenDetectorAppearance` is the module a tracker training step calls on the (augmented) frames of

@@ -1,4 +1,4 @@
-"""Issue 4 acceptance on synthetic data: ground truth as results scores AP 1, and the MaskTrack R-CNN rule
+"""Baselines on synthetic data: ground truth as results scores AP 1, and the MaskTrack R-CNN rule
 on noise-free simulated detections of the easy preset scores AP >= 0.9."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""GNN configuration: every registry entry from YAML, spec §2 block shapes, bad names and keywords."""
+"""GNN configuration: every registry entry from YAML, docs/model.md §2 block shapes, bad names and keywords."""
 from __future__ import annotations
 
 import pytest

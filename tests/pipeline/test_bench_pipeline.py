@@ -1,4 +1,4 @@
-"""``gvis bench pipeline --json``: the shape design.md promises (figures are not checked: no timed tests)."""
+"""``gvis bench pipeline --json``: the shape docs/pipeline.md describes (figures are not checked: no timed tests)."""
 from __future__ import annotations
 
 import json

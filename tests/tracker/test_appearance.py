@@ -1,4 +1,4 @@
-"""Appearance models: likelihood and update formulas against hand-computed values (spec §3, paper eq. 4)."""
+"""Appearance models: likelihood and update formulas against hand-computed values (docs/model.md §3, paper eq. 4)."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,4 @@
-"""`gvis bench tracker` runs and prints the JSON of design.md's contract (figures are not checked)."""
+"""`gvis bench tracker` runs and prints the JSON docs/tracker.md describes (figures are not checked)."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""Initial features of the frame graph on hand-made frames (spec §1 and the spec's decisions)."""
+"""Initial features of the frame graph on hand-made frames (docs/model.md §0 and §1)."""
 from __future__ import annotations
 
 import dataclasses

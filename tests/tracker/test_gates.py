@@ -1,4 +1,4 @@
-"""Recurrent gates against hand-computed values (spec §3, paper eq. 2–3)."""
+"""Recurrent gates against hand-computed values (docs/model.md §3, paper eq. 2–3)."""
 from __future__ import annotations
 
 import math

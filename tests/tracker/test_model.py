@@ -1,4 +1,4 @@
-"""The frame step: hard assignment and track management (spec §4), edge cases, and the dense reference."""
+"""The frame step: hard assignment and track management (docs/model.md §4), edge cases, and the dense reference."""
 from __future__ import annotations
 
 import pytest

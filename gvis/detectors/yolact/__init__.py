@@ -1,4 +1,4 @@
-"""gvis's YOLACT-style instance segmenter (spec §6): one concept per module.
+"""gvis's YOLACT-style instance segmenter (docs/model.md §6): one concept per module.
 
 ``anchors`` → ``box_coding`` → ``backbone`` → ``fpn`` → ``protonet`` / ``prediction_head`` → ``model``
 (:class:`DetectorConfig`, :class:`YolactModel`) → ``masks`` (assembly, crop) → ``fast_nms`` → ``postprocess``

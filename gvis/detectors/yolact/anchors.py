@@ -1,4 +1,4 @@
-"""Anchor boxes of the prediction head (spec §6).
+"""Anchor boxes of the prediction head (docs/model.md §6).
 
 Every location of every FPN level carries one anchor per aspect ratio. An anchor of pixel size ``s`` and
 pixel aspect ratio ``r`` (width / height) on an ``H × W`` input is ``s·√r`` pixels wide and ``s/√r`` high,

@@ -4,7 +4,7 @@ Built with ``weights=None`` — gvis never downloads anything. A user who has Im
 for the same torchvision architecture loads them from a local file with :func:`load_backbone_weights`
 (``gvis train-detector --backbone-weights FILE``).
 
-Outputs ``C3, C4, C5`` (spec §6: ResNet ``layer2/3/4``, 512/1024/2048 channels for ResNet-50/101; 128/256/512
+Outputs ``C3, C4, C5`` (docs/model.md §6: ResNet ``layer2/3/4``, 512/1024/2048 channels for ResNet-50/101; 128/256/512
 for ResNet-18; for MobileNetV3-Large the last block of each stride, 40/112/960 channels at width 1).
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-r"""Box formats and the SSD box coding the prediction head regresses (spec §6).
+r"""Box formats and the SSD box coding the prediction head regresses (docs/model.md §6).
 
 An anchor :math:`(a_x, a_y, a_w, a_h)` and a box with centre :math:`(b_x, b_y)` and size :math:`(b_w, b_h)`
 (all fractions of the input) are related by the deltas

@@ -1,4 +1,4 @@
-r"""The feature pyramid of YOLACT (spec §6): P3–P5 from C3–C5, P6–P7 by strided convolutions.
+r"""The feature pyramid of YOLACT (docs/model.md §6): P3–P5 from C3–C5, P6–P7 by strided convolutions.
 
 .. math::
     M_5 = L_5 C_5,\quad M_l = L_l C_l + \mathrm{up}(M_{l+1}) \ (l = 4, 3),\quad

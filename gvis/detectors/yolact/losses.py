@@ -1,4 +1,4 @@
-r"""The YOLACT losses for stage-1 training on single images (spec §5, §6; weights are YOLACT's published
+r"""The YOLACT losses for stage-1 training on single images (docs/model.md §5, §6; weights are YOLACT's published
 defaults since the paper gives none).
 
 Anchors are matched to ground truth by box IoU: an anchor whose best IoU is ≥ ``positive_iou`` (0.5) is a

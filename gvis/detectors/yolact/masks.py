@@ -6,7 +6,7 @@ coefficients :math:`c \in [-1, 1]^k` (tanh'd head output), its mask logits are
 .. math::  r = \textstyle\sum_j c_j P_j \in \mathbb{R}^{h \times w},
 
 its soft mask :math:`\sigma(r)` and its binary mask :math:`\sigma(r) > 0.5` inside its box (``crop``). The
-tracker receives the *uncropped* logits ``r`` (``Detections.mask_logits``, spec §6).
+tracker receives the *uncropped* logits ``r`` (``Detections.mask_logits``, docs/model.md §6).
 """
 from __future__ import annotations
 

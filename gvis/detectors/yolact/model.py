@@ -1,4 +1,4 @@
-"""The YOLACT-style network (spec §6) and its config.
+"""The YOLACT-style network (docs/model.md §6) and its config.
 
 ``images [B, 3, H, W]`` (resized to ``input_size``, ImageNet-normalised) → backbone C3–C5 (channel dropout
 while training) → FPN P3–P7 → shared prediction head (3 anchors per location: box deltas, C+1 class
@@ -29,7 +29,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 @dataclass
 class PostprocessConfig:
-    """From raw outputs to at most ``top_n`` detections (spec §6).
+    """From raw outputs to at most ``top_n`` detections (docs/model.md §6).
 
     - ``score_threshold``: keep anchors whose best foreground probability exceeds this (0.03, i.e. the
       authors' log-probability > −3.5).
@@ -58,7 +58,7 @@ class PostprocessConfig:
 
 @dataclass
 class DetectorConfig:
-    """The detector's architecture and post-processing. Defaults are the paper's (spec §6).
+    """The detector's architecture and post-processing. Defaults are the paper's (docs/model.md §6).
 
     - ``backbone``: ``resnet18``, ``resnet50``, ``resnet101`` or ``mobilenet_v3_large`` (torchvision,
       ``weights=None``); ``backbone_width``: MobileNetV3's width multiplier; ``backbone_dropout``: channel

@@ -1,4 +1,4 @@
-"""From raw network outputs to the detections of one frame (spec §6).
+"""From raw network outputs to the detections of one frame (docs/model.md §6).
 
 1. class probabilities ``softmax(logits)`` ``[A, C+1]``; confidence = best foreground probability;
 2. keep anchors with confidence > ``score_threshold`` (0.03);

@@ -1,4 +1,4 @@
-r"""The prediction head shared by all FPN levels (spec §6).
+r"""The prediction head shared by all FPN levels (docs/model.md §6).
 
 Per level :math:`P_l`: :math:`u = \mathrm{ReLU}(\mathrm{conv}_{3\times3}(P_l))`, then three 3×3 convolutions
 give, for each of the ``A`` anchors of every location, 4 box deltas, ``C + 1`` class logits (background first)

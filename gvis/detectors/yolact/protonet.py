@@ -1,4 +1,4 @@
-r"""The protonet (spec §6): ``k`` prototype masks from P3 at twice its resolution (stride 4).
+r"""The protonet (docs/model.md §6): ``k`` prototype masks from P3 at twice its resolution (stride 4).
 
 .. math::
     P = \mathrm{ReLU}\Big(\mathrm{conv}_{1\times1}\big(\mathrm{ReLU}(\mathrm{conv}_{3\times3}(
