@@ -389,7 +389,7 @@ def reading(rows: Sequence[Row], comparison: Comparison) -> list[str]:
     for outcome, members in groups.items():
         if members:
             lines.append(f"- **{outcome.capitalize()}** than `{ref}`" if outcome != "undecided" else
-                         f"- **Undecided** (the interval contains 0)")
+                         "- **Undecided** (the interval contains 0)")
             lines[-1] += f": {_named(members)}."
     flagged = [r for r in rows if r.not_learned and r is not reference]
     if flagged:

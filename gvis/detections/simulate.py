@@ -771,7 +771,7 @@ class SimulatedDetector:
         """The frame's :class:`Detections`; ``temperature``: scores are ``sigmoid(logit / temperature)``, all 1.0
         when ``None`` (or noise-free)."""
         cfg = self.config
-        boxes, scores = [], []
+        scores = []
         kept: list[_Candidate] = []
         dropped: list[_Candidate] = []
         constant = noise_free or temperature is None

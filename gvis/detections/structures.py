@@ -6,7 +6,7 @@ track), and indexing with a boolean mask, an index tensor or a slice selects row
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
@@ -53,12 +53,12 @@ def class_probs_from_scores(labels: Tensor, scores: Tensor, category_ids: Sequen
     ``score`` on the label's column (``category_ids.index(label) + 1``), ``1 − score`` on background.
     """
     column = {int(c): k + 1 for k, c in enumerate(category_ids)}
-    unknown = [int(l) for l in labels.tolist() if int(l) not in column]
+    unknown = [int(label) for label in labels.tolist() if int(label) not in column]
     if unknown:
         raise ValueError(f"Detections: field 'labels' has category id {unknown[0]}, not in {list(column)}")
     probs = torch.zeros((labels.shape[0], len(category_ids) + 1), dtype=torch.float32)
     rows = torch.arange(labels.shape[0])
-    columns = torch.as_tensor([column[int(l)] for l in labels.tolist()], dtype=torch.long)
+    columns = torch.as_tensor([column[int(label)] for label in labels.tolist()], dtype=torch.long)
     probs[rows, columns] = scores.float()
     probs[:, 0] = 1.0 - scores.float()
     return probs

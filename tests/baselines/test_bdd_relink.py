@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from gvis.baselines.runner import run_tracker, tracker_threads
 from gvis.data.ytvis import YTVISDataset

@@ -196,7 +196,7 @@ def _frame(boxes, scores, labels, with_probs=True, with_frame=True, appearance_d
         labels=torch.tensor(labels, dtype=torch.long),
         masks=masks,
         image_size=(H, W),
-        class_probs=torch.tensor([[1 - s, s, 0.0] if l == 1 else [1 - s, 0.0, s] for s, l in zip(scores, labels)]).reshape(count, 3)
+        class_probs=torch.tensor([[1 - s, s, 0.0] if label == 1 else [1 - s, 0.0, s] for s, label in zip(scores, labels)]).reshape(count, 3)
         if with_probs else None,
         appearance=None if appearance_dim is None else torch.arange(count * appearance_dim, dtype=torch.float32).reshape(count, appearance_dim) / 8,
         frame_appearance=torch.tensor([0.5, -0.25, 1.0]) if with_frame and appearance_dim else None,

@@ -44,7 +44,7 @@ def test_maskrcnn_random_weights_gives_valid_detections(clip, maskrcnn):
                 (det.boxes[:, 2:] >= det.boxes[:, :2])).all()
         assert set(det.labels.tolist()) <= ids and ((det.scores >= 0) & (det.scores <= 1)).all()
         # class_probs: the score on the label's column (categories order, 1-based), 1 - score on background.
-        columns = torch.tensor([[c["id"] for c in maskrcnn.categories].index(l) + 1 for l in det.labels.tolist()])
+        columns = torch.tensor([[c["id"] for c in maskrcnn.categories].index(label) + 1 for label in det.labels.tolist()])
         rows = torch.arange(len(det))
         assert torch.allclose(det.class_probs[rows, columns], det.scores)
         assert torch.allclose(det.class_probs.sum(1), torch.ones(len(det)))

@@ -111,7 +111,7 @@ def test_video_file_with_precomputed_detections(clip, tmp_path, capsys):
     # Only the first video's lines: served in order to the video's frames, the same tracks as the dataset path.
     lines = (tmp_path / "d.jsonl").read_text().splitlines()
     first = json.loads(lines[1])["video_id"]
-    (tmp_path / "one.jsonl").write_text("\n".join([lines[0]] + [l for l in lines[1:] if json.loads(l)["video_id"] == first]) + "\n")
+    (tmp_path / "one.jsonl").write_text("\n".join([lines[0]] + [line for line in lines[1:] if json.loads(line)["video_id"] == first]) + "\n")
     assert main(["track", str(clip / "clip.mp4"), "--detections", str(tmp_path / "one.jsonl"), "--tracker", "iou",
                  "--results", str(tmp_path / "video.json")]) == 0
     assert main(["track", str(clip / "data"), "--detections", str(tmp_path / "d.jsonl"), "--tracker", "iou",
