@@ -4,7 +4,7 @@ Configs are YAML files validated against dataclass schemas:
 
 * ``_base_: other.yaml`` (or a list of files) inherits; paths are relative to the including file, and
   later files override earlier ones key by key (dicts merge, everything else replaces);
-* ``--set train.lr=1e-4`` overrides one dotted key from the command line (the value is parsed as YAML);
+* ``--set optim.lr=1e-4`` overrides one dotted key from the command line (the value is parsed as YAML);
 * every key is checked against the schema: an unknown key or a wrong type raises :class:`ConfigError`
   naming the file the key came from and the dotted key.
 

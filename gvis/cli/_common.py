@@ -9,12 +9,20 @@ from typing import Any
 from gvis.errors import stopped_exit_code
 
 
-def add_set_argument(parser: argparse.ArgumentParser) -> None:
-    """``--set key=value`` (repeatable) overrides of config keys."""
+def add_set_argument(parser: argparse.ArgumentParser, schema: str, example: str, example_for: str = "") -> None:
+    """``--set key=value`` (repeatable) overrides of the keys of ``schema``.
+
+    ``schema``: ``"module:Class"``, the config dataclass whose dotted keys ``--set`` reaches (imported only
+    by whoever checks it: ``gvis --help`` stays fast); ``example``: a ``key=value`` of it for the help text,
+    ``example_for`` what it applies to when that is not every run (e.g. ``"--tracker masktrack-rule"``).
+    A test checks every ``--set KEY=...`` of the command's help against ``schema``.
+    """
+    where = f" with {example_for}" if example_for else ""
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help="override a config key, e.g. --set train.lr=1e-4 (repeatable)",
+        help=f"override a config key, e.g. --set {example}{where} (repeatable)",
     )
+    parser.set_defaults(_set_schema=schema)
 
 
 def print_json(obj: Any) -> None:

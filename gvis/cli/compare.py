@@ -61,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--in-process", action="store_true",
                         help="run every stage in this process instead of a fresh gvis process per stage (no start-up "
                              "cost, but stages share threads and random state; tests and debugging)")
-    add_set_argument(parser)
+    add_set_argument(parser, "gvis.train.config:TrainConfig", "optim.lr=1e-3")
 
 
 def _command_line(args: argparse.Namespace) -> str:

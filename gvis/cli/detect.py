@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, help="detector weights (trained detectors; the .jsonl for precomputed)")
     parser.add_argument("--cache", action="store_true", help="also write the binary cache <out>.pt for training")
     parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
-    add_set_argument(parser)
+    add_set_argument(parser, "gvis.detections.simulate:SimulatorConfig", "miss.base_rate=0.1", "--detector simulated")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", action="store_true", help="print the stats as one JSON object")
-    add_set_argument(parser)
+    add_set_argument(parser, "gvis.detectors.yolact.model:DetectorConfig", "postprocess.top_n=100")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (written atomically)")
     parser.add_argument("--overwrite", action="store_true", help="replace DIR if it exists")
     parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
-    add_set_argument(parser)
+    add_set_argument(parser, "gvis.data.synth.config:SynthConfig", "max_objects=8")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -56,7 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="track a video file that ends early or fails to decode up to where it breaks, with a "
                              "warning (default: an error)")
     parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
-    add_set_argument(parser)
+    add_set_argument(parser, "gvis.baselines.masktrack_rule:MaskTrackRuleConfig", "filtering.top_n=32",
+                     "--tracker masktrack-rule")
 
 
 def _is_dataset(path: Path) -> bool:

@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="start afresh even if output_dir holds a run")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout at the end")
-    add_set_argument(parser)
+    add_set_argument(parser, "gvis.train_detector.config:DetectorTrainConfig", "optim.lr=5e-4")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="score with every category as one (gvis eval --class-agnostic): for class-agnostic detections")
     parser.add_argument("--show", type=int, default=15, metavar="K", help="rows of the table to print (default: 15)")
     parser.add_argument("--json", action="store_true", help="print the table as one JSON object on stdout")
-    add_set_argument(parser)
+    add_set_argument(parser, "gvis.baselines.masktrack_rule:MaskTrackRuleConfig", "filtering.top_n=32",
+                     "--tracker masktrack-rule")
 
 
 def run(args: argparse.Namespace) -> int:
