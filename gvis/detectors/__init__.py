@@ -1,4 +1,5 @@
-"""Instance segmenters behind the tracker: the :class:`Detector` protocol and its implementations.
+"""Instance segmenters behind the tracker: the :class:`Detector` protocol and its implementations (and the
+:class:`Tracker` protocol of what consumes them).
 
 Each implementation lives in its own module and registers itself in :data:`gvis.registry.DETECTORS`;
 the registry imports those modules on first lookup, so ``import gvis.detectors`` stays light.
@@ -9,7 +10,7 @@ import inspect
 from pathlib import Path
 from typing import Sequence
 
-from gvis.detectors.protocol import Detector, FeatureDetector, is_detector
+from gvis.detectors.protocol import Detector, FeatureDetector, Tracker, is_detector, is_tracker
 from gvis.errors import ConfigError
 
 #: The detector ``gvis track`` runs when none is named (without a checkpoint: its shipped, synthetic-trained one).
@@ -34,4 +35,4 @@ def build_detector(name: str = DEFAULT_DETECTOR, checkpoint: str | Path | None =
     return detector
 
 
-__all__ = ["DEFAULT_DETECTOR", "Detector", "FeatureDetector", "build_detector", "is_detector"]
+__all__ = ["DEFAULT_DETECTOR", "Detector", "FeatureDetector", "Tracker", "build_detector", "is_detector", "is_tracker"]

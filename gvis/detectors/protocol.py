@@ -1,4 +1,5 @@
-"""The ``Detector`` protocol: what the tracker needs from an instance segmenter.
+"""The ``Detector`` and ``Tracker`` protocols: what the tracker needs from an instance segmenter, and what
+every tracker offers.
 
 Any object with these members can feed ``gvis track``, ``gvis detect`` and ``gvis bench pipeline``;
 nothing has to inherit from a gvis class. Built-in implementations are registered in
@@ -23,6 +24,10 @@ Building: the command line builds registered detectors with
 registered frame detector accepts these three keywords (``checkpoint``: its weights file, ``None`` =
 its default / random weights; ``overrides``: ``--set key=value`` items for its config, ``[]`` if none)
 and may take more of its own (e.g. ``config`` for a config name or path).
+
+A :class:`Tracker` turns the :class:`Detections` of one video, frame by frame, into
+:class:`~gvis.detections.structures.Tracks`. Built-in implementations are registered in
+:data:`gvis.registry.TRACKERS` (the learned tracker and the heuristic baselines).
 """
 from __future__ import annotations
 
@@ -30,7 +35,7 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from gvis.detections.structures import Detections
+from gvis.detections.structures import Detections, Tracks
 
 
 @runtime_checkable
@@ -87,6 +92,37 @@ class FeatureDetector(Detector, Protocol):
         ...
 
 
+@runtime_checkable
+class Tracker(Protocol):
+    """An online tracker: one video at a time, one frame per :meth:`update`.
+
+    Building: ``TRACKERS.build(name, categories=[...], ...)``, ``categories`` the label space of the
+    detections it will see; ``Tracks.labels`` are ids of it.
+    """
+
+    def update(self, detections: Detections, frame: Any = None) -> Tracks:
+        """Track one frame.
+
+        Args:
+            detections: the frame's detections (filtered by the tracker itself where it filters).
+            frame: the ``[H, W, 3]`` uint8 RGB image, for trackers that look at pixels; ``None`` otherwise.
+
+        Returns:
+            One row per track alive in the tracker after this frame, ``det_indices`` into ``detections``
+            (``-1`` where a track took no detection).
+        """
+        ...
+
+    def reset(self) -> None:
+        """Forget every track; call between videos."""
+        ...
+
+
 def is_detector(obj: object) -> bool:
     """Whether ``obj`` has the members of :class:`Detector` (``categories``, ``appearance_dim``, ``__call__``)."""
     return isinstance(obj, Detector)
+
+
+def is_tracker(obj: object) -> bool:
+    """Whether ``obj`` has the members of :class:`Tracker` (``update`` and ``reset``)."""
+    return isinstance(obj, Tracker)
