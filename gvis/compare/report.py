@@ -29,6 +29,7 @@ from gvis.compare.verdicts import (
     LearningCheck,
     PairedBootstrap,
     Verdict,
+    ap_fraction,
     check_learning,
     read_curve,
 )
@@ -81,14 +82,17 @@ class Row:
         return self.learning is not None and self.learning.flagged is True
 
     def to_json(self) -> dict[str, Any]:
+        """The row, every AP a fraction (``per_seed`` already is; means, spreads, the paper's mAP, verdict and
+        curves are converted from the table's points)."""
         return {
             "name": self.name, "kind": self.kind, "changes": self.changes,
             "per_seed": {"rule" if k is None else str(k): v for k, v in self.per_seed.items()},
-            "mean": {s: self.mean(s) for s in STATS}, "std": {s: self.std(s) for s in STATS},
+            "mean": {s: ap_fraction(self.mean(s)) for s in STATS}, "std": {s: ap_fraction(self.std(s)) for s in STATS},
             "diverged": {str(k): v for k, v in self.diverged.items()}, "failed": {str(k): v for k, v in self.failed.items()},
             "missing": self.missing, "train_seconds": self.train_seconds, "steps": self.steps,
             "ms_per_frame": self.ms_per_frame, "parameters": self.parameters,
-            "paper": None if self.paper is None else {"name": self.paper.name, "table": self.paper.table, "AP": self.paper.ap},
+            "paper": None if self.paper is None else {"name": self.paper.name, "table": self.paper.table,
+                                                      "AP": ap_fraction(self.paper.ap)},
             "verdict": self.status, "vs_reference": None if self.verdict is None else self.verdict.to_json(),
             "learning": None if self.learning is None else self.learning.to_json(),
             "ordering": self.ordering, "agrees": self.agrees,

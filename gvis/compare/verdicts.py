@@ -16,6 +16,9 @@ measured and the report says so.
 of its budget. A row is *not learned at this budget* when its validation AP (mean over seeds) at the point
 nearest 80 % of the steps reached and at the end differ by more than :data:`CURVE_TOLERANCE` AP, or when a
 run ends inside the learning-rate warm-up. Such a row keeps its numbers and gets no verdict.
+
+Differences and curves are in AP points here and in the report's tables; ``to_json`` gives them as fractions
+(:func:`ap_fraction`), the unit of every JSON output of gvis (docs/evaluation.md, "Units").
 """
 from __future__ import annotations
 
@@ -72,10 +75,17 @@ class Verdict:
     family_outcome: Outcome | None = None
 
     def to_json(self) -> dict:
-        return {"difference": self.difference, "interval": [self.low, self.high], "level": self.level,
-                "verdict": self.outcome, "paired_seeds": self.seeds,
-                "per_seed": {str(k): v for k, v in self.per_seed.items()}, "per_set": self.per_set,
+        """The verdict with its AP differences as fractions."""
+        return {"difference": ap_fraction(self.difference), "interval": [ap_fraction(self.low), ap_fraction(self.high)],
+                "level": self.level, "verdict": self.outcome, "paired_seeds": self.seeds,
+                "per_seed": {str(k): ap_fraction(v) for k, v in self.per_seed.items()},
+                "per_set": {k: ap_fraction(v) for k, v in self.per_set.items()},
                 "family": self.family, "verdict_at_family_level": self.family_outcome}
+
+
+def ap_fraction(points: float | None) -> float | None:
+    """An AP in points (0–100, the unit of tables) as a fraction (0–1, the unit of JSON); ``None`` stays."""
+    return None if points is None else points / 100
 
 
 def outcome(low: float, high: float) -> Outcome:
@@ -162,8 +172,9 @@ class LearningCheck:
     late_change: float | None = None
 
     def to_json(self) -> dict:
-        return {"not_learned": self.flagged, "reasons": self.reasons, "late_change": self.late_change,
-                "curves": {str(seed): [list(point) for point in curve] for seed, curve in self.curves.items()}}
+        """The check with its validation APs as fractions."""
+        return {"not_learned": self.flagged, "reasons": self.reasons, "late_change": ap_fraction(self.late_change),
+                "curves": {str(seed): [[step, ap_fraction(ap)] for step, ap in curve] for seed, curve in self.curves.items()}}
 
 
 def read_curve(folder: Path) -> list[tuple[int, float]]:

@@ -184,6 +184,12 @@ def test_report_title_reading_and_json_come_from_the_configs_compared(bench):
     assert by_name["mean"]["verdict"] == "worse" and by_name["mean"]["vs_reference"]["interval"][1] < 0
     assert by_name["no_gating"]["verdict"] == "– (not learned at this budget)"
     assert by_name["no_gating"]["learning"]["not_learned"] is True
+    # One unit in the JSON: fractions throughout (the report's tables are in AP points).
+    mean_row = rows[1]
+    assert by_name["mean"]["mean"]["AP"] == pytest.approx(np.mean([s["AP"] for s in mean_row.per_seed.values()]))
+    assert by_name["mean"]["vs_reference"]["difference"] == pytest.approx(mean_row.verdict.difference / 100)
+    assert by_name["mean"]["learning"]["curves"]["0"][-1] == [300, pytest.approx(0.098)]
+    assert by_name["gnn_1_block"]["paper"]["AP"] == pytest.approx(0.324)
     assert "paired bootstrap" in result["criteria"]
     # Another reference: the user's own config.
     assess(rows, comparison(bench, reference="mean"))
