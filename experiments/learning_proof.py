@@ -188,7 +188,7 @@ def write_report(args, tuning: dict, heuristics: dict, runs: dict, learned: dict
         "| tracker | training seed | AP | AP50 | AP75 | AR10 | AP margin over tuned rule | training time (CPU / wall) | steps |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for seed, per_seed, margin, summary, checkpoint, fps, _ in rows:
+    for seed, per_seed, margin, summary, _checkpoint, _fps, _ in rows:
         lines.append(f"| learned | {seed} | " + " | ".join(f"{100 * per_seed[s]:.1f}" for s in STATS)
                      + f" | {margin:+.1f} | {summary.get('cpu_seconds', float('nan')) / 60:.1f} / {summary['train_seconds'] / 60:.1f} min | "
                      f"{summary['step']} |")

@@ -580,7 +580,7 @@ def chart(rows: Sequence[Row], png: Path, comparison: Comparison) -> None:
     top = max([1.0] + [point[1] for r in learned for curve in r.curves.values() for point in curve])
     for index, row in enumerate(learned):
         axis = fig.add_subplot(grid[index, 2])
-        for seed, curve in sorted(row.curves.items()):
+        for _, curve in sorted(row.curves.items()):
             axis.plot([p[0] for p in curve], [p[1] for p in curve], ".", color="tab:blue", markersize=3)
         if row.curves and len({len(c) for c in row.curves.values()}) == 1:
             curves = list(row.curves.values())

@@ -86,7 +86,7 @@ def test_medium_preset_statistics(medium_frames):
     category = {a["id"]: a["category_id"] for a in raw["annotations"]}
     seen, missed = defaultdict(int), defaultdict(int)
     kinds, confused, tp_scores, fp_scores = defaultdict(int), 0, [], []
-    for _, t, frame in frames:
+    for _, _, frame in frames:
         for instance_id, (_, visibility) in frame.visible.items():
             group = ("large" if category[instance_id] in (1, 2) else "small") + ("-occluded" if visibility < 0.9 else "")
             seen[group] += 1

@@ -50,7 +50,7 @@ def make_ytvis(
             (2, 1, [0.1, 0.3, 0.9], 12.0, (30.0, 40.0), (0.5, 0.0)),
             (5, 2, [0.2, 0.9, 0.2], 3.0, (10.0, 70.0), (0.3, -0.5)),
         ]
-        for k, (category, group, color, radius, start, velocity) in enumerate(objects):
+        for category, group, color, radius, start, velocity in objects:
             jitter = rng.normal(0, 1.0, size=2)
             segmentations, areas, bboxes, full_areas = [], [], [], []
             for t in range(length):
