@@ -2,7 +2,7 @@
 
 Scanned: comments and string statements (docstrings, attribute docstrings) of every Python file under
 ``gvis/``, ``tests/`` and ``experiments/``; every Markdown file of ``docs/`` and the top level; every YAML
-file of ``configs/``. Forbidden: files outside the repository (the one exception is the real-fixture
+file of ``configs/``; the help texts of every command. Forbidden: files outside the repository (the one exception is the real-fixture
 folder the tests read), notes that are not part of it, tracker issue numbers and the history of the work.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ THIS_FILE = Path(__file__).resolve()
 FORBIDDEN = {
     "a file outside the repository": re.compile(r"\.\./shared(?!/data/real)"),
     "a spec or design note": re.compile(r"\b(?:spec|design)\.md\b|\bspec(?:'s)?\b(?!_)(?![(\[.=])", re.IGNORECASE),
-    "an issue number": re.compile(r"\bissues?\s*#?\d|(?<![\w/&#])#\d{1,4}\b(?![\w-])", re.IGNORECASE),
+    "an issue number": re.compile(r"\bissues?\s*#?\d+|(?<![\w/&#])#\d{1,4}\b(?![\w-])", re.IGNORECASE),
     "the history of the work": re.compile(
         r"\bsessions?[- ]\d|\b(?:previous|earlier|later|last|next|this|another) session\b|\bthe lead\b"
         r"|\bwas fixed\b|\bhelper (?:session|agent|engineer)s?\b",
@@ -93,6 +93,17 @@ def test_patterns_catch_references(text, what):
 ])
 def test_patterns_allow_ordinary_text(text):
     assert not [what for what, pattern in FORBIDDEN.items() if pattern.search(text)], text
+
+
+def test_help_texts_cite_nothing_outside_the_repository():
+    from gvis.cli import build_parser
+
+    commands = next(action for action in build_parser()._actions if action.dest == "command").choices
+    found = [f"gvis {name} --help: {what}: {match.group(0)!r}"
+             for name, command in commands.items()
+             for text in [command.description or ""] + [action.help or "" for action in command._actions]
+             for what, pattern in FORBIDDEN.items() for match in pattern.finditer(text)]
+    assert commands and not found, "\n".join(found)
 
 
 def test_no_references_outside_the_repository():
