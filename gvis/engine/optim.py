@@ -57,7 +57,7 @@ def optimizer_step(loss: torch.Tensor, values: dict[str, float], parameters: Ite
     grad_norm = float(torch.nn.utils.clip_grad_norm_(parameters, max_norm))
     if not math.isfinite(grad_norm):
         values = {**values, "grad_norm": grad_norm}
-        raise (diverged or _diverged)("gradient norm", values)
+        raise (diverged or _plain_divergence)("gradient norm", values)
     lr = optimizer.param_groups[0]["lr"]
     optimizer.step()
     if scheduler is not None:
@@ -65,7 +65,7 @@ def optimizer_step(loss: torch.Tensor, values: dict[str, float], parameters: Ite
     return lr, grad_norm
 
 
-def _diverged(what: str, values: dict[str, float]) -> TrainingDiverged:
+def _plain_divergence(what: str, values: dict[str, float]) -> TrainingDiverged:
     return TrainingDiverged(f"the {what} is not finite ({values})")
 
 
