@@ -81,9 +81,10 @@ class TrainingEngine:
         progress: show the tqdm bar. on_step: called with the step number and that step's values after every
             step (tests, experiments).
 
-    A subclass sets the class attributes below and implements ``_build``, ``_train_step``,
-    ``_read_checkpoint``, ``_write_checkpoint``, ``_checkpoint``, ``_write_outputs`` and, when it validates,
-    ``validate`` and ``_validation_set``; the other ``_`` methods are hooks with a default.
+    A subclass sets the class attributes below (``log_columns``, ``val_columns`` and ``rate`` have no
+    default) and implements ``_build``, ``_train_step``, ``_read_checkpoint``, ``_write_checkpoint``,
+    ``_checkpoint``, ``_write_outputs`` and, when it validates, ``validate`` and ``_validation_set``; the other
+    ``_`` methods are hooks with a default.
     """
 
     #: The progress bar's label.
@@ -91,13 +92,13 @@ class TrainingEngine:
     #: What ``output_dir`` holds, for the refusal to overwrite it.
     run_noun = "training run"
     #: Columns of ``train_log.csv`` and ``validation.csv`` (both start with ``step``).
-    log_columns: tuple[str, ...] = ("step",)
-    val_columns: tuple[str, ...] = ("step",)
+    log_columns: tuple[str, ...]
+    val_columns: tuple[str, ...]
     #: ``train_log.csv`` and ``validation.csv`` values also written as TensorBoard scalars (none: no TensorBoard).
     tensorboard_scalars: tuple[str, ...] = ()
     tensorboard_val_scalars: tuple[str, ...] = ()
     #: The throughput in a step's values, and its label on the progress bar.
-    rate: tuple[str, str] = ("steps_per_s", "step_s")
+    rate: tuple[str, str]
     #: Config keys that may differ between a checkpoint and the run resuming it.
     resumable_changes: tuple[str, ...] = ()
     #: Where a checkpoint keeps the training config.
