@@ -81,14 +81,14 @@ class TrainingEngine:
         progress: show the tqdm bar. on_step: called with the step number and that step's values after every
             step (tests, experiments).
 
-    A subclass sets the class attributes below (``log_columns``, ``val_columns`` and ``rate`` have no
-    default) and implements ``_build``, ``_train_step``, ``_read_checkpoint``, ``_write_checkpoint``,
+    A subclass sets the class attributes below (``name``, ``log_columns``, ``val_columns`` and ``rate``
+    have no default) and implements ``_build``, ``_train_step``, ``_read_checkpoint``, ``_write_checkpoint``,
     ``_checkpoint``, ``_write_outputs`` and, when it validates, ``validate`` and ``_validation_set``; the other
     ``_`` methods are hooks with a default.
     """
 
     #: The progress bar's label.
-    name = "train"
+    name: str
     #: What ``output_dir`` holds, for the refusal to overwrite it.
     run_noun = "training run"
     #: Columns of ``train_log.csv`` and ``validation.csv`` (both start with ``step``).
