@@ -17,6 +17,7 @@ import torch
 
 from gvis.gnn import GNNConfig, build_gnn
 from gvis.gnn.dense_reference import DenseFrame, dense_forward, dense_to_graph
+from gvis.runtime import pin_threads
 
 
 def time_ms(fns: dict, repeats: int) -> dict[str, tuple[float, float]]:
@@ -40,7 +41,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--blocks", nargs="+", default=None, help="block sequence (default: the paper's)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    pin_threads(args.threads)
     torch.manual_seed(0)
     config = GNNConfig() if args.blocks is None else GNNConfig(blocks=args.blocks)
     gnn = build_gnn(config, 45, 2, 1).eval()

@@ -45,6 +45,7 @@ import torch
 
 from gvis.compare.benchmark import (Benchmark, cached_json, evaluate_run, gvis, prepare, run_experiment, subprocess_runner,
                                     train_run)
+from gvis.runtime import pin_threads
 
 REPO = Path(__file__).resolve().parent.parent
 CLIP_LENGTH = 10
@@ -339,7 +340,7 @@ def write_report(args: argparse.Namespace, bench: Benchmark, results: dict, seco
 def main() -> None:
     args = parse_args()
     started = time.time()
-    torch.set_num_threads(1)
+    pin_threads(1)
     bench = Benchmark(args.data.resolve(), preset="hard", **({"train_videos": 12, "test_videos": 6} if args.quick else {}))
     prepare(bench)
     work = args.work.resolve()

@@ -78,16 +78,10 @@ def group_videos(frames: Iterable[tuple[int, int, Detections]], source: str = "d
 def tracker_threads(tracker: Any) -> Iterator[None]:
     """Run the block with the tracker's preferred number of torch threads (its ``num_threads``
     attribute, if any), and restore the previous number after."""
-    import torch
+    from gvis.runtime import pinned_threads
 
-    wanted = getattr(tracker, "num_threads", None)
-    previous = torch.get_num_threads()
-    if wanted:
-        torch.set_num_threads(wanted)
-    try:
+    with pinned_threads(getattr(tracker, "num_threads", None) or None):
         yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def run_tracker(

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from gvis.detections.structures import Detections
+from gvis.runtime import pin_threads
 
 #: The paper's input (480×864) and the small size the synthetic detector is trained at.
 SIZES = ((480, 864), (240, 320))
@@ -210,8 +211,7 @@ def run_benchmark(backbones: Sequence[str] = BACKBONES, sizes: Sequence[tuple[in
     """Rows for every backbone × size; ``{"device", "threads", "rows": [...]}`` (docs/pipeline.md)."""
     from gvis.viz.writers import write_mp4
 
-    if threads is not None:
-        torch.set_num_threads(threads)
+    pin_threads(threads)
     rows = []
     with tempfile.TemporaryDirectory(prefix="gvis-bench-pipeline-") as folder:
         for size in sizes:

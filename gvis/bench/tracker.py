@@ -29,6 +29,7 @@ import torch
 from gvis.bench.dense_tracker import benchmark_config, dense_step, gnn_inputs, to_dense
 from gvis.detections.structures import Detections
 from gvis.gnn.dense_reference import dense_forward
+from gvis.runtime import pinned_threads
 from gvis.tracker.features import FrameDetections, normalize_boxes
 from gvis.tracker.model import RecurrentGraphTracker
 from gvis.tracker.state import MATCHED, TrackState
@@ -270,9 +271,7 @@ def machine() -> str:
 def run_benchmark(sizes: Sequence[tuple[int, int]] = SIZES, batches: Sequence[int] = BATCHES, repeats: int = 7,
                   threads: int = 1, compile: bool = True, heuristic: bool = True, progress: Callable[[str], None] = lambda line: None) -> dict:
     """All rows as one dict (see the module docstring)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with pinned_threads(threads):
         model = build_model()
         with torch.no_grad():
             rows, mask_rows = latency_rows(model, sizes, repeats, heuristic, progress)
@@ -281,5 +280,3 @@ def run_benchmark(sizes: Sequence[tuple[int, int]] = SIZES, batches: Sequence[in
             if compile:
                 result["compile"] = compile_row(model, repeats, progress)
         return result
-    finally:
-        torch.set_num_threads(previous)

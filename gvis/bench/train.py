@@ -28,8 +28,10 @@ from torch_geometric.utils import to_dense_batch
 
 from gvis.bench.dense_tracker import benchmark_config
 from gvis.detections.structures import Detections
+from gvis.engine.optim import optimizer_step
 from gvis.gnn.dense_reference import dense_forward, dense_to_flat
 from gvis.gnn.features import FrameFeatures
+from gvis.runtime import pin_threads
 from gvis.tracker.model import RecurrentGraphTracker
 from gvis.train.config import LossConfig
 from gvis.train.data import TrainingFrame
@@ -144,9 +146,7 @@ def _train_steps(model: RecurrentGraphTracker, clips: list, batch: int) -> Calla
         sizes = {"tracks": 0.0}
         for start in range(0, len(clips), batch):
             terms = objective(collate(clips[start:start + batch], model, category_ids, loss))
-            optimizer.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            optimizer.step()
+            optimizer_step(terms["loss"], {}, model.parameters(), optimizer, scheduler=None)
             sizes["tracks"] += float(terms["tracks"])
         return sizes
 
@@ -156,7 +156,7 @@ def _train_steps(model: RecurrentGraphTracker, clips: list, batch: int) -> Calla
 def run_benchmark(batches=BATCHES, repeats: int = 3, threads: int = 1,
                   progress: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
     """``{"threads", "rows": [{"impl", "batch", "clips_per_s"}], "setup": {...}}`` (median of ``repeats``)."""
-    torch.set_num_threads(threads)
+    pin_threads(threads)
     clips = random_clips()
     frames = sum(len(clip) for clip in clips)
     rows = []

@@ -35,9 +35,8 @@ def print_json(obj: Any) -> None:
 def report_training(command: str, result: Any, as_json: bool, validation_text: str) -> None:
     """What ``gvis train`` / ``gvis train-detector`` print at the end of a run.
 
-    ``result``: the trainer's result (``step``, ``stopped_by``, ``checkpoint``, ``train_seconds``, optional
-    ``cpu_seconds``, ``losses``, ``validations``); ``validation_text`` formats the last validation's stats
-    for the one-line summary.
+    ``result``: the trainer's :class:`~gvis.engine.trainer.TrainResult`; ``validation_text`` formats the last
+    validation's stats for the one-line summary.
     """
     import math
 
@@ -47,7 +46,7 @@ def report_training(command: str, result: Any, as_json: bool, validation_text: s
         "stopped_by": result.stopped_by,
         "checkpoint": str(result.checkpoint) if result.checkpoint else None,
         "train_seconds": round(result.train_seconds, 2),
-        **({"cpu_seconds": round(result.cpu_seconds, 2)} if hasattr(result, "cpu_seconds") else {}),
+        "cpu_seconds": round(result.cpu_seconds, 2),
         "losses": {k: (v if math.isfinite(v) else None) for k, v in result.losses.items()},
         "validation": last,
     }

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Sequence
 
 from gvis.cli._common import add_set_argument, print_json
+from gvis.compare.benchmark import STDERR_TAIL, CommandResult
 from gvis.compare.paper import REFERENCE
 
 COMMAND = "compare"
@@ -100,7 +102,6 @@ def run(args: argparse.Namespace) -> int:
         HEURISTICS,
         Benchmark,
         evaluate_heuristic,
-        in_process_runner,
         log,
         prepare,
         subprocess_runner,
@@ -139,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     bench = Benchmark(args.work.resolve(), preset=args.preset, train_videos=args.train_videos,
                       test_videos=args.test_videos, test_seeds=tuple(args.test_seeds), synth_preset=args.synth_preset,
                       val_videos=args.val_videos)
-    runner = in_process_runner if args.in_process else subprocess_runner
+    runner = _in_process_runner if args.in_process else subprocess_runner
     log(f"compare: {len(configs)} configs x {len(seeds)} seeds in {runs}")
     prepare(bench, runner)
     tuning = tune_heuristic(bench, runner, grid=args.tune_grid)
@@ -166,3 +167,27 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result)
     return 1 if failed else 0
+
+
+def _in_process_runner(argv: Sequence[str]) -> CommandResult:
+    """``gvis ARGV`` in this process, output captured: no interpreter start-up per stage (tests).
+
+    Unlike :func:`~gvis.compare.benchmark.subprocess_runner` it shares this process's torch threads and
+    global random state.
+    """
+    import io
+    import traceback
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from gvis.cli import main
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with redirect_stdout(stdout), redirect_stderr(stderr):
+        try:
+            code = main([str(a) for a in argv])
+        except SystemExit as exc:  # argparse
+            code = exc.code if isinstance(exc.code, int) else 2
+        except Exception:  # what a fresh process would print before exiting with 1
+            traceback.print_exc()
+            code = 1
+    return CommandResult(code, stdout.getvalue(), stderr.getvalue()[-STDERR_TAIL:])

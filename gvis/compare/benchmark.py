@@ -16,13 +16,14 @@ a run folder (any path)                       the files of ``gvis train`` (with 
                                               ``results_<set>.json`` when the results are kept)
 ============================================  ====================================================================
 
-Every stage runs a ``gvis`` sub-command through a :data:`Runner`: by default :func:`subprocess_runner`, a
-fresh process with one OpenMP thread (the CPU is shared), exactly what a user would type.
+Every stage runs a ``gvis`` sub-command through a :data:`Runner` (``argv`` → :class:`CommandResult`): by
+default :func:`subprocess_runner`, a fresh process (``python -m gvis``) with one OpenMP thread (the CPU is
+shared), exactly what a user would type. A caller may pass its own runner (``gvis compare --in-process`` runs
+the commands in its own process); this module never imports the command line.
 """
 from __future__ import annotations
 
 import codecs
-import io
 import json
 import os
 import re
@@ -31,18 +32,18 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal, Sequence
 
+from gvis.engine.signals import handling_signals
 from gvis.errors import EXIT_SIGINT, EXIT_SIGTERM, STOPPED_EXIT_CODES, ConfigError, GvisError, InputError
 from gvis.io import write_json_atomic
 
 #: Files of a run folder.
 SUMMARY, DIVERGED, SCORES = "summary.json", "diverged.json", "test_scores.json"
-#: How ``gvis train`` reports a non-finite loss or gradient (``gvis.train.loop.TrainingDiverged``).
+#: How ``gvis train`` reports a non-finite loss or gradient (``gvis.engine.optim.TrainingDiverged``).
 DIVERGED_PATTERN = re.compile(r"is not finite at step (\d+)")
 #: The held-out stats every report shows.
 STATS = ("AP", "AP50", "AP75", "AR10")
@@ -133,16 +134,9 @@ def _forward_signals(process: subprocess.Popen) -> Iterator[list[int]]:
         received.append(signum)
         process.send_signal(signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
 
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-            if hasattr(signal, name):
-                previous[getattr(signal, name)] = signal.signal(getattr(signal, name), forward)
-    try:
+    signums = [getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    with handling_signals(signums, forward):
         yield received
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def _tee_stderr(stream: Any, tail: list[str]) -> None:
@@ -155,25 +149,6 @@ def _tee_stderr(stream: Any, tail: list[str]) -> None:
         tail.append(text)
         if len(tail) > 64:
             tail[:] = ["".join(tail)[-STDERR_TAIL:]]
-
-
-def in_process_runner(argv: Sequence[str]) -> CommandResult:
-    """``gvis ARGV`` in this process, output captured: no interpreter start-up per stage (tests).
-
-    Unlike :func:`subprocess_runner` it shares this process's torch threads and global random state.
-    """
-    from gvis.cli import main
-
-    stdout, stderr = io.StringIO(), io.StringIO()
-    with redirect_stdout(stdout), redirect_stderr(stderr):
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as exc:  # argparse
-            code = exc.code if isinstance(exc.code, int) else 2
-        except Exception:  # what a fresh process would print before exiting with 1
-            traceback.print_exc()
-            code = 1
-    return CommandResult(code, stdout.getvalue(), stderr.getvalue()[-STDERR_TAIL:])
 
 
 def gvis(argv: Sequence[Any], runner: Runner) -> str:

@@ -122,7 +122,8 @@ def config_changes(path: Path, reference: Path | None = None) -> str:
     import yaml
 
     from gvis.config import find_config, to_dict
-    from gvis.train.loop import config_differences, load_train_config
+    from gvis.engine.state import config_differences
+    from gvis.train.loop import load_train_config
 
     old = to_dict(load_train_config(reference or find_config("base", "train")))
     new = to_dict(load_train_config(path))

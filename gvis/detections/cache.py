@@ -18,7 +18,7 @@ import torch
 from gvis.detections.jsonl import DetectionsReader, check_header
 from gvis.detections.structures import Detections
 from gvis.errors import InputError
-from gvis.io import atomic_open, file_sha256, first_line
+from gvis.io import file_sha256, first_line, save_tagged
 
 CACHE_FORMAT = "gvis-detections-cache"
 CACHE_VERSION = 1
@@ -64,16 +64,8 @@ def write_cache(jsonl_path: str | os.PathLike, cache_path: str | os.PathLike | N
     videos: dict[int, dict] = {}
     for video_id, frames in reader.videos():
         videos[video_id] = _pack_video(frames, list(reader.category_index))
-    payload = {
-        "format": CACHE_FORMAT,
-        "version": CACHE_VERSION,
-        "source_sha256": file_sha256(jsonl_path),
-        "header": reader.header,
-        "videos": videos,
-    }
-    with atomic_open(cache_path, "wb") as handle:
-        torch.save(payload, handle)
-    return cache_path
+    payload = {"source_sha256": file_sha256(jsonl_path), "header": reader.header, "videos": videos}
+    return save_tagged(cache_path, payload, CACHE_FORMAT, CACHE_VERSION)
 
 
 class DetectionsCache:

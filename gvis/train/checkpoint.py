@@ -22,12 +22,10 @@ Format ``gvis-tracker-checkpoint`` version 1 (``docs/training.md``), readable wi
 from __future__ import annotations
 
 import os
-import random
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from gvis.errors import InputError
@@ -48,33 +46,6 @@ CHECKPOINT_FORMAT = "gvis-tracker-checkpoint"
 CHECKPOINT_VERSION = 1
 #: Keys of the training state, dropped by :func:`export_model`.
 TRAINING_STATE = ("optimizer", "scheduler", "stream", "rng", "best_ap")
-
-
-def rng_state() -> dict[str, Any]:
-    """The Python, NumPy (global) and torch generator states, in ``weights_only``-loadable types."""
-    version, keys, gauss = random.getstate()
-    name, mt_keys, position, has_gauss, cached = np.random.get_state()
-    state = {
-        "python": {"version": version, "keys": list(keys), "gauss": gauss},
-        "numpy": {"name": name, "keys": torch.from_numpy(mt_keys.astype(np.int64)), "position": int(position),
-                  "has_gauss": int(has_gauss), "cached": float(cached)},
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what :func:`rng_state` returned."""
-    python = state["python"]
-    random.setstate((python["version"], tuple(python["keys"]), python["gauss"]))
-    numpy = state["numpy"]
-    np.random.set_state((numpy["name"], numpy["keys"].numpy().astype(np.uint32), numpy["position"],
-                         numpy["has_gauss"], numpy["cached"]))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def save_checkpoint(path: str | os.PathLike, checkpoint: dict[str, Any]) -> Path:

@@ -9,7 +9,7 @@ from gvis.detectors.yolact.checkpoint import save_detector_checkpoint, shipped_d
 from gvis.errors import ConfigError
 from gvis.train.config import Stage2Config
 from gvis.train.loop import load_train_config
-from gvis.train_detector.stage2 import FrozenDetectorAppearance
+from gvis.train.stage2 import FrozenDetectorAppearance
 
 from yolact_helpers import checkpoint_of, tiny_detector
 

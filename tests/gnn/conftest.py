@@ -3,12 +3,11 @@ the cores other test processes share."""
 from __future__ import annotations
 
 import pytest
-import torch
+
+from gvis.runtime import pinned_threads
 
 
 @pytest.fixture(autouse=True)
 def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with pinned_threads(1):
+        yield

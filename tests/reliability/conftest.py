@@ -95,7 +95,7 @@ def trained_run(tiny_set, tmp_path_factory) -> Path:
 
     def stopped_after_one_step(self, *args, **kwargs):
         built(self, *args, **kwargs)
-        self.on_step = lambda step: os.kill(os.getpid(), signal.SIGTERM)
+        self.on_step = lambda step, values: os.kill(os.getpid(), signal.SIGTERM)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Trainer, "__init__", stopped_after_one_step)

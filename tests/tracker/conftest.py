@@ -4,6 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from gvis.runtime import pinned_threads
+
 
 @pytest.fixture
 def generator() -> torch.Generator:
@@ -14,7 +16,5 @@ def generator() -> torch.Generator:
 def one_thread():
     """The tracker tests run tiny tensors: one intra-op thread avoids thread wake-ups that dominate them
     (tens of ms per scatter on a busy 2-core machine)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with pinned_threads(1):
+        yield

@@ -11,7 +11,8 @@ import torch
 import gvis.train.objective as objective
 from gvis.errors import ConfigError
 from gvis.train.checkpoint import load_checkpoint
-from gvis.train.loop import Trainer, TrainingDiverged
+from gvis.engine.optim import TrainingDiverged
+from gvis.train.loop import Trainer
 
 
 def weights(path):
@@ -28,7 +29,7 @@ def test_signal_stop_and_resume_equal_an_uninterrupted_run(tiny_config):
     full = Trainer(tiny_config(f"train.steps={2 * steps}", "train.checkpoint_every=4", output="full"), progress=False).run()
     assert full.step == 2 * steps and full.stopped_by is None
 
-    def interrupt(step):
+    def interrupt(step, values):
         if step == steps:
             os.kill(os.getpid(), signal.SIGTERM)
 
@@ -120,6 +121,7 @@ def test_time_limit_stops_on_either_clock_and_records_both(tiny_config, clock):
 
 def test_validation_is_outside_the_time_budget_and_ends_a_time_limited_run(tiny_config, tiny_train_set, monkeypatch):
     # A fake clock advanced 30 s by every training step (its forward pass) and 100 s by every validation.
+    import gvis.engine.trainer as engine
     import gvis.train.loop as loop
 
     class Clock:
@@ -137,6 +139,7 @@ def test_validation_is_outside_the_time_budget_and_ends_a_time_limited_run(tiny_
             return method(self, *args)
         return run
 
+    monkeypatch.setattr(engine, "time", Clock)
     monkeypatch.setattr(loop, "time", Clock)
     monkeypatch.setattr(objective.ClipObjective, "forward", advancing(objective.ClipObjective.forward, 30.0))
     monkeypatch.setattr(loop.Trainer, "validate", advancing(loop.Trainer.validate, 100.0))

@@ -2,9 +2,9 @@
 
 ``torchrun --nproc_per_node=K -m gvis train CONFIG`` starts K processes with ``RANK``, ``WORLD_SIZE``,
 ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT`` set; :func:`init_distributed` joins the process group
-(gloo on CPU, nccl on GPU). The training loop wraps its objective in ``DistributedDataParallel``, gives each
-process its share of every global batch (:class:`~gvis.train.stream.ClipStream`) and lets only rank 0
-write files.
+(gloo on CPU, nccl on GPU). The engine decides every stop on all processes alike (:func:`any_process`) and
+lets only rank 0 write files; the tracker's trainer wraps its objective in ``DistributedDataParallel`` and
+gives each process its share of every global batch (:class:`~gvis.train.stream.ClipStream`).
 """
 from __future__ import annotations
 
