@@ -32,7 +32,7 @@ import torch
 
 from gvis.errors import InputError
 from gvis.io import check_parts, check_training_state, load_tagged, save_tagged, write_json_atomic
-from gvis.resources import repository_relative, shipped_file
+from gvis.resources import recorded_path, repository_relative, shipped_file
 from gvis.tracker.online import CheckpointInputs, category_order, read_checkpoint
 
 #: The tracker shipped with gvis, trained on simulated detections of the synthetic hard preset
@@ -151,10 +151,11 @@ def choose_checkpoint(categories: list, appearance_dim: int | None, detections: 
             continue
         problem = CheckpointInputs.of(read_checkpoint(path), path).mismatch(categories, appearance_dim)
         if problem is None:
-            return str(path), f"using {path} (the detections' categories and appearance width fit it)"
+            return str(path), f"using {recorded_path(path)} (the detections' categories and appearance width fit it)"
         reason = reason or f"not {path.name}: {problem}"
     if SHIPPED_AGNOSTIC.is_file():
-        return str(SHIPPED_AGNOSTIC), f"using {SHIPPED_AGNOSTIC} (detector-agnostic; {reason or 'no other shipped'})"
+        return str(SHIPPED_AGNOSTIC), (f"using {recorded_path(SHIPPED_AGNOSTIC)} (detector-agnostic; "
+                                       f"{reason or 'no other shipped'})")
     return None, "no shipped checkpoint fits these detections: the learned tracker has random weights"
 
 
