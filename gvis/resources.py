@@ -2,9 +2,9 @@
 
 In the repository they live at the top level, ``configs/`` and ``checkpoints/``, beside the ``gvis``
 package; an installed gvis (``pip install .``, a wheel) carries them as package data ``gvis/configs`` and
-``gvis/checkpoints`` (``setup.py`` maps the folders), found through :mod:`importlib.resources`. The
-installed copy wins when present; a checkout (run in place or installed editable) has none and uses its
-own folders, so each checkout or worktree reads its own files.
+``gvis/checkpoints`` (``setup.py`` maps the folders), found through :mod:`importlib.resources`. A
+checkout (run in place or installed editable) has no such copy and uses its own folders, so each checkout
+or worktree reads its own files.
 
 Metadata (results ``.meta.json``, detections headers, shipped ``.json``) records a shipped file by its
 repository-relative name, e.g. ``checkpoints/detector-synth-small.pt``, never by where it sits on one
@@ -25,15 +25,26 @@ SHIPPED_FOLDERS = ("configs", "checkpoints")
 _CHECKOUT = Path(__file__).resolve().parent.parent
 
 
+def checkout() -> Path | None:
+    """The repository this gvis runs from (run in place or installed editable); ``None`` for an installed
+    copy, which carries its own shipped folders."""
+    return None if (_package() / SHIPPED_FOLDERS[0]).is_dir() else _CHECKOUT
+
+
 def shipped_folder(name: str) -> Path:
-    """The folder ``name`` (one of :data:`SHIPPED_FOLDERS`) of this gvis: its package data when installed,
-    else the checkout's top-level folder."""
+    """The folder ``name`` (one of :data:`SHIPPED_FOLDERS`) of this gvis: the checkout's top-level folder,
+    else the installed package data."""
     if name not in SHIPPED_FOLDERS:
         raise ValueError(f"no shipped folder '{name}' (known: {', '.join(SHIPPED_FOLDERS)})")
-    installed = files("gvis") / name
-    if not isinstance(installed, Path):  # a zip import: configs inherit by file path, so gvis needs real files
-        raise InputError(f"gvis is imported from an archive ({installed}); install it as files (pip install)")
-    return installed if installed.is_dir() else _CHECKOUT / name
+    return (checkout() or _package()) / name
+
+
+def _package() -> Path:
+    """The installed ``gvis`` package folder."""
+    package = files("gvis")
+    if not isinstance(package, Path):  # a zip import: configs inherit by file path, so gvis needs real files
+        raise InputError(f"gvis is imported from an archive ({package}); install it as files (pip install)")
+    return package
 
 
 def shipped_file(folder: str, *parts: str) -> Path:
@@ -65,11 +76,13 @@ def resolve_recorded(recorded: str | os.PathLike) -> Path:
 
 def repository_relative(tree: Any) -> Any:
     """A copy of the metadata ``tree`` (dicts, lists, strings, numbers) in which every string that is an
-    absolute path inside this checkout (its ``runs/``, ``checkpoints/``, ...) is written relative to it."""
+    absolute path inside this checkout (its ``runs/``, ``checkpoints/``, ...) is written relative to it
+    (an installed gvis has no checkout: ``tree`` as it is)."""
     if isinstance(tree, dict):
         return {key: repository_relative(value) for key, value in tree.items()}
     if isinstance(tree, list):
         return [repository_relative(value) for value in tree]
-    if isinstance(tree, str) and os.path.isabs(tree) and Path(tree).is_relative_to(_CHECKOUT):
-        return str(PurePosixPath(*Path(tree).relative_to(_CHECKOUT).parts))
+    root = checkout()
+    if isinstance(tree, str) and root is not None and os.path.isabs(tree) and Path(tree).is_relative_to(root):
+        return str(PurePosixPath(*Path(tree).relative_to(root).parts))
     return tree

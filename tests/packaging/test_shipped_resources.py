@@ -9,13 +9,14 @@ import pytest
 
 from gvis.config import CONFIG_DIR, find_config
 from gvis.detectors.yolact.checkpoint import SHIPPED_DETECTOR, is_shipped_detector
-from gvis.resources import recorded_path, repository_relative, resolve_recorded, shipped_file, shipped_folder
+from gvis.resources import checkout, recorded_path, repository_relative, resolve_recorded, shipped_file, shipped_folder
 from gvis.train.checkpoint import SHIPPED_AGNOSTIC, SHIPPED_CHECKPOINT
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_a_checkout_uses_its_own_top_level_folders():
+    assert checkout() == REPO
     assert shipped_folder("configs") == CONFIG_DIR == REPO / "configs"
     assert shipped_file("checkpoints", "learned-agnostic.pt") == SHIPPED_AGNOSTIC == REPO / "checkpoints" / "learned-agnostic.pt"
     assert find_config("tiny", "train") == REPO / "configs" / "train" / "tiny.yaml"

@@ -19,6 +19,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import torch
 
 from gvis.cli import main
 
@@ -64,6 +65,10 @@ def installed(wheel, tmp_path_factory) -> "Installed":
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--no-cache-dir", "--quiet",
                     "--target", str(target), str(wheel)], check=True)
     (root / "work").mkdir()
+    # As when an environment lives inside the user's own project: a repository that is not gvis's.
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    subprocess.run(["git", "-C", str(root), "-c", "user.name=user", "-c", "user.email=user@example.com", "commit",
+                    "-q", "--allow-empty", "-m", "the user's project"], check=True)
     return Installed(target, root / "work")
 
 
@@ -131,7 +136,8 @@ def test_installed_wheel_runs_the_commands_from_an_empty_folder(installed, tmp_p
     assert pipeline["detector"]["checkpoint"] == "checkpoints/detector-synth-small.pt"
     rule = json.loads((work / "rule.meta.json").read_text())
     assert rule["tracker"] == "masktrack-rule" and rule["config"] is not None
-    assert trained["step"] == 2 and (work / "run" / "last.pt").is_file()
+    assert trained["step"] == 2
+    assert torch.load(work / "run" / "last.pt", weights_only=True)["git_hash"] is None  # not the user's commit
 
     # Reference: the checkout's gvis, in this process, gives the same results and scores on the same inputs.
     monkeypatch.chdir(tmp_path)
