@@ -1,8 +1,6 @@
-"""Packaging beyond pyproject.toml: the shipped ``configs/`` and ``checkpoints/`` stay at the repository's top
-level and install as the package data ``gvis/configs`` and ``gvis/checkpoints`` (found by gvis.resources).
-pyproject's ``packages.find`` cannot map folders outside ``gvis/``, so the package list is made here."""
+"""The package list, which pyproject.toml cannot express: gvis's own packages (found) plus the shipped folders
+that ``[tool.setuptools.package-dir]`` maps into it (``configs/`` → ``gvis/configs``, ``checkpoints/`` →
+``gvis/checkpoints``; ``packages.find`` only finds folders below ``gvis/``)."""
 from setuptools import find_packages, setup
 
-SHIPPED = {"gvis.configs": "configs", "gvis.checkpoints": "checkpoints"}
-
-setup(packages=find_packages(include=["gvis", "gvis.*"]) + list(SHIPPED), package_dir=SHIPPED)
+setup(packages=find_packages(include=["gvis", "gvis.*"]) + ["gvis.configs", "gvis.checkpoints"])
