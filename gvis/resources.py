@@ -2,7 +2,7 @@
 
 In the repository they live at the top level, ``configs/`` and ``checkpoints/``, beside the ``gvis``
 package; an installed gvis (``pip install .``, a wheel) carries them as package data ``gvis/configs`` and
-``gvis/checkpoints`` (``setup.py`` maps the folders), found through :mod:`importlib.resources`. A
+``gvis/checkpoints`` (pyproject.toml maps the folders), found through :mod:`importlib.resources`. A
 checkout (run in place or installed editable) has no such copy and uses its own folders, so each checkout
 or worktree reads its own files.
 

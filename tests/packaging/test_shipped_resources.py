@@ -18,7 +18,8 @@ REPO = Path(__file__).resolve().parents[2]
 def test_a_checkout_uses_its_own_top_level_folders():
     assert checkout() == REPO
     assert shipped_folder("configs") == CONFIG_DIR == REPO / "configs"
-    assert shipped_file("checkpoints", "learned-agnostic.pt") == SHIPPED_AGNOSTIC == REPO / "checkpoints" / "learned-agnostic.pt"
+    assert shipped_file("checkpoints", "learned-agnostic.pt") == SHIPPED_AGNOSTIC
+    assert SHIPPED_AGNOSTIC == REPO / "checkpoints" / "learned-agnostic.pt"
     assert find_config("tiny", "train") == REPO / "configs" / "train" / "tiny.yaml"
     with pytest.raises(ValueError, match="no shipped folder 'runs'"):
         shipped_folder("runs")
