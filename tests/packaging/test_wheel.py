@@ -8,7 +8,6 @@ install of the checkout cannot answer an import.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -16,6 +15,7 @@ import subprocess
 import sys
 import sysconfig
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,7 @@ from gvis.cli import main
 REPO = Path(__file__).resolve().parents[2]
 SHARED_MANIFEST = REPO.parent / "shared" / "data" / "real" / "MANIFEST.sha256"
 #: Not part of the source a wheel is built from (``.gitignore``'s outputs, the environment, git).
-NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "runs", "scratch", "demo_out",
+NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "runs", "scratch", "demo_out",
                                     ".pytest_cache", "__pycache__", ".whl")
 #: The tiny set: 2 synthetic videos of 4-5 frames, 64x96.
 SYNTH = ["synth", "--preset", "tiny", "--videos", "2", "--seed", "5", "--out", "data", "--set", "min_frames=4",
@@ -35,21 +35,28 @@ DETECT = ["detect", "--detector", "simulated", "--preset", "medium", "--data", "
 TRACK_LEARNED = ["track", "data", "--detections", "dets.jsonl", "--results", "learned.json"]
 EVAL = ["eval", "data/instances.json", "learned.json", "--json"]
 
-pytestmark = pytest.mark.wheel
+pytestmark = [pytest.mark.wheel, pytest.mark.slow]
 
 
-def _backend_available() -> bool:
-    """setuptools' build backend with its own ``bdist_wheel`` (setuptools >= 70.1), or the ``wheel`` package."""
-    return importlib.util.find_spec("setuptools") is not None and (
-        importlib.util.find_spec("setuptools.command.bdist_wheel") is not None
-        or importlib.util.find_spec("wheel") is not None)
+def _can_build() -> bool:
+    """pip, and setuptools' build backend with its own ``bdist_wheel`` (setuptools >= 70.1) or the ``wheel``
+    package; asked of the installed metadata (importing setuptools here would replace distutils)."""
+    def version(name: str) -> tuple[int, ...] | None:
+        try:
+            return tuple(int(part) for part in metadata.version(name).split(".")[:2])
+        except (metadata.PackageNotFoundError, ValueError):
+            return None
+
+    setuptools = version("setuptools")
+    return version("pip") is not None and setuptools is not None and (setuptools >= (70, 1)
+                                                                      or version("wheel") is not None)
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     """The wheel, built from a copy of the checkout's source (so no stale ``build/`` can leak into it)."""
-    if not _backend_available():
-        pytest.skip("no setuptools build backend with bdist_wheel in this environment")
+    if not _can_build():
+        pytest.skip("no pip, or no setuptools build backend with bdist_wheel, in this environment")
     root = tmp_path_factory.mktemp("wheel")
     shutil.copytree(REPO, root / "source", ignore=NOT_SOURCE)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
@@ -65,10 +72,10 @@ def installed(wheel, tmp_path_factory) -> "Installed":
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--no-cache-dir", "--quiet",
                     "--target", str(target), str(wheel)], check=True)
     (root / "work").mkdir()
-    # As when an environment lives inside the user's own project: a repository that is not gvis's.
-    subprocess.run(["git", "init", "-q", str(root)], check=True)
-    subprocess.run(["git", "-C", str(root), "-c", "user.name=user", "-c", "user.email=user@example.com", "commit",
-                    "-q", "--allow-empty", "-m", "the user's project"], check=True)
+    if shutil.which("git"):  # as when an environment lives inside the user's own project, a repository not gvis's
+        subprocess.run(["git", "init", "-q", str(root)], check=True)
+        subprocess.run(["git", "-C", str(root), "-c", "user.name=user", "-c", "user.email=user@example.com", "commit",
+                        "-q", "--allow-empty", "-m", "the user's project"], check=True)
     return Installed(target, root / "work")
 
 
