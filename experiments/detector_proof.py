@@ -162,6 +162,7 @@ def ship(run: Path, scores: dict, path: Path, all_scores: dict, args: argparse.N
     every NMS mode)."""
     from gvis.detectors.yolact.checkpoint import (appearance_path, export_detector, load_detector_checkpoint,
                                                   save_detector_checkpoint)
+    from gvis.resources import repository_relative
 
     checkpoint = export_detector(load_detector_checkpoint(run / "model.pt"))
     checkpoint["metrics"] = {"held_out": scores}
@@ -180,7 +181,7 @@ def ship(run: Path, scores: dict, path: Path, all_scores: dict, args: argparse.N
                        "per_set": scores, "per_nms_mode": all_scores},
         "config": checkpoint["config"], "train_config": checkpoint["train_config"],
     }
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    path.with_suffix(".json").write_text(json.dumps(repository_relative(meta), indent=2) + "\n")
     return size
 
 

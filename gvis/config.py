@@ -25,9 +25,10 @@ from typing import Any, Iterable, Literal, TypeVar, Union
 import yaml
 
 from gvis.errors import ConfigError
+from gvis.resources import shipped_folder
 
-#: The ``configs/`` folder of the repository.
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+#: The shipped ``configs/`` folder (the checkout's, or the installed package data: :mod:`gvis.resources`).
+CONFIG_DIR = shipped_folder("configs")
 COMMAND_LINE = "command line (--set)"
 #: Bounds on a parsed config: YAML aliases can make a small file expand without bound.
 MAX_CONFIG_VALUES = 100_000

@@ -3,17 +3,21 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
+
+from gvis.resources import checkout
 
 if TYPE_CHECKING:
     from torch import Tensor
 
 
 def _git(*argv: str) -> str | None:
+    """``git ARGV`` in the gvis checkout; ``None`` for an installed gvis (whatever repository holds it)."""
+    repository = checkout()
+    if repository is None:
+        return None
     try:
-        done = subprocess.run(["git", *argv], cwd=Path(__file__).resolve().parent, capture_output=True, text=True,
-                              timeout=5)
+        done = subprocess.run(["git", *argv], cwd=repository, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() if done.returncode == 0 else None
@@ -21,7 +25,7 @@ def _git(*argv: str) -> str | None:
 
 def git_hash() -> str | None:
     """The commit of the gvis checkout, with ``+dirty`` when tracked files differ from it (the numbers were
-    then made by code that commit does not hold); ``None`` outside a git checkout."""
+    then made by code that commit does not hold); ``None`` outside a git checkout and for an installed gvis."""
     commit = _git("rev-parse", "HEAD")
     if not commit:
         return None

@@ -93,11 +93,11 @@ def run(args: argparse.Namespace) -> int:
                               class_agnostic=args.class_agnostic)
     if args.results:
         from gvis.config import to_dict
-
+        from gvis.resources import recorded_path
         from gvis.train.checkpoint import checkpoint_info
 
         write_results(args.results, score.entries, meta={
-            **checkpoint_info(args.checkpoint), "checkpoint": str(args.checkpoint),
+            **checkpoint_info(args.checkpoint), "checkpoint": recorded_path(args.checkpoint),
             "detections": str(args.detections), "model_config": to_dict(model.config),
             "stats": score.stats, "fps": score.fps})
     summary = {"stats": score.stats, "fps": round(score.fps, 2), "frames": score.frames}

@@ -164,6 +164,13 @@ def _learned_default(args: argparse.Namespace, detector_meta: dict | None, categ
             print(f"gvis track: {note}", file=sys.stderr)
 
 
+def _recorded(checkpoint: str | None) -> str | None:
+    """The tracker checkpoint as results metadata names it (a shipped one by its repository-relative name)."""
+    from gvis.resources import recorded_path
+
+    return None if checkpoint is None else recorded_path(checkpoint)
+
+
 def _names_a_checkpoint(args: argparse.Namespace) -> bool:
     """Whether the tracker checkpoint, the detector's or the detections were named: then the pair is checked
     (``check_detector_pairing``); the defaults are not."""
@@ -233,7 +240,7 @@ def _track_frames(args: argparse.Namespace) -> int:
 
         config = getattr(tracker, "config", None)
         meta = {"tracker": args.tracker, "input": str(args.input), "detector": getattr(detector, "meta", None),
-                "checkpoint": args.checkpoint, "config": to_dict(config) if config is not None else None}
+                "checkpoint": _recorded(args.checkpoint), "config": to_dict(config) if config is not None else None}
         write_results(args.results, tracked.entries, meta=meta)
     if args.tracks_csv:
         write_tracks_csv(args.tracks_csv, tracked.rows)
@@ -269,7 +276,7 @@ def _track_detections(args: argparse.Namespace) -> int:
         from gvis.eval.results import write_results
 
         config = getattr(tracker, "config", None)
-        meta = {"tracker": args.tracker, "detections": str(args.detections), "checkpoint": args.checkpoint,
+        meta = {"tracker": args.tracker, "detections": str(args.detections), "checkpoint": _recorded(args.checkpoint),
                 "config": to_dict(config) if config is not None else None,
                 "detections_meta": reader.header.get("meta")}
         write_results(args.results, tracked.entries, meta=meta)

@@ -30,18 +30,18 @@ import torch
 
 from gvis.errors import InputError
 from gvis.io import check_parts, check_training_state, load_tagged, save_tagged, write_json_atomic
+from gvis.resources import recorded_path, repository_relative, shipped_file
 from gvis.tracker.online import CheckpointInputs, category_order, read_checkpoint
 
-_CHECKPOINTS = Path(__file__).resolve().parent.parent.parent / "checkpoints"
 #: The tracker shipped with gvis, trained on simulated detections of the synthetic hard preset
 #: (``experiments/learning_proof.py`` makes it; metadata in ``<stem>.json``).
-SHIPPED_CHECKPOINT = _CHECKPOINTS / "learned-synth-hard.pt"
+SHIPPED_CHECKPOINT = shipped_file("checkpoints", "learned-synth-hard.pt")
 #: The tracker shipped for the shipped detector, trained behind it with its appearance network (stage 2;
 #: ``experiments/pipeline_proof.py --ship`` makes it together with that detector).
-SHIPPED_DETECTOR_TRACKER = _CHECKPOINTS / "learned-synth-hard-yolact.pt"
+SHIPPED_DETECTOR_TRACKER = shipped_file("checkpoints", "learned-synth-hard-yolact.pt")
 #: The detector-agnostic tracker (``configs/train/agnostic.yaml``: score, box and mask only; any categories,
 #: no appearance), for detections that fit neither of the above (``experiments/agnostic_proof.py`` makes it).
-SHIPPED_AGNOSTIC = _CHECKPOINTS / "learned-agnostic.pt"
+SHIPPED_AGNOSTIC = shipped_file("checkpoints", "learned-agnostic.pt")
 CHECKPOINT_FORMAT = "gvis-tracker-checkpoint"
 CHECKPOINT_VERSION = 1
 #: Keys of the training state, dropped by :func:`export_model`.
@@ -122,10 +122,11 @@ def choose_checkpoint(categories: list, appearance_dim: int | None, detections: 
             continue
         problem = CheckpointInputs.of(read_checkpoint(path), path).mismatch(categories, appearance_dim)
         if problem is None:
-            return str(path), f"using {path} (the detections' categories and appearance width fit it)"
+            return str(path), f"using {recorded_path(path)} (the detections' categories and appearance width fit it)"
         reason = reason or f"not {path.name}: {problem}"
     if SHIPPED_AGNOSTIC.is_file():
-        return str(SHIPPED_AGNOSTIC), f"using {SHIPPED_AGNOSTIC} (detector-agnostic; {reason or 'no other shipped'})"
+        return str(SHIPPED_AGNOSTIC), (f"using {recorded_path(SHIPPED_AGNOSTIC)} (detector-agnostic; "
+                                       f"{reason or 'no other shipped'})")
     return None, "no shipped checkpoint fits these detections: the learned tracker has random weights"
 
 
@@ -158,7 +159,8 @@ def check_detector_pairing(tracker_checkpoint: str | os.PathLike | None, detecto
 def ship_checkpoint(model: str | os.PathLike, path: str | os.PathLike, held_out: dict[str, dict], made_by: str,
                     what: str, max_bytes: int = 5 * 2**20) -> Path:
     """Ship a run's ``model.pt`` as ``path``: its weights, config and held-out scores, no training state,
-    plus ``<stem>.json`` of its metadata (what ``gvis track`` users read).
+    plus ``<stem>.json`` of its metadata (what ``gvis track`` users read; paths inside the checkout written
+    relative to it).
 
     Args:
         held_out: ``{set name: {"stats": {...}, "fps": ..., "frames": ...}}`` (``evaluate_run``'s result).
@@ -188,5 +190,5 @@ def ship_checkpoint(model: str | os.PathLike, path: str | os.PathLike, held_out:
         "validation": {"what": what, "AP": mean_ap, "per_set": held_out},
         "config": config,
     }
-    write_json_atomic(path.with_suffix(".json"), meta, indent=2)
+    write_json_atomic(path.with_suffix(".json"), repository_relative(meta), indent=2)
     return path

@@ -184,8 +184,9 @@ class Trainer(TrainingEngine):
     def _save_detector(self) -> Path:
         """``detector.pt``: the stage-1 detector checkpoint with this run's appearance network."""
         from gvis.detectors.yolact.checkpoint import export_detector, load_detector_checkpoint, save_detector_checkpoint
+        from gvis.resources import resolve_recorded
 
-        content = export_detector(load_detector_checkpoint(self.stage2.detector.meta["checkpoint"]))
+        content = export_detector(load_detector_checkpoint(resolve_recorded(self.stage2.detector.meta["checkpoint"])))
         content["appearance"] = self._appearance_state()
         content["stage2"] = {"tracker_run": str(self.out), "step": self.step, "git_hash": self.git_hash}
         return save_detector_checkpoint(self.out / "detector.pt", content)

@@ -156,8 +156,6 @@ def test_track_input_errors_are_one_line(clip, tmp_path, capsys, monkeypatch):
 
 def test_track_with_every_default_runs_the_shipped_detector_and_the_tracker_shipped_with_it(clip, tmp_path, capsys):
     """``gvis track VIDEO --results R``: the shipped detector, the learned tracker trained behind it, the whole video."""
-    from pathlib import Path
-
     from gvis.detectors.yolact.checkpoint import SHIPPED_DETECTOR
     from gvis.train.checkpoint import SHIPPED_DETECTOR_TRACKER, load_checkpoint
 
@@ -167,9 +165,10 @@ def test_track_with_every_default_runs_the_shipped_detector_and_the_tracker_ship
     summary = json.loads(capsys.readouterr().out)
     assert summary["videos"] == 1 and summary["frames"] == _video_length(clip)
     meta = json.loads((tmp_path / "r.meta.json").read_text())
-    assert meta["tracker"] == "learned" and Path(meta["checkpoint"]) == SHIPPED_DETECTOR_TRACKER
+    # Shipped files are recorded by their repository-relative names.
+    assert meta["tracker"] == "learned" and meta["checkpoint"] == "checkpoints/learned-synth-hard-yolact.pt"
     assert meta["detector"]["detector"] == "yolact"
-    assert Path(meta["detector"]["checkpoint"]).resolve() == SHIPPED_DETECTOR.resolve()
+    assert meta["detector"]["checkpoint"] == "checkpoints/detector-synth-small.pt"
     # The pair was trained together: a tracker that records its detector's fingerprints records this one's.
     recorded = load_checkpoint(SHIPPED_DETECTOR_TRACKER).get("detector_fingerprints")
     if recorded is not None:

@@ -32,6 +32,7 @@ import torch
 from gvis.errors import InputError
 from gvis.io import check_parts, load_tagged, save_tagged
 from gvis.provenance import weights_fingerprint
+from gvis.resources import resolve_recorded, shipped_file
 
 FORMAT = "gvis-detector-checkpoint"
 VERSION = 1
@@ -40,7 +41,7 @@ APPEARANCE_VERSION = 1
 #: Keys of the training state, dropped by :func:`export_detector`.
 TRAINING_STATE = ("optimizer", "scheduler", "stream", "rng")
 #: The detector shipped with gvis (``experiments/detector_proof.py`` makes it; metadata in ``<stem>.json``).
-SHIPPED_DETECTOR = Path(__file__).resolve().parents[3] / "checkpoints" / "detector-synth-small.pt"
+SHIPPED_DETECTOR = shipped_file("checkpoints", "detector-synth-small.pt")
 WEIGHTS = ("model", "appearance")
 
 
@@ -139,4 +140,4 @@ def is_shipped_detector(meta: dict[str, Any] | None) -> bool:
     shipped detector checkpoint."""
     if not meta or meta.get("detector") != "yolact" or not meta.get("checkpoint"):
         return False
-    return Path(meta["checkpoint"]).resolve() == SHIPPED_DETECTOR.resolve()
+    return resolve_recorded(meta["checkpoint"]).resolve() == SHIPPED_DETECTOR.resolve()

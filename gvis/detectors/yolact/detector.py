@@ -28,6 +28,7 @@ from gvis.detectors.yolact.model import IMAGENET_MEAN, IMAGENET_STD, DetectorCon
 from gvis.detectors.yolact.postprocess import postprocess
 from gvis.errors import InputError
 from gvis.registry import DETECTORS
+from gvis.resources import recorded_path
 
 
 def preprocess(frames: Sequence[np.ndarray], input_size: tuple[int, int], device: torch.device | str = "cpu") -> Tensor:
@@ -99,7 +100,7 @@ class YolactDetector:
         except RuntimeError as exc:  # an override changed the architecture, or a foreign state dict
             raise InputError(f"the weights do not fit the config: {str(exc).splitlines()[0]}", file=path) from None
         fingerprints = detector_fingerprints(content["model"], None if appearance is None else content["appearance"])
-        meta = {"checkpoint": str(path), "step": content.get("step"), "git_hash": content.get("git_hash"),
+        meta = {"checkpoint": recorded_path(path), "step": content.get("step"), "git_hash": content.get("git_hash"),
                 "fingerprints": fingerprints, "config": to_dict(config)}
         self._setup(model, content["categories"], appearance, device, batch_size, meta)
 
