@@ -113,3 +113,16 @@ def test_entry_point_that_fails_to_import_is_one_line(plugin_folder, monkeypatch
     assert str(info.value) == ("entry point 'broken = no_such_plugin' of package 'outside-pkg' (group gvis.plugins): "
                                "cannot import plugin module 'no_such_plugin': ModuleNotFoundError: No module named "
                                "'no_such_plugin'")
+
+
+def test_checkpoint_imports_the_modules_its_training_config_lists(plugin_folder, tmp_path):
+    from gvis.tracker.online import checkpoint_config
+
+    write(plugin_folder, "outside_gate.py", GATE_PLUGIN.format(name="outside"))
+    model = {"gate": {"type": "outside"}}
+    assert checkpoint_config({"config": {"imports": ["outside_gate"], "model": model}}, "run/model.pt").gate == \
+        {"type": "outside"}
+    with pytest.raises(ConfigError) as info:
+        checkpoint_config({"config": {"imports": ["gone_plugin"], "model": model}}, "run/model.pt")
+    assert str(info.value) == ("run/model.pt: config: key 'imports': cannot import plugin module 'gone_plugin': "
+                               "ModuleNotFoundError: No module named 'gone_plugin'")
