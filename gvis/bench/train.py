@@ -121,8 +121,8 @@ def _box_masks(boxes: Tensor) -> Tensor:
 
 
 def build_model(seed: int = 0, config: TrackerConfig | None = None) -> RecurrentGraphTracker:
-    """``config`` (default :func:`~gvis.bench.dense_tracker.benchmark_config`) starting tracks from random
-    weights (see the module docstring), random weights of ``seed``."""
+    """The benchmarked model: ``config`` (default :func:`~gvis.bench.dense_tracker.benchmark_config`) with the
+    init threshold and ``max_tracks`` of the module docstring, random weights of ``seed``."""
     config = benchmark_config() if config is None else config
     config = dataclasses.replace(config, init_threshold=config.head_bias - 0.1, max_tracks=30)
     torch.manual_seed(seed)
@@ -166,7 +166,7 @@ def run_benchmark(batches=BATCHES, repeats: int = 3, threads: int = 1,
         seconds: dict[str, list[float]] = {impl: [] for impl in impls}
         runs = {}
         for impl in impls:
-            model = build_model(config=model_config)  # the same initial weights for every implementation and batch size
+            model = build_model(config=model_config)  # the same initial weights for every implementation and B
             runs[impl] = _train_steps(model if impl == "pyg" else dense_model(model), clips, batch, loss)
         for _ in range(repeats):
             for impl, run in runs.items():  # interleaved, so machine load hits both alike

@@ -10,8 +10,8 @@ Each sub-command is one module in this package defining::
     WRITES = ("results",)             # argument names of the files it writes
 
 Modules are discovered automatically, so adding a command touches no other file. Every command also takes
-``--import MODULE`` (repeatable): modules registering components from outside gvis (:mod:`gvis.plugins`). Keep imports of
-torch and friends inside ``run`` so that ``gvis --help`` stays fast.
+``--import MODULE`` (repeatable): modules registering components from outside gvis (:mod:`gvis.plugins`).
+Keep imports of torch and friends inside ``run`` so that ``gvis --help`` stays fast.
 
 Every command runs under one file policy (:class:`gvis.io.CommandFiles`, ``docs/reliability.md``): the
 paths of ``READS`` and ``WRITES`` are resolved first and an output that is an input is refused; whatever

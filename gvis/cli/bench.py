@@ -14,10 +14,10 @@ DESCRIPTION = (
     "See docs/tracker.md. gvis bench train: training clips/s for B = 1, 4, 16 (--batches) with native PyG "
     "batching vs the dense padded GNN, 1-30 detections per frame; see docs/training.md. With --config C, "
     "tracker and train time the model (and train the loss) of any training config instead of "
-    "configs/model/base.yaml; the dense rows appear where the dense reference covers the model. gvis bench pipeline: "
-    "FPS of detector + appearance + tracker + results encoding per backbone (--backbones) and frame size "
-    "(--sizes, default 480x864 240x320), I/O (MP4 decoding) excluded and included, random weights; see "
-    "docs/pipeline.md."
+    "configs/model/base.yaml; the dense rows appear where the dense reference covers the model. "
+    "gvis bench pipeline: FPS of detector + appearance + tracker + results encoding per backbone (--backbones) "
+    "and frame size (--sizes, default 480x864 240x320), I/O (MP4 decoding) excluded and included, random "
+    "weights; see docs/pipeline.md."
 )
 
 TARGETS = ("tracker", "train", "pipeline")
@@ -158,7 +158,8 @@ def format_table(result: dict) -> str:
         pyg, dense = cells.get((tracks, dets, scope, "pyg")), cells.get((tracks, dets, scope, "dense"))
         rule = cells.get((tracks, dets, scope, "masktrack-rule"))
         versus = "- | -" if dense is None else f"{dense:.3f} | {pyg / dense:.2f}"  # no dense reference for the model
-        lines.append(f"| {tracks}x{dets} | {scope} | {pyg:.3f} | {versus} | {'' if rule is None else f'{rule:.3f}'} |")
+        rule_cell = "" if rule is None else f"{rule:.3f}"
+        lines.append(f"| {tracks}x{dets} | {scope} | {pyg:.3f} | {versus} | {rule_cell} |")
     lines += ["", "| tracks | mask head + pixel assignment ms |", "|---|---|"]
     lines += [f"| {row['tracks']} | {row['ms_per_frame']:.3f} |" for row in result["mask_head"]]
     lines += ["", "| B (mixed sizes) | pyg frames/s | dense frames/s |", "|---|---|---|"]

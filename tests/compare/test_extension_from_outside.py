@@ -36,8 +36,8 @@ class ProjectionBlock(nn.Module):
 
     def __init__(self, track_dim, det_dim, track_det_dim, empty_det_dim, width=128):
         super().__init__()
-        self.track, self.det, self.empty = nn.Linear(track_dim, width), nn.Linear(det_dim, width), nn.Linear(track_dim, width)
-        self.track_det, self.empty_det = nn.Linear(track_det_dim, width), nn.Linear(empty_det_dim, width)
+        self.track, self.det, self.empty = (nn.Linear(d, width) for d in (track_dim, det_dim, track_dim))
+        self.track_det, self.empty_det = (nn.Linear(d, width) for d in (track_det_dim, empty_det_dim))
 
     def forward(self, features, edges):
         return FrameFeatures(*(torch.relu(layer(x)) for layer, x in zip(

@@ -50,7 +50,8 @@ def test_every_registry_entry_builds_from_yaml(tmp_path, name):
 
 def test_only_the_limited_block_scores_pairs():
     for name, scores in (("limited", True), ("gated", False), ("attention", False), ("mlp", False)):
-        out = build_gnn(GNNConfig(width=32, blocks=[name]), DET_DIM, EDGE_DIM, EMPTY_EDGE_DIM, track_dim=128)(small_batch())
+        gnn = build_gnn(GNNConfig(width=32, blocks=[name]), DET_DIM, EDGE_DIM, EMPTY_EDGE_DIM, track_dim=128)
+        out = gnn(small_batch())
         assert (out.track_det_logit is not None) == scores, name
 
 

@@ -121,7 +121,8 @@ def test_build_detector_errors(monkeypatch, tmp_path):
     monkeypatch.setattr(checkpoint, "SHIPPED_DETECTOR", tmp_path / "detector-synth-small.pt")
     with pytest.raises(InputError, match="detector-synth-small.pt: .*shipped one is missing"):
         build_detector()
-    with pytest.raises(ConfigError, match=f"unknown detector 'nope'; options: {re.escape(', '.join(DETECTORS.names()))}$"):
+    options = re.escape(", ".join(DETECTORS.names()))
+    with pytest.raises(ConfigError, match=f"unknown detector 'nope'; options: {options}$"):
         build_detector("nope")
     with pytest.raises(ConfigError, match="needs a dataset's ground truth"):
         build_detector("simulated")
