@@ -5,6 +5,8 @@ Configs are YAML files validated against dataclass schemas:
 * ``_base_: other.yaml`` (or a list of files) inherits; paths are relative to the including file, and
   later files override earlier ones key by key (dicts merge, everything else replaces);
 * ``--set optim.lr=1e-4`` overrides one dotted key from the command line (the value is parsed as YAML);
+* ``imports: [my_pkg.blocks]`` imports modules that register components before the config is checked
+  (:mod:`gvis.plugins`);
 * every key is checked against the schema: an unknown key or a wrong type raises :class:`ConfigError`
   naming the file the key came from and the dotted key.
 
@@ -25,6 +27,7 @@ from typing import Any, Iterable, Literal, TypeVar, Union
 import yaml
 
 from gvis.errors import ConfigError
+from gvis.plugins import IMPORTS_KEY, import_config_modules
 from gvis.resources import shipped_folder
 
 #: The shipped ``configs/`` folder (the checkout's, or the installed package data: :mod:`gvis.resources`).
@@ -346,9 +349,16 @@ def build_dataclass(schema: type[S], tree: dict, sources: dict[str, str] | None 
 
 
 def load_config(schema: type[S], path: str | Path | None = None, overrides: Iterable[str] = ()) -> S:
-    """Load ``path`` (with its ``_base_`` chain) and ``overrides`` into a validated ``schema``."""
+    """Load ``path`` (with its ``_base_`` chain) and ``overrides`` into a validated ``schema``.
+
+    The modules of a top-level ``imports`` key are imported first (:mod:`gvis.plugins`), so that the config
+    may name the components they register; a schema without an ``imports`` field drops the key after that.
+    """
     tree, sources = load_yaml_tree(path) if path is not None else ({}, {})
     apply_overrides(tree, sources, overrides)
+    import_config_modules(tree, _source(sources, IMPORTS_KEY))
+    if IMPORTS_KEY not in {f.name for f in dataclasses.fields(schema)}:  # type: ignore[arg-type]
+        tree.pop(IMPORTS_KEY, None)
     return build_dataclass(schema, tree, sources)
 
 

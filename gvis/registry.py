@@ -2,7 +2,8 @@
 
 A new GNN layer, recurrent gate, appearance model, detection-inputs model, associator, scorer, tracker or
 detector is one class plus one ``@REGISTRY.register("name")`` line; configs then select it with
-``type: name``.
+``type: name``. The class may live in the user's own package: :mod:`gvis.plugins` imports it before a
+registry is read (``docs/extending.md``).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import inspect
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
 from gvis.errors import ConfigError
+from gvis.plugins import load_entry_points
 
 T = TypeVar("T")
 
@@ -26,17 +28,21 @@ class Registry(Generic[T]):
         self._entries: dict[str, Callable[..., T]] = {}
 
     def _load(self) -> None:
+        load_entry_points()
         if not self._loaded:
             self._loaded = True
             for module in self._modules:
                 importlib.import_module(module)
 
     def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
-        """Class decorator adding the class under ``name``."""
+        """Class decorator adding the class under ``name``; ``ConfigError`` naming both modules when another
+        entry has the name (the same class defined again, e.g. its module reloaded, replaces it)."""
 
         def add(entry: Callable[..., T]) -> Callable[..., T]:
-            if name in self._entries:
-                raise KeyError(f"{self.kind} '{name}' is registered twice")
+            previous = self._entries.get(name)
+            if previous is not None and _origin(previous) != _origin(entry):
+                raise ConfigError(f"{self.kind} '{name}' is registered twice: by {_origin(previous)} and by "
+                                  f"{_origin(entry)}")
             self._entries[name] = entry
             return entry
 
@@ -71,6 +77,11 @@ class Registry(Generic[T]):
         except TypeError as exc:
             raise ConfigError(f"{self.kind} '{name}': {exc}") from None
         return entry(**kwargs)
+
+
+def _origin(entry: Callable[..., Any]) -> str:
+    """``module.QualifiedName`` of a registered class or factory."""
+    return f"{getattr(entry, '__module__', '?')}.{getattr(entry, '__qualname__', type(entry).__name__)}"
 
 
 # The registries of gvis. Each lists the modules that register its built-in entries.

@@ -26,3 +26,27 @@ def real_data() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO
+
+
+@pytest.fixture
+def plugin_folder(tmp_path, monkeypatch):
+    """A folder outside gvis on ``sys.path`` (and on ``PYTHONPATH``, for ``gvis`` processes a test starts) for
+    plugin modules a test writes. Every registry's entries, and the modules imported meanwhile, are restored
+    when the test ends, so that what a plugin registers stays in its test."""
+    import sys
+
+    from gvis import plugins, registry
+
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")])))
+    for table in vars(registry).values():
+        if isinstance(table, registry.Registry):
+            table.names()  # the built-ins registered before the copy is taken
+            monkeypatch.setattr(table, "_entries", dict(table._entries))
+    monkeypatch.setattr(plugins, "_entry_points_loaded", plugins._entry_points_loaded)
+    yield folder
+    for name, module in list(sys.modules.items()):
+        if str(getattr(module, "__file__", None) or "").startswith(str(folder)):
+            del sys.modules[name]

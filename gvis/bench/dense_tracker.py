@@ -21,7 +21,7 @@ from torch import Tensor
 from torch_geometric.utils import to_dense_batch
 
 from gvis.config import find_config, load_config
-from gvis.gnn.dense_reference import dense_forward
+from gvis.gnn.dense_reference import covers, dense_forward
 from gvis.tracker.appearance import GaussianAppearance
 from gvis.tracker.features import FrameDetections, pair_box_iou
 from gvis.tracker.heads import LearnedAssociator, LearnedScorer
@@ -72,10 +72,34 @@ class DenseOutput(NamedTuple):
     new_slots: Tensor
 
 
+class PaddedGraph(NamedTuple):
+    """The arguments of :func:`~gvis.gnn.dense_reference.dense_forward` after the network: ``track [B, M, Dt]``,
+    ``det [B, N, Fd]``, ``empty [B, Dt]``, ``track_det [B, M, N, Fe]``, ``empty_det [B, N, Fe0]``,
+    ``track_mask [B, M]``, ``det_mask [B, N]``."""
+
+    track: Tensor
+    det: Tensor
+    empty: Tensor
+    track_det: Tensor
+    empty_det: Tensor
+    track_mask: Tensor
+    det_mask: Tensor
+
+
 def benchmark_config() -> TrackerConfig:
     """``configs/model/base.yaml`` with the paper's ``learned`` scorer, the one this dense step implements."""
     config = load_config(TrackerConfig, find_config("base", "model"))
     return dataclasses.replace(config, scorer={"type": "learned"})
+
+
+def has_dense_reference(model: RecurrentGraphTracker) -> bool:
+    """Whether :func:`dense_step` covers ``model``: its components (:func:`check_supported`) and a dense
+    function for every GNN block (:func:`gvis.gnn.dense_reference.covers`)."""
+    try:
+        check_supported(model)
+    except TypeError:
+        return False
+    return covers(model.gnn)
 
 
 def check_supported(model: RecurrentGraphTracker) -> None:
@@ -109,6 +133,22 @@ def to_dense(state: TrackState, frame: FrameDetections) -> tuple[DenseState, Den
         appearance=pad(frame.appearance, frame.video), det_mask=det_mask, frame_appearance=frame.frame_appearance,
     )
     return dense_state, dense_frame
+
+
+def padded_gnn_inputs(track_x: Tensor, det_x: Tensor, empty_x: Tensor, track_det_attr: Tensor, empty_det_attr: Tensor,
+                      track_video: Tensor, det_video: Tensor, num_videos: int) -> PaddedGraph:
+    """The tracker's flat GNN inputs (``track_x [T, Dt]``, ``det_x [N, Fd]``, ``empty_x [B, Dt]``,
+    ``track_det_attr [E, Fe]``, ``empty_det_attr [N, Fe0]``; ``track_video [T]``, ``det_video [N]``) padded to
+    the arguments of :func:`~gvis.gnn.dense_reference.dense_forward` after the network. Any appearance model or
+    detection inputs: the features are taken as the tracker made them."""
+    tracks, track_mask = to_dense_batch(track_x, track_video, batch_size=num_videos)
+    dets, det_mask = to_dense_batch(det_x, det_video, batch_size=num_videos)
+    pair_mask = track_mask.unsqueeze(2) & det_mask.unsqueeze(1)
+    # Graph pairs are every (track, detection) of a video, track-major: the order of pair_mask's entries.
+    track_det = track_det_attr.new_zeros((*pair_mask.shape, track_det_attr.shape[1]))
+    track_det = track_det.masked_scatter(pair_mask.unsqueeze(-1), track_det_attr)
+    empty_det = to_dense_batch(empty_det_attr, det_video, batch_size=num_videos)[0]
+    return PaddedGraph(tracks, dets, empty_x, track_det, empty_det, track_mask, det_mask)
 
 
 def _log_likelihood(x: Tensor, mean: Tensor, var: Tensor) -> Tensor:

@@ -5,7 +5,8 @@ Rows (``--json``: the rows below, plus ``mask_head`` and ``compile``):
 - ``step``: per-frame latency at M tracks × N detections (one video), median over repeats, for
   ``scope = gnn`` (the GNN blocks alone, on ready inputs) and ``scope = step`` (graph inputs + GNN + heads +
   assignment + gates + appearance/class updates, no mask head), each for ``impl = pyg`` (the tracker) and
-  ``impl = dense`` (:mod:`gvis.bench.dense_tracker` with the same weights), plus ``masktrack-rule`` (the
+  ``impl = dense`` (:mod:`gvis.bench.dense_tracker` with the same weights; at scope ``gnn`` the blocks on the
+  tracker's own inputs padded), plus ``masktrack-rule`` (the
   heuristic's whole ``update``, its filtering off, at scope ``step``).
 - ``mask_head``: the mask head + per-pixel assignment for M matched tracks (working 30×40, frame 240×320).
 - ``batched``: frames/s for B videos advanced together, the same 32 videos of mixed sizes every time
@@ -13,7 +14,11 @@ Rows (``--json``: the rows below, plus ``mask_head`` and ``compile``):
 - ``compile``: ``torch.compile(gnn.forward_tensors, dynamic=True, fullgraph=True)`` (fullgraph: fails on a
   graph break), and the step with the compiled GNN vs eager at 10×10.
 
-Random weights and random inputs (seeded); the model is ``configs/model/base.yaml`` with C = 40.
+Random weights and random inputs (seeded); the model is ``configs/model/base.yaml`` with C = 40, or the
+``model`` section of any training config (``gvis bench tracker --config C``: components from outside gvis
+included). Dense rows appear where the dense reference covers the model: at scope ``gnn`` a dense function
+for every block (:func:`gvis.gnn.dense_reference.covers`), for the step and the batched rows its components
+too (:func:`gvis.bench.dense_tracker.has_dense_reference`).
 """
 from __future__ import annotations
 
@@ -26,12 +31,12 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from gvis.bench.dense_tracker import benchmark_config, dense_step, gnn_inputs, to_dense
+from gvis.bench.dense_tracker import benchmark_config, dense_step, has_dense_reference, padded_gnn_inputs, to_dense
 from gvis.detections.structures import Detections
-from gvis.gnn.dense_reference import dense_forward
+from gvis.gnn.dense_reference import covers, dense_forward
 from gvis.runtime import pinned_threads
 from gvis.tracker.features import FrameDetections, normalize_boxes
-from gvis.tracker.model import RecurrentGraphTracker
+from gvis.tracker.model import RecurrentGraphTracker, TrackerConfig
 from gvis.tracker.state import MATCHED, TrackState
 
 SIZES = ((5, 5), (10, 10), (30, 30), (100, 100))
@@ -62,8 +67,10 @@ def time_calls(cases: dict[Any, Callable[[], Any]], repeats: int = 7, min_second
     return {key: statistics.median(values) for key, values in samples.items()}
 
 
-def build_model(seed: int = 0) -> RecurrentGraphTracker:
-    config = benchmark_config()
+def build_model(seed: int = 0, config: TrackerConfig | None = None) -> RecurrentGraphTracker:
+    """The benchmarked tracker: ``config`` (default :func:`~gvis.bench.dense_tracker.benchmark_config`), random
+    weights of ``seed``."""
+    config = benchmark_config() if config is None else config
     torch.manual_seed(seed)
     return RecurrentGraphTracker(config, num_classes=NUM_CLASSES).eval()
 
@@ -75,8 +82,9 @@ def random_boxes(count: int, generator: torch.Generator) -> torch.Tensor:
     return torch.cat([xy, xy + wh], dim=1)
 
 
-def random_frame(det_counts: list[int], appearance_dim: int, generator: torch.Generator) -> FrameDetections:
-    """A prepared frame of ``len(det_counts)`` videos with random detections."""
+def random_frame(model: RecurrentGraphTracker, det_counts: list[int], generator: torch.Generator) -> FrameDetections:
+    """A prepared frame of ``len(det_counts)`` videos with random detections, holding what ``model`` reads."""
+    appearance_dim, grid = model.config.appearance_dim, model.inputs.mask_grid
     num_videos, total = len(det_counts), sum(det_counts)
     video = torch.repeat_interleave(torch.arange(num_videos), torch.tensor(det_counts, dtype=torch.long))
     boxes = random_boxes(total, generator)
@@ -92,30 +100,44 @@ def random_frame(det_counts: list[int], appearance_dim: int, generator: torch.Ge
         scores=torch.rand(total, generator=generator),
         appearance=torch.randn(total, appearance_dim, generator=generator) * 0.2,
         frame_appearance=torch.randn(num_videos, appearance_dim, generator=generator) * 0.2,
+        mask_grid=None if grid is None else (torch.rand(total, grid * grid, generator=generator) < 0.3).float(),
     )
 
 
 def random_state(model: RecurrentGraphTracker, track_counts: list[int], generator: torch.Generator) -> TrackState:
-    """A started state with ``track_counts[b]`` live tracks in video ``b``."""
+    """A started state with ``track_counts[b]`` live tracks in video ``b``: random embeddings and boxes; the
+    appearance, scorer and detection-inputs states each component starts for a new track (the inputs'
+    from a random frame of those tracks' detections, when they keep any)."""
     num_videos, total = len(track_counts), sum(track_counts)
     dim, appearance_dim = model.dim, model.config.appearance_dim
     state = model.initial_state(num_videos)
     video = torch.repeat_interleave(torch.arange(num_videos), torch.tensor(track_counts, dtype=torch.long))
-    init_var = float(model.appearance.init_var)
+    h = torch.randn(total, dim, generator=generator) * 0.1
+    c = torch.randn(total, dim, generator=generator) * 0.1
+    box = random_boxes(total, generator)
+    class_logits = torch.randn(total, NUM_CLASSES + 1, generator=generator)
+    appearance = model.appearance.new_state(torch.randn(total, appearance_dim, generator=generator) * 0.2, h)
+    empty_h = state.empty_h
+    empty_appearance = model.appearance.new_empty_state(
+        torch.randn(num_videos, appearance_dim, generator=generator) * 0.2, empty_h)
+    inputs = state.inputs
+    if inputs:  # per-track inputs (e.g. the last matched box and mask): as if started from a frame's detections
+        first = random_frame(model, track_counts, generator)
+        inputs = model.inputs.advance(inputs, first, torch.zeros(0, dtype=torch.long), torch.arange(total))
     return dataclasses.replace(
         state,
         video=video,
         track_id=torch.cat([torch.arange(n) for n in track_counts]) if total else torch.zeros(0, dtype=torch.long),
-        h=torch.randn(total, dim, generator=generator) * 0.1,
-        c=torch.randn(total, dim, generator=generator) * 0.1,
-        box=random_boxes(total, generator),
+        h=h,
+        c=c,
+        box=box,
         status=torch.full((total,), MATCHED, dtype=torch.int8),
         frames_since_matched=torch.zeros(total, dtype=torch.long),
-        class_logits=torch.randn(total, NUM_CLASSES + 1, generator=generator),
-        appearance={"mean": torch.randn(total, appearance_dim, generator=generator) * 0.2,
-                    "var": torch.full((total, appearance_dim), init_var)},
-        empty_appearance={"mean": torch.randn(num_videos, appearance_dim, generator=generator) * 0.2,
-                          "var": torch.full((num_videos, appearance_dim), init_var)},
+        class_logits=class_logits,
+        appearance=appearance,
+        empty_appearance=empty_appearance,
+        scorer=model.scorer.new_state(total, h),
+        inputs=inputs,
         started=torch.ones(num_videos, dtype=torch.bool),
         next_id=torch.tensor(track_counts, dtype=torch.long),
     )
@@ -140,7 +162,7 @@ def _heuristic_tracker(num_dets: int, generator: torch.Generator):
 
 def _mask_case(model: RecurrentGraphTracker, count: int, generator: torch.Generator):
     state = random_state(model, [count], generator)
-    frame = random_frame([count], model.config.appearance_dim, generator)
+    frame = random_frame(model, [count], generator)
     size = (IMAGE_SIZE[0] // model.config.mask_stride, IMAGE_SIZE[1] // model.config.mask_stride)
     frame.mask_inputs = [torch.randn(count, 2, *size, generator=generator)]
     assigned = torch.arange(count)
@@ -156,18 +178,20 @@ def latency_rows(model: RecurrentGraphTracker, sizes: Sequence[tuple[int, int]],
                  progress: Callable[[str], None]) -> tuple[list, list]:
     rows, mask_rows = [], []
     generator = torch.Generator().manual_seed(1)
+    dense_gnn, dense_step_covered = covers(model.gnn), has_dense_reference(model)
     for tracks, dets in sizes:
         state = random_state(model, [tracks], generator)
-        frame = random_frame([dets], model.config.appearance_dim, generator)
+        frame = random_frame(model, [dets], generator)
         graph = model.graph_inputs(state, frame, state.empty_appearance)
-        dense_state, dense_frame = to_dense(state, frame)
-        dense_gnn = gnn_inputs(model, dense_state, dense_frame)
-        cases = {
-            ("pyg", "gnn"): lambda: model.gnn.forward_tensors(*graph[:7]),
-            ("dense", "gnn"): lambda: dense_forward(model.gnn, *dense_gnn),
-            ("pyg", "step"): lambda: model.step(state, frame),
-            ("dense", "step"): lambda: dense_step(model, dense_state, dense_frame),
-        }
+        cases = {("pyg", "gnn"): lambda: model.gnn.forward_tensors(*graph[:7])}
+        if dense_gnn:
+            padded = padded_gnn_inputs(graph.track_x, graph.det_x, graph.empty_x, graph.track_det_attr,
+                                       graph.empty_det_attr, state.video, frame.video, frame.num_videos)
+            cases[("dense", "gnn")] = lambda: dense_forward(model.gnn, *padded)
+        cases[("pyg", "step")] = lambda: model.step(state, frame)
+        if dense_step_covered:
+            dense_state, dense_frame = to_dense(state, frame)
+            cases[("dense", "step")] = lambda: dense_step(model, dense_state, dense_frame)
         if heuristic and tracks == dets:
             tracker, detections = _heuristic_tracker(dets, generator)
             cases[("masktrack-rule", "step")] = lambda: tracker.update(detections)
@@ -195,17 +219,17 @@ def batched_rows(model: RecurrentGraphTracker, batches: Sequence[int], repeats: 
     """Frames/s over the same ``videos`` mixed-size videos, ``B`` at a time."""
     rows = []
     track_counts, det_counts = mixed_sizes(videos)
+    dense = has_dense_reference(model)
     for batch in batches:
         generator = torch.Generator().manual_seed(3)
         chunks = []
         for start in range(0, videos, batch):
             state = random_state(model, track_counts[start:start + batch], generator)
-            frame = random_frame(det_counts[start:start + batch], model.config.appearance_dim, generator)
-            chunks.append((state, frame, *to_dense(state, frame)))
-        impls = {
-            "pyg": lambda: [model.step(state, frame) for state, frame, _, _ in chunks],
-            "dense": lambda: [dense_step(model, ds, df) for _, _, ds, df in chunks],
-        }
+            frame = random_frame(model, det_counts[start:start + batch], generator)
+            chunks.append((state, frame, *(to_dense(state, frame) if dense else (None, None))))
+        impls = {"pyg": lambda: [model.step(state, frame) for state, frame, _, _ in chunks]}
+        if dense:
+            impls["dense"] = lambda: [dense_step(model, ds, df) for _, _, ds, df in chunks]
         for impl, seconds in time_calls(impls, repeats).items():
             rows.append({"impl": impl, "batch": batch, "frames_per_s": videos / seconds})
             progress(f"{impl:>14} B={batch:<3} {videos / seconds:10.1f} frames/s")
@@ -216,7 +240,7 @@ def compile_row(model: RecurrentGraphTracker, repeats: int, progress: Callable[[
     """Compile the GNN (no graph breaks allowed) and time the 10×10 step with it against eager."""
     generator = torch.Generator().manual_seed(4)
     state = random_state(model, [10], generator)
-    frame = random_frame([10], model.config.appearance_dim, generator)
+    frame = random_frame(model, [10], generator)
     eager_forward = model.gnn.forward_tensors
     result: dict[str, Any] = {"tracks": 10, "dets": 10}
     try:
@@ -228,7 +252,7 @@ def compile_row(model: RecurrentGraphTracker, repeats: int, progress: Callable[[
         # Non-square sizes first: a square first call would let dynamo assume M == N ("duck" sizing) and
         # recompile for the next size. Afterwards every size must reuse the one dynamic graph.
         for tracks, dets in ((3, 7), (12, 5), (10, 10)):
-            model.step(random_state(model, [tracks], generator), random_frame([dets], model.config.appearance_dim, generator))
+            model.step(random_state(model, [tracks], generator), random_frame(model, [dets], generator))
         result["compile_s"] = time.perf_counter() - start
         # One graph for every size (dynamic shapes), none broken.
         result["graphs"] = int(torch._dynamo.utils.counters["stats"]["unique_graphs"])
@@ -269,10 +293,12 @@ def machine() -> str:
 
 
 def run_benchmark(sizes: Sequence[tuple[int, int]] = SIZES, batches: Sequence[int] = BATCHES, repeats: int = 7,
-                  threads: int = 1, compile: bool = True, heuristic: bool = True, progress: Callable[[str], None] = lambda line: None) -> dict:
-    """All rows as one dict (see the module docstring)."""
+                  threads: int = 1, compile: bool = True, heuristic: bool = True,
+                  progress: Callable[[str], None] = lambda line: None, config: TrackerConfig | None = None) -> dict:
+    """All rows as one dict (see the module docstring); ``config``: the model timed (default
+    :func:`~gvis.bench.dense_tracker.benchmark_config`)."""
     with pinned_threads(threads):
-        model = build_model()
+        model = build_model(config=config)
         with torch.no_grad():
             rows, mask_rows = latency_rows(model, sizes, repeats, heuristic, progress)
             batched = batched_rows(model, batches, repeats, progress)

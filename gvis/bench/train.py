@@ -13,7 +13,9 @@ sizes), of which up to 6 follow objects (jittered boxes, per-object appearance) 
 positives. ``B`` clips per step for B = 1, 4, 16: every B processes the same 16 clips. Random weights:
 ``init_threshold`` is set just below the initial init-head bias so that tracks are started, and
 ``max_tracks = 30`` keeps graphs within 30 × 30 as the detections are. The model is
-``configs/model/base.yaml`` (D = 128, mask stride 8).
+``configs/model/base.yaml`` (D = 128, mask stride 8) with the default loss, or the ``model`` and ``loss``
+sections of any training config (``gvis bench train --config C``, with the same two changes); the ``dense``
+rows need a dense function for every GNN block (:func:`gvis.gnn.dense_reference.covers`).
 """
 from __future__ import annotations
 
@@ -24,16 +26,15 @@ from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.utils import to_dense_batch
 
-from gvis.bench.dense_tracker import benchmark_config
+from gvis.bench.dense_tracker import benchmark_config, padded_gnn_inputs
 from gvis.detections.structures import Detections
 from gvis.engine.optim import optimizer_step
-from gvis.gnn.dense_reference import dense_forward, dense_to_flat
+from gvis.gnn.dense_reference import covers, dense_forward, dense_to_flat
 from gvis.gnn.features import FrameFeatures
 from gvis.runtime import pin_threads
-from gvis.tracker.model import RecurrentGraphTracker
-from gvis.train.config import LossConfig
+from gvis.tracker.model import RecurrentGraphTracker, TrackerConfig
+from gvis.train.config import LossConfig, TrainConfig
 from gvis.train.data import TrainingFrame
 from gvis.train.objective import ClipObjective, collate
 
@@ -58,16 +59,9 @@ class PaddedGNN(nn.Module):
 
     def forward_tensors(self, track_x: Tensor, det_x: Tensor, empty_x: Tensor, track_det_index: Tensor,
                         track_det_attr: Tensor, empty_det_index: Tensor, empty_det_attr: Tensor) -> FrameFeatures:
-        track_video, det_video, num_videos = self.batches
-        tracks, track_mask = to_dense_batch(track_x, track_video, batch_size=num_videos)
-        dets, det_mask = to_dense_batch(det_x, det_video, batch_size=num_videos)
-        pair_mask = track_mask.unsqueeze(2) & det_mask.unsqueeze(1)
-        # Graph pairs are every (track, detection) of a video, track-major: the order of pair_mask's entries.
-        track_det = track_det_attr.new_zeros((*pair_mask.shape, track_det_attr.shape[1]))
-        track_det = track_det.masked_scatter(pair_mask.unsqueeze(-1), track_det_attr)
-        empty_det = to_dense_batch(empty_det_attr, det_video, batch_size=num_videos)[0]
-        out = dense_forward(self.network, tracks, dets, empty_x, track_det, empty_det, track_mask, det_mask)
-        return dense_to_flat(out, track_mask, det_mask)
+        padded = padded_gnn_inputs(track_x, det_x, empty_x, track_det_attr, empty_det_attr, *self.batches)
+        out = dense_forward(self.network, *padded)
+        return dense_to_flat(out, padded.track_mask, padded.det_mask)
 
 
 def dense_model(model: RecurrentGraphTracker) -> RecurrentGraphTracker:
@@ -128,16 +122,18 @@ def _box_masks(boxes: Tensor) -> Tensor:
     return (xs >= b[:, 0]) & (xs < b[:, 2]) & (ys >= b[:, 1]) & (ys < b[:, 3])
 
 
-def build_model(seed: int = 0) -> RecurrentGraphTracker:
-    config = benchmark_config()
+def build_model(seed: int = 0, config: TrackerConfig | None = None) -> RecurrentGraphTracker:
+    """The benchmarked model: ``config`` (default :func:`~gvis.bench.dense_tracker.benchmark_config`) with the
+    init threshold and ``max_tracks`` of the module docstring, random weights of ``seed``."""
+    config = benchmark_config() if config is None else config
     config = dataclasses.replace(config, init_threshold=config.head_bias - 0.1, max_tracks=30)
     torch.manual_seed(seed)
     return RecurrentGraphTracker(config, num_classes=NUM_CLASSES)
 
 
-def _train_steps(model: RecurrentGraphTracker, clips: list, batch: int) -> Callable[[], dict[str, float]]:
+def _train_steps(model: RecurrentGraphTracker, clips: list, batch: int,
+                 loss: LossConfig) -> Callable[[], dict[str, float]]:
     """One pass over ``clips`` in steps of ``batch`` clips (the optimizer state persists across calls)."""
-    loss = LossConfig()
     objective = ClipObjective(model, loss)
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-4, weight_decay=1e-4)
     category_ids = list(range(1, NUM_CLASSES + 1))
@@ -154,19 +150,24 @@ def _train_steps(model: RecurrentGraphTracker, clips: list, batch: int) -> Calla
 
 
 def run_benchmark(batches=BATCHES, repeats: int = 3, threads: int = 1,
-                  progress: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
-    """``{"threads", "rows": [{"impl", "batch", "clips_per_s"}], "setup": {...}}`` (median of ``repeats``)."""
+                  progress: Callable[[str], None] = lambda line: None,
+                  config: TrainConfig | None = None) -> dict[str, Any]:
+    """``{"threads", "rows": [{"impl", "batch", "clips_per_s"}], "setup": {...}}`` (median of ``repeats``);
+    ``config``: the training config whose model and loss are timed (default: see the module docstring)."""
     pin_threads(threads)
-    clips = random_clips()
+    model_config = benchmark_config() if config is None else config.model
+    loss = LossConfig() if config is None else config.loss
+    impls = ("pyg", "dense") if covers(build_model(config=model_config).gnn) else ("pyg",)
+    clips = random_clips(appearance_dim=model_config.appearance_dim)
     frames = sum(len(clip) for clip in clips)
     rows = []
     tracks_per_frame = None
     for batch in batches:
-        seconds = {"pyg": [], "dense": []}
+        seconds: dict[str, list[float]] = {impl: [] for impl in impls}
         runs = {}
-        for impl in ("pyg", "dense"):
-            model = build_model()  # the same initial weights for every implementation and batch size
-            runs[impl] = _train_steps(model if impl == "pyg" else dense_model(model), clips, batch)
+        for impl in impls:
+            model = build_model(config=model_config)  # the same initial weights for every implementation and B
+            runs[impl] = _train_steps(model if impl == "pyg" else dense_model(model), clips, batch, loss)
         for _ in range(repeats):
             for impl, run in runs.items():  # interleaved, so machine load hits both alike
                 start = time.perf_counter()
@@ -174,12 +175,13 @@ def run_benchmark(batches=BATCHES, repeats: int = 3, threads: int = 1,
                 seconds[impl].append(time.perf_counter() - start)
                 if tracks_per_frame is None:
                     tracks_per_frame = sizes["tracks"] / frames
-        for impl in ("pyg", "dense"):
+        for impl in impls:
             median = sorted(seconds[impl])[len(seconds[impl]) // 2]
             rows.append({"impl": impl, "batch": batch, "clips_per_s": len(clips) / median})
             progress(f"{impl:>5} B={batch:<3} {len(clips) / median:7.2f} clips/s")
     setup = {"clips": len(clips), "clip_length": CLIP_LENGTH, "image_size": list(IMAGE_SIZE),
-             "mask_size": [IMAGE_SIZE[0] // 8, IMAGE_SIZE[1] // 8], "num_classes": NUM_CLASSES,
+             "mask_size": [IMAGE_SIZE[0] // model_config.mask_stride, IMAGE_SIZE[1] // model_config.mask_stride],
+             "num_classes": NUM_CLASSES,
              "dets_per_frame": sum(len(f.detections) for clip in clips for f in clip) / frames,
              "class_supervised_tracks_per_frame": tracks_per_frame}
     return {"threads": threads, "rows": rows, "setup": setup}
@@ -192,6 +194,7 @@ def format_table(result: dict[str, Any]) -> str:
              f"{setup['dets_per_frame']:.1f} detections/frame, mask {setup['mask_size'][0]}x{setup['mask_size'][1]}",
              "", "| B | pyg clips/s | dense clips/s | pyg/dense |", "|---|---|---|---|"]
     for batch in sorted({row["batch"] for row in result["rows"]}):
-        pyg, dense = rates[("pyg", batch)], rates[("dense", batch)]
-        lines.append(f"| {batch} | {pyg:.2f} | {dense:.2f} | {pyg / dense:.2f} |")
+        pyg, dense = rates[("pyg", batch)], rates.get(("dense", batch))
+        versus = "- | -" if dense is None else f"{dense:.2f} | {pyg / dense:.2f}"  # no dense reference for the model
+        lines.append(f"| {batch} | {pyg:.2f} | {versus} |")
     return "\n".join(lines)

@@ -9,8 +9,9 @@ Each sub-command is one module in this package defining::
     READS = ("input", "detections")   # argument names (dests) of the files it reads
     WRITES = ("results",)             # argument names of the files it writes
 
-Modules are discovered automatically, so adding a command touches no other file. Keep imports of
-torch and friends inside ``run`` so that ``gvis --help`` stays fast.
+Modules are discovered automatically, so adding a command touches no other file. Every command also takes
+``--import MODULE`` (repeatable): modules registering components from outside gvis (:mod:`gvis.plugins`).
+Keep imports of torch and friends inside ``run`` so that ``gvis --help`` stays fast.
 
 Every command runs under one file policy (:class:`gvis.io.CommandFiles`, ``docs/reliability.md``): the
 paths of ``READS`` and ``WRITES`` are resolved first and an output that is an input is refused; whatever
@@ -32,6 +33,7 @@ from typing import Callable
 
 from gvis import __version__
 from gvis.errors import EXIT_BUG, EXIT_ERROR, EXIT_SIGINT, STOPPED_EXIT_CODES, GvisError, GvisWarning
+from gvis.plugins import COMMAND_LINE_IMPORT, import_modules
 
 
 def _command_modules() -> list[ModuleType]:
@@ -55,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     for module in _command_modules():
         command = sub.add_parser(module.COMMAND, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP))
         module.add_arguments(command)
+        command.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                             help="import MODULE first: components it registers become selectable by name "
+                                  "(repeatable; docs/extending.md)")
         labels = {action.dest: action.option_strings[0] if action.option_strings else str(action.metavar or action.dest)
                   for action in command._actions}
         command.set_defaults(_module=module, _labels=labels)
@@ -113,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     """Run the parsed command under its file policy; its exit code, every error printed as one line."""
     try:
+        import_modules(args.imports, COMMAND_LINE_IMPORT)
         with command_files(args) as files:
             code = int(args._module.run(args) or 0)
             if code and files is not None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from gvis.cli._common import print_json
+from gvis.cli._common import add_set_argument, print_json
 
 COMMAND = "bench"
 HELP = "benchmarks: tracker latency and throughput, training throughput, detector + tracker pipeline FPS"
@@ -12,10 +12,12 @@ DESCRIPTION = (
     "(scopes gnn and step; PyG vs the dense padded reference vs the MaskTrack R-CNN rule), the mask head, "
     "batched throughput for B = 1, 8, 32 mixed-size videos, and torch.compile of the GNN. Random weights. "
     "See docs/tracker.md. gvis bench train: training clips/s for B = 1, 4, 16 (--batches) with native PyG "
-    "batching vs the dense padded GNN, 1-30 detections per frame; see docs/training.md. gvis bench pipeline: "
-    "FPS of detector + appearance + tracker + results encoding per backbone (--backbones) and frame size "
-    "(--sizes, default 480x864 240x320), I/O (MP4 decoding) excluded and included, random weights; see "
-    "docs/pipeline.md."
+    "batching vs the dense padded GNN, 1-30 detections per frame; see docs/training.md. With --config C, "
+    "tracker and train time the model (and train the loss) of any training config instead of "
+    "configs/model/base.yaml; the dense rows appear where the dense reference covers the model. "
+    "gvis bench pipeline: FPS of detector + appearance + tracker + results encoding per backbone (--backbones) "
+    "and frame size (--sizes, default 480x864 240x320), I/O (MP4 decoding) excluded and included, random "
+    "weights; see docs/pipeline.md."
 )
 
 TARGETS = ("tracker", "train", "pipeline")
@@ -36,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="pipeline: cpu (default) or cuda")
     parser.add_argument("--batches", help="batch sizes of the throughput rows (tracker: 1,8,32; train: 1,4,16)")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
+    parser.add_argument("--config", metavar="C", help="tracker, train: time the model of this training config "
+                        "(YAML path or name in configs/train/) instead of configs/model/base.yaml")
+    add_set_argument(parser, "gvis.train.config:TrainConfig", "optim.lr=1e-3", "--config C")
 
 
 def _sizes(text: str, minimum: int = 0) -> tuple[tuple[int, int], ...]:
@@ -77,26 +82,46 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--threads, --repeats and --frames must be at least 1")
     warnings.filterwarnings("ignore", message=".*TorchScript.*")
     if args.target == "pipeline":
+        if args.config is not None or args.overrides:
+            raise InputError("--config and --set time a tracker model: bench tracker or bench train", field="--config")
         return _pipeline(args)
     args.threads = args.threads or 1
     batches = _batches(args.batches or ("1,8,32" if args.target == "tracker" else "1,4,16"))
     sizes = _sizes(",".join(args.sizes or ["5x5,10x10,30x30,100x100"]))
+    config = _train_config(args)
+    model = f", model of {args.config}" if args.config else ""
+    print(f"gvis bench {args.target}: {machine()}, {args.threads} thread(s), median of {args.repeats}{model}",
+          file=sys.stderr)
     if args.target == "train":
         from gvis.bench import train
 
-        print(f"gvis bench train: {machine()}, {args.threads} thread(s), median of {args.repeats}", file=sys.stderr)
         result = train.run_benchmark(batches=batches, repeats=args.repeats, threads=args.threads,
-                                     progress=lambda line: print(line, file=sys.stderr))
+                                     progress=lambda line: print(line, file=sys.stderr), config=config)
+        result["config"] = args.config
         print_json(result) if args.json else print(train.format_table(result))
         return 0
-    print(f"gvis bench tracker: {machine()}, {args.threads} thread(s), median of {args.repeats}", file=sys.stderr)
     result = run_benchmark(sizes=sizes, batches=batches, repeats=args.repeats, threads=args.threads,
-                           compile=not args.no_compile, progress=lambda line: print(line, file=sys.stderr))
+                           compile=not args.no_compile, progress=lambda line: print(line, file=sys.stderr),
+                           config=None if config is None else config.model)
+    result["config"] = args.config
     if args.json:
         print_json(result)
     else:
         print(format_table(result))
     return 0
+
+
+def _train_config(args: argparse.Namespace):
+    """The training config of ``--config`` with ``--set`` overrides, or ``None`` (the benchmarks' default
+    model); ``--set`` without ``--config`` is an error."""
+    from gvis.errors import ConfigError
+    from gvis.train.loop import load_train_config
+
+    if args.config is None:
+        if args.overrides:
+            raise ConfigError("--set needs --config (the benchmarks' default model takes no overrides)")
+        return None
+    return load_train_config(args.config, args.overrides)
 
 
 def _pipeline(args: argparse.Namespace) -> int:
@@ -132,14 +157,16 @@ def format_table(result: dict) -> str:
     for tracks, dets, scope in sorted({(r["tracks"], r["dets"], r["scope"]) for r in result["step"]}):
         pyg, dense = cells.get((tracks, dets, scope, "pyg")), cells.get((tracks, dets, scope, "dense"))
         rule = cells.get((tracks, dets, scope, "masktrack-rule"))
-        lines.append(f"| {tracks}x{dets} | {scope} | {pyg:.3f} | {dense:.3f} | {pyg / dense:.2f} | "
-                     f"{'' if rule is None else f'{rule:.3f}'} |")
+        versus = "- | -" if dense is None else f"{dense:.3f} | {pyg / dense:.2f}"  # no dense reference for the model
+        rule_cell = "" if rule is None else f"{rule:.3f}"
+        lines.append(f"| {tracks}x{dets} | {scope} | {pyg:.3f} | {versus} | {rule_cell} |")
     lines += ["", "| tracks | mask head + pixel assignment ms |", "|---|---|"]
     lines += [f"| {row['tracks']} | {row['ms_per_frame']:.3f} |" for row in result["mask_head"]]
     lines += ["", "| B (mixed sizes) | pyg frames/s | dense frames/s |", "|---|---|---|"]
     rates = {(row["impl"], row["batch"]): row["frames_per_s"] for row in result["batched"]}
     for batch in sorted({row["batch"] for row in result["batched"]}):
-        lines.append(f"| {batch} | {rates[('pyg', batch)]:.1f} | {rates[('dense', batch)]:.1f} |")
+        dense = rates.get(("dense", batch))
+        lines.append(f"| {batch} | {rates[('pyg', batch)]:.1f} | {'-' if dense is None else f'{dense:.1f}'} |")
     if "compile" in result:
         comp = result["compile"]
         if comp["ok"]:

@@ -54,11 +54,21 @@ def dense_block(block_type: type) -> Callable[[DenseBlockFn], DenseBlockFn]:
     return add
 
 
+def _find_dense_fn(block: nn.Module) -> DenseBlockFn | None:
+    """The dense function of ``block``'s class or of its nearest parent that has one."""
+    return next((_DENSE_BLOCKS[cls] for cls in type(block).__mro__ if cls in _DENSE_BLOCKS), None)
+
+
 def _dense_fn(block: nn.Module) -> DenseBlockFn:
-    for cls in type(block).__mro__:
-        if cls in _DENSE_BLOCKS:
-            return _DENSE_BLOCKS[cls]
-    raise TypeError(f"no dense reference for {type(block).__name__}; register one with @dense_block")
+    fn = _find_dense_fn(block)
+    if fn is None:
+        raise TypeError(f"no dense reference for {type(block).__name__}; register one with @dense_block")
+    return fn
+
+
+def covers(gnn: GraphNetwork) -> bool:
+    """Whether every block of ``gnn`` has a dense function (its own or a parent's)."""
+    return all(_find_dense_fn(block) is not None for block in gnn.blocks)
 
 
 def dense_forward(

@@ -32,6 +32,7 @@ from gvis.detections.jsonl import normalize_categories
 from gvis.detections.structures import Detections, Tracks
 from gvis.errors import ConfigError, InputError
 from gvis.io import check_finite_tensors, first_line
+from gvis.plugins import import_config_modules
 from gvis.registry import APPEARANCE_MODELS, TRACKERS
 from gvis.tracker.features import prepare_frame
 from gvis.tracker.model import RecurrentGraphTracker, StepOutput, TrackerConfig, is_class_free
@@ -256,7 +257,10 @@ def read_checkpoint(path: str | Path, device: str = "cpu") -> dict:
 
 
 def checkpoint_config(checkpoint: dict, path: str | Path) -> TrackerConfig:
-    """The model config of a checkpoint dict (``model_config`` or ``config.model``)."""
+    """The model config of a checkpoint dict (``model_config`` or ``config.model``), after importing the
+    modules its training config lists under ``imports`` (components from outside gvis, :mod:`gvis.plugins`)."""
+    if isinstance(checkpoint.get("config"), dict):
+        import_config_modules(checkpoint["config"], f"{path}: config")
     if isinstance(checkpoint.get("model_config"), dict):
         tree = checkpoint["model_config"]
     elif isinstance(checkpoint.get("config"), dict) and isinstance(checkpoint["config"].get("model"), dict):

@@ -202,6 +202,8 @@ class TrainConfig:
     ``detector``: ``null`` trains on cached detections (``data.train.detections``); a :class:`Stage2Config`
     runs stage 2 instead (``docs/training.md``, "Stage 2").
 
+    ``imports``: modules registering components from outside gvis (:mod:`gvis.plugins`), imported before the
+    config is checked; checkpoints record them, so that loading one imports them again.
     ``output_dir``: where checkpoints and logs go (``--resume`` continues from ``<output_dir>/last.pt``).
     ``device``: ``cpu``, ``cuda`` or ``auto`` (cuda when available). ``threads``: torch CPU threads per
     process (``null``: torch's default).
@@ -217,3 +219,4 @@ class TrainConfig:
     output_dir: str = "runs/train"
     device: Literal["cpu", "cuda", "auto"] = "auto"
     threads: int | None = None
+    imports: list[str] = field(default_factory=list)

@@ -54,7 +54,8 @@ LOG_COLUMNS = ("step", "epoch", "loss", *LOSS_NAMES, "lr", "grad_norm", "tracks"
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 #: Config keys that may differ between a checkpoint and the run resuming it.
 RESUMABLE_CHANGES = ("train.steps", "train.time_limit_minutes", "train.time_limit_clock", "train.val_every", "train.checkpoint_every",
-                     "train.log_every", "data.val", "data.prefetch", "output_dir", "device", "threads")
+                     "train.log_every", "data.val", "data.prefetch", "output_dir", "device", "threads",
+                     "imports")
 
 
 class Trainer(TrainingEngine):

@@ -43,8 +43,14 @@ def test_registry_build_and_errors():
         registry.get("square")
     with pytest.raises(ConfigError, match="widget 'round'.*colour"):
         registry.build("round", colour="red")
-    with pytest.raises(KeyError):
-        registry.register("round")(Round)
+    registry.register("round")(Round)  # the same class again (its module reloaded) replaces it
+
+    class Square:
+        pass
+
+    with pytest.raises(ConfigError, match=r"^widget 'round' is registered twice: by test_foundation\.test_registry_"
+                                          r"build_and_errors\.<locals>\.Round and by test_foundation\..*Square$"):
+        registry.register("round")(Square)
 
 
 def test_seed_everything_reproduces():

@@ -255,7 +255,7 @@ def test_cli_detect(ytvis_dir, tmp_path, capsys):  # noqa: F811
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (["--detector", "nope"], "unknown detector 'nope'; options: maskrcnn, precomputed, simulated, yolact"),
+    (["--detector", "nope"], "unknown detector 'nope'; options: " + ", ".join(DETECTORS.names())),
     (["--set", "miss.base_rate=2"], "miss.base_rate"),
     (["--preset", "extreme"], "no config 'extreme'"),
 ])

@@ -8,6 +8,7 @@ from torch._dynamo.testing import CompileCounter
 from gvis.gnn import GNNConfig, build_gnn
 from gvis.gnn.dense_reference import DenseFrame, dense_to_graph
 from gvis.graph import EMPTY_TO_DET, TRACK_TO_DET
+from gvis.registry import GNN_LAYERS
 
 pytestmark = pytest.mark.compile
 
@@ -40,7 +41,7 @@ def assert_same(compiled_out, eager_out):
             torch.testing.assert_close(got, expected)
 
 
-@pytest.mark.parametrize("variant", ["gated", "mlp", "attention", "limited"])
+@pytest.mark.parametrize("variant", [name for name in GNN_LAYERS.names() if name != "residual"])
 def test_gnn_traces_as_one_graph_for_all_sizes(variant):
     """Dynamo traces the whole forward (fullgraph) once for every non-empty size."""
     torch._dynamo.reset()

@@ -19,7 +19,9 @@ from gvis.registry import GNN_LAYERS
 
 SIZES = (0, 1, 2, 7)
 TOL = 1e-5
-VARIANTS = ("gated", "mlp", "attention", "limited")
+#: Every registered block but ``residual`` (the node-only block that the sequences interleave): a new block is
+#: checked against its dense function (``@dense_block``) without editing this file.
+VARIANTS = tuple(name for name in GNN_LAYERS.names() if name != "residual")
 SEQUENCES = {
     "one_block": lambda v: [v],
     "one_block_residual": lambda v: [v, "residual"],
@@ -133,10 +135,6 @@ def test_limited_ties_go_to_the_first_detection():
         gnn.blocks[0].pair_score.weight.zero_()
     frame = random_frame([(2, 3), (1, 7), (0, 2)], INPUT_DIMS["default"], gnn.width, generator)
     check_parity(gnn, frame, generator)
-
-
-def test_every_registered_block_has_a_parity_test():
-    assert set(GNN_LAYERS.names()) == set(VARIANTS) | {"residual"}
 
 
 def test_dense_graph_round_trip():

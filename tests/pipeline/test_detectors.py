@@ -1,6 +1,7 @@
 """The Detector protocol and its adapters: Mask R-CNN (random weights, small input) and precomputed .jsonl."""
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -14,6 +15,7 @@ from gvis.detectors import build_detector, is_detector
 from gvis.detectors.maskrcnn import MaskRCNNDetector, coco_label_names
 from gvis.detectors.precomputed import PrecomputedDetector
 from gvis.errors import ConfigError, InputError
+from gvis.registry import DETECTORS
 from tests.pipeline.conftest import MASKRCNN_FAST
 
 
@@ -119,7 +121,8 @@ def test_build_detector_errors(monkeypatch, tmp_path):
     monkeypatch.setattr(checkpoint, "SHIPPED_DETECTOR", tmp_path / "detector-synth-small.pt")
     with pytest.raises(InputError, match="detector-synth-small.pt: .*shipped one is missing"):
         build_detector()
-    with pytest.raises(ConfigError, match="unknown detector 'nope'; options: maskrcnn, precomputed"):
+    options = re.escape(", ".join(DETECTORS.names()))
+    with pytest.raises(ConfigError, match=f"unknown detector 'nope'; options: {options}$"):
         build_detector("nope")
     with pytest.raises(ConfigError, match="needs a dataset's ground truth"):
         build_detector("simulated")

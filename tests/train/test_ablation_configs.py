@@ -13,7 +13,8 @@ from gvis.config import CONFIG_DIR, find_config, parse_yaml
 from gvis.train.loop import Trainer, load_train_config
 
 ABLATIONS = sorted((CONFIG_DIR / "ablations").glob("*.yaml"))
-#: What each row changes against configs/train/base.yaml (written out independently of the YAML files).
+#: What each row changes against configs/train/base.yaml (written out independently of the YAML files). A
+#: config added beside them (a new variant) is checked to change something, and to train.
 EXPECTED_CHANGES = {
     "proposed": "",
     "limited_gnn": "model.gnn.blocks=[limited]; model.associator.type=limited",
@@ -52,8 +53,8 @@ def tiny_overrides() -> list[str]:
 
 def test_every_row_has_a_config_and_a_paper_number():
     stems = {path.stem for path in ABLATIONS}
-    assert stems == set(EXPECTED_CHANGES)
-    assert set(PAPER_ROWS) == stems - {"attention"}  # the new variant has no paper number
+    assert set(EXPECTED_CHANGES) <= stems
+    assert set(PAPER_ROWS) == set(EXPECTED_CHANGES) - {"attention"}  # the new variant has no paper number
     assert PAPER_ROWS["proposed"].ap == 35.3 and PAPER_ROWS["limited_gnn"].ap == 28.6
     assert PAPER_ROWS["no_gating"].ap is None  # "Diverges"
     assert PAPER_ROWS["gnn_3_blocks"].ap == 35.2 and PAPER_ROWS["gnn_3_blocks"].table == "Table 4"
@@ -69,7 +70,10 @@ def test_config_changes_only_its_row(path):
         number = "diverges" if paper.ap is None else f"{paper.ap:.1f} mAP"
         assert paper.name.lower() in header.lower() and number in header, header
         assert re.search(r"Table [14]", header), header
-    assert config_changes(path) == EXPECTED_CHANGES[path.stem]
+    if path.stem in EXPECTED_CHANGES:
+        assert config_changes(path) == EXPECTED_CHANGES[path.stem]
+    else:
+        assert config_changes(path), f"{path.name} changes nothing against configs/train/base.yaml"
 
 
 @pytest.mark.parametrize("path", ABLATIONS, ids=lambda p: p.stem)

@@ -35,7 +35,7 @@ def test_padded_gnn_gives_the_same_losses_and_gradients():
 def test_bench_train_reports_the_contract(monkeypatch):
     import gvis.bench.train as bench
 
-    monkeypatch.setattr(bench, "random_clips", lambda: random_clips(count=2, length=2))
+    monkeypatch.setattr(bench, "random_clips", lambda **options: random_clips(count=2, length=2, **options))
     result = run_benchmark(batches=(1, 2), repeats=1)
     assert result["threads"] == 1
     assert [(row["impl"], row["batch"]) for row in result["rows"]] == [("pyg", 1), ("dense", 1), ("pyg", 2), ("dense", 2)]
