@@ -14,10 +14,10 @@ from gvis.compare.benchmark import (
     HEURISTICS,
     Benchmark,
     evaluate_heuristic,
-    in_process_runner,
     prepare,
     tune_heuristic,
 )
+from gvis.cli.compare import _in_process_runner as in_process_runner
 from gvis.config import CONFIG_DIR
 
 PLUGIN = '''"""Components of a user's own package: registered on import."""

@@ -10,7 +10,7 @@ from gvis_sources import imported, sources, top_package
 #: The model's layers, in data-flow order: each imports none after it.
 LAYERS = ("data", "detections", "graph", "gnn", "tracker", "eval")
 #: Shared by everything, importing nothing else of gvis.
-FOUNDATION = ("config", "errors", "io", "provenance", "registry", "runtime", "seed")
+FOUNDATION = ("config", "errors", "io", "plugins", "provenance", "registry", "resources", "runtime", "seed")
 #: The training code and the commands built on it.
 TRAINING = ("engine", "train", "train_detector")
 APPLICATIONS = ("bench", "compare", "cli")
