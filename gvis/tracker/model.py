@@ -8,20 +8,22 @@ Per frame (``T`` tracks and ``N`` detections over the B videos, ``E`` track–de
    see :meth:`RecurrentGraphTracker.frame_graph`);
 3. association logits ``s_mn [E]`` and initialisation logits ``s_0n [N]`` (the associator);
 4. hard assignment, detached (docs/model.md §4): each track takes its best detection if ``s_mn ≥ match_threshold``
-   (several tracks may claim one detection), else it becomes inactive; every detection with
-   ``s_0n > init_threshold`` starts a track, in detector-confidence order, up to ``max_tracks``;
+   (several tracks may claim one detection; ``assignment: exclusive`` makes it one-to-one), else it becomes
+   inactive; every detection with ``s_0n > init_threshold`` (and, with ``claimed_start_tracks: false``, no
+   track of its own) starts a track, in detector-confidence order, up to ``max_tracks``;
 5. recurrent gates (existing tracks from the GNN's track output, new tracks from their detection's output,
    the empty track from its own), class logits (the scorer), appearance updates of matched and new tracks
    and of the empty track, the inputs model's per-track state; tracks inactive for more than
    ``max_inactive_frames`` are freed;
-6. optionally the mask head: re-weighted mask logits of matched tracks at the working mask resolution.
+6. optionally the mask head: re-weighted mask logits of matched tracks at the working mask resolution
+   (``output_masks: detection`` skips it at inference: a track shows its detection's mask).
 """
 from __future__ import annotations
 
 import dataclasses
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -71,6 +73,14 @@ class TrackerConfig:
     """A track is matched to its best detection when ``s_mn ≥`` this, else inactive (logit)."""
     init_threshold: float = -2.0
     """A detection starts a track when ``s_0n >`` this (logit)."""
+    assignment: Literal["best", "exclusive"] = "best"
+    """``best``: every track takes its best detection, several tracks may take one (paper, eq. 5);
+    ``exclusive``: one detection per track and one track per detection, greedily in order of ``s_mn``."""
+    claimed_start_tracks: bool = True
+    """Whether a detection a track took this frame may also start a new track (paper: yes). Behind a real
+    detector, ``false`` stops an already tracked object from being started again (docs/tracker.md)."""
+    output_masks: Literal["head", "detection"] = "head"
+    """A matched track's output mask: the mask head's (paper) or its detection's, at full resolution."""
     max_tracks: int | None = None
     """Most live tracks per video (``null``: unbounded)."""
     max_inactive_frames: int | None = None
@@ -98,6 +108,10 @@ class TrackerConfig:
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"{name} must be >= 0 or null, got {value}")
+        if self.assignment not in ("best", "exclusive"):
+            raise ValueError(f"assignment must be 'best' or 'exclusive', got {self.assignment!r}")
+        if self.output_masks not in ("head", "detection"):
+            raise ValueError(f"output_masks must be 'head' or 'detection', got {self.output_masks!r}")
         if self.mask_stride < 1:
             raise ValueError(f"mask_stride must be at least 1, got {self.mask_stride}")
 
@@ -304,14 +318,17 @@ class RecurrentGraphTracker(nn.Module):
 
         # Hard assignment (detached, docs/model.md §4).
         with torch.no_grad():
-            assigned = _best_detection(association.detach(), src, dst, num_tracks, config.match_threshold)
+            assign = _exclusive_detection if config.assignment == "exclusive" else _best_detection
+            assigned = assign(association.detach(), src, dst, num_tracks, config.match_threshold)
             matched = assigned >= 0
             frames_since = torch.where(matched, 0, state.frames_since_matched + 1)
             survives = torch.ones_like(matched)
             if config.max_inactive_frames is not None:
                 survives = frames_since <= config.max_inactive_frames
-            new_dets = _new_track_detections(initialisation.detach(), frame, state.video[survives],
-                                             config.init_threshold, config.max_tracks)
+            starts = initialisation.detach() > config.init_threshold
+            if not config.claimed_start_tracks:
+                starts[assigned[matched]] = False
+            new_dets = _new_track_detections(starts, frame, state.video[survives], config.max_tracks)
         num_new = new_dets.shape[0]
         # Every row below: existing tracks (T) then new tracks (K). row_det = assigned detection or −1.
         row_det = torch.cat([assigned, new_dets])
@@ -463,12 +480,49 @@ def _group_rank(sorted_groups: Tensor, num_groups: int) -> Tensor:
     return torch.arange(sorted_groups.numel(), device=sorted_groups.device) - first[sorted_groups]
 
 
-def _new_track_detections(init: Tensor, frame: FrameDetections, live_video: Tensor, threshold: float,
+def _exclusive_detection(association: Tensor, src: Tensor, dst: Tensor, num_tracks: int, threshold: float) -> Tensor:
+    """``[T]`` detection row of each track, one-to-one, −1 if none: the greedy matching that takes pairs in
+    descending ``association`` (≥ ``threshold``) and skips those whose track or detection is taken.
+
+    Computed in rounds without a loop over pairs: a pair that is the best of its track and of its detection
+    among the pairs still open (ties: the first pair) is one the greedy order would take, since nothing
+    still open outranks it on either side; take all such pairs, close their tracks and detections, repeat.
+    """
+    num_edges = src.shape[0]
+    detection = torch.full((num_tracks,), -1, dtype=torch.long, device=src.device)
+    if num_edges == 0:
+        return detection
+    num_dets = int(dst.max()) + 1
+    edge = torch.arange(num_edges, device=src.device)
+    open_edge = association >= threshold
+    while bool(open_edge.any()):
+        score = torch.where(open_edge, association, float("-inf"))
+        track_best = _first_best(score, src, num_tracks, edge)
+        det_best = _first_best(score, dst, num_dets, edge)
+        taken = open_edge & (track_best[src] == edge) & (det_best[dst] == edge)
+        detection[src[taken]] = dst[taken]
+        closed_track = torch.zeros(num_tracks, dtype=torch.bool, device=src.device)
+        closed_track[src[taken]] = True
+        closed_det = torch.zeros(num_dets, dtype=torch.bool, device=src.device)
+        closed_det[dst[taken]] = True
+        open_edge &= ~closed_track[src] & ~closed_det[dst]
+    return detection
+
+
+def _first_best(score: Tensor, group: Tensor, num_groups: int, edge: Tensor) -> Tensor:
+    """``[num_groups]`` index of the first edge holding its group's highest ``score`` (``len(score)`` if none)."""
+    best = score.new_full((num_groups,), float("-inf")).scatter_reduce(0, group, score, reduce="amax")
+    is_best = (score == best[group]) & (score > float("-inf"))
+    first = torch.full((num_groups,), score.shape[0], dtype=torch.long, device=score.device)
+    return first.scatter_reduce(0, group[is_best], edge[is_best], reduce="amin")
+
+
+def _new_track_detections(starts: Tensor, frame: FrameDetections, live_video: Tensor,
                           max_tracks: int | None) -> Tensor:
-    """``[K]`` detection rows starting tracks (``init > threshold``), grouped by video and in confidence
+    """``[K]`` detection rows starting tracks (``starts [N]`` bool), grouped by video and in confidence
     order within a video; with ``max_tracks``, only as many as the video has room for beside its live
     tracks (``live_video``: video of every track that stays)."""
-    candidates = (init > threshold).nonzero().flatten()
+    candidates = starts.nonzero().flatten()
     candidates = candidates[torch.sort(frame.scores[candidates], descending=True, stable=True).indices]
     candidates = candidates[torch.sort(frame.video[candidates], stable=True).indices]
     if max_tracks is None:

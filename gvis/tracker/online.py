@@ -63,7 +63,9 @@ def class_scores(class_logits: Tensor) -> tuple[Tensor, Tensor]:
 class BatchedLearnedTracker:
     """B videos tracked together by one :class:`RecurrentGraphTracker`, one frame per :meth:`update`.
 
-    ``with_masks=False`` skips the mask head (Tracks then carry all-False masks).
+    ``with_masks=False`` gives no masks (Tracks then carry all-False masks); with masks, a matched track's
+    mask is the mask head's or, with ``output_masks: detection``, its detection's (the mask head is then
+    skipped).
     """
 
     def __init__(self, model: RecurrentGraphTracker, categories: Iterable[Any], num_videos: int,
@@ -77,6 +79,7 @@ class BatchedLearnedTracker:
         self._category_of_column = torch.tensor([0] + self.category_ids)
         self.num_videos = num_videos
         self.with_masks = with_masks
+        self.head_masks = with_masks and model.config.output_masks == "head"
         self.reset()
 
     def reset(self) -> None:
@@ -100,7 +103,7 @@ class BatchedLearnedTracker:
         device = self.state.h.device
         frame = prepare_frame(
             kept, self.label_columns, self.model.num_classes, config.appearance_dim, self.model.uses_appearance,
-            mask_stride=config.mask_stride if self.with_masks else None,
+            mask_stride=config.mask_stride if self.head_masks else None,
             binary_mask_logit=config.binary_mask_logit, min_prob=config.min_class_prob,
             device=device, dtype=self.state.h.dtype, mask_grid=self.model.inputs.mask_grid,
         )
@@ -110,7 +113,7 @@ class BatchedLearnedTracker:
     def update(self, frames: list[Detections | None]) -> list[Tracks | None]:
         """Track one frame of every slot; ``Tracks`` per slot (``None`` where the slot had no frame)."""
         frame, kept_indices = self.prepare(frames)
-        self.state, output = self.model.step(self.state, frame, with_masks=self.with_masks)
+        self.state, output = self.model.step(self.state, frame, with_masks=self.head_masks)
         return self.tracks(frames, frame, kept_indices, output)
 
     def tracks(self, frames: list[Detections | None], frame, kept_indices: list[Tensor | None],
@@ -127,18 +130,40 @@ class BatchedLearnedTracker:
                 results.append(None)
                 continue
             image_size = det_frame.image_size
+            det_indices = _with_missing(kept_indices[b].to(local.device))[local[rows]].cpu()
+            track_scores = score[rows].clamp(0, 1).cpu()
             if output.mask_logits is not None:
                 masks = self.model.pixel_assignment(output.mask_logits[b].float(), image_size)
+            elif self.with_masks:
+                masks = detection_masks(det_frame, det_indices, track_scores)
             else:
                 masks = torch.zeros((counts[b], *image_size), dtype=torch.bool)
             results.append(Tracks(
                 track_ids=output.track_id[rows].cpu(),
-                det_indices=_with_missing(kept_indices[b].to(local.device))[local[rows]].cpu(),
+                det_indices=det_indices,
                 labels=labels[rows].cpu(),
-                scores=score[rows].clamp(0, 1).cpu(),
+                scores=track_scores,
                 masks=masks.cpu(),
             ))
         return results
+
+
+def detection_masks(detections: Detections, det_indices: Tensor, scores: Tensor) -> Tensor:
+    """``[T, H, W]`` bool: each track's detection's mask (``det_indices [T]``, −1: none); of tracks sharing a
+    detection only the highest-scored one shows it (ties: the first), so that no object is reported twice."""
+    masks = torch.zeros((det_indices.shape[0], *detections.image_size), dtype=torch.bool)
+    matched = (det_indices >= 0).nonzero().flatten()
+    if matched.numel() == 0:
+        return masks
+    order = matched[torch.sort(scores[matched], descending=True, stable=True).indices]
+    shown, seen = [], set()
+    for row in order.tolist():
+        if int(det_indices[row]) not in seen:
+            seen.add(int(det_indices[row]))
+            shown.append(row)
+    shown = torch.tensor(shown, dtype=torch.long)
+    masks[shown] = detections.mask_tensor()[det_indices[shown]]
+    return masks
 
 
 def _with_missing(index: Tensor) -> Tensor:

@@ -71,6 +71,41 @@ def test_assignment_new_tracks_and_inactive():
     assert state.next_id.tolist() == [3]
 
 
+def test_exclusive_assignment_and_claimed_detections_starting_no_track():
+    model = tiny_model("assignment=exclusive", "claimed_start_tracks=false")
+    model.associator = Scripted([
+        ([], [0.0, -5.0, 1.0]),                       # frame 0: detections 0 and 2 start tracks 0, 1
+        # frame 1, pairs (track, det) = (0,0) (0,1) (0,2) (1,0) (1,1) (1,2): greedy by logit takes (1,1) at
+        # 3.0 first, then track 0's best open pair (0,0) at 1.0, not its overall best (0,1) at 2.5; the
+        # init logits would start all three detections, but 0 and 1 are taken, so only 2 starts a track.
+        ([1.0, 2.5, -1.0, 0.5, 3.0, -1.5], [4.0, 4.0, 4.0]),
+    ])
+    f0 = detections(boxes(3), scores=[0.5, 0.9, 0.7], appearance=appearance(3))
+    f1 = detections(boxes(3), appearance=appearance(3))
+    _, (o0, o1) = run(model, [[f0], [f1]])
+    assert o0.assigned_det.tolist() == [2, 0]
+    assert o1.track_id.tolist() == [0, 1, 2] and o1.assigned_det.tolist() == [0, 1, 2]
+    assert o1.is_new.tolist() == [False, False, True]
+
+
+def test_exclusive_assignment_equals_greedy_over_sorted_pairs(generator):
+    from gvis.tracker.model import _exclusive_detection
+
+    for _ in range(50):
+        num_tracks, num_dets = torch.randint(1, 7, (2,), generator=generator).tolist()
+        src = torch.arange(num_tracks).repeat_interleave(num_dets)
+        dst = torch.arange(num_dets).repeat(num_tracks)
+        # Rounded logits: ties happen, and the first pair in pair order wins them.
+        logits = torch.round(torch.randn(num_tracks * num_dets, generator=generator) * 2) / 2
+        expected, taken_dets = [-1] * num_tracks, set()
+        for edge in sorted(range(len(logits)), key=lambda e: (-float(logits[e]), e)):
+            track, det = int(src[edge]), int(dst[edge])
+            if logits[edge] >= -0.5 and expected[track] < 0 and det not in taken_dets:
+                expected[track] = det
+                taken_dets.add(det)
+        assert _exclusive_detection(logits, src, dst, num_tracks, -0.5).tolist() == expected
+
+
 def test_max_tracks_and_max_inactive_frames():
     model = tiny_model("max_tracks=2", "max_inactive_frames=1")
     model.associator = Scripted([

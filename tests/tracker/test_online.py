@@ -129,6 +129,24 @@ def test_zero_detection_frames_and_detections_without_appearance():
         gaussian.update(frames[1])
 
 
+def test_detection_masks_show_each_detection_once():
+    categories = [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}, {"id": 3, "name": "c"}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tracker = LearnedTracker(categories, config=tiny_config(*ALWAYS, "appearance={type: none}",
+                                                                "output_masks=detection"))
+    frames = [detections([[2, 2, 10, 10], [20, 5, 30, 15]], labels=[1, 3]), detections([]),
+              detections([[3, 2, 11, 10]], labels=[2])]
+    first, second, third = track_video(tracker, frames)
+    assert torch.equal(first.masks, frames[0].mask_tensor())  # full resolution, no mask head
+    assert not second.masks.any()                              # unmatched tracks show nothing
+    # All three tracks take detection 0 (two claim it, one starts on it): only the best-scored shows it.
+    assert third.det_indices.tolist() == [0, 0, 0]
+    best = int(torch.argmax(third.scores))
+    assert third.masks.sum(dim=(1, 2)).nonzero().flatten().tolist() == [best]
+    assert torch.equal(third.masks[best], frames[2].mask_tensor()[0])
+
+
 def test_filtering_maps_detection_indices_back(synthetic):
     dataset, _ = synthetic
     tracker = learned(dataset, "filtering={score_threshold: 0.5, nms_iou: null, top_n: 2}")
