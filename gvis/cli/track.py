@@ -16,7 +16,8 @@ DESCRIPTION = (
     "videos). The detector is --detector (default: yolact with the shipped checkpoints/detector-synth-small.pt). "
     "With --detections D.jsonl no detector runs: the precomputed detections are tracked (INPUT, when given, "
     "supplies the frames for --overlay and is checked against them). Heuristic trackers read "
-    "configs/baselines/<tracker>.yaml unless --config is given. See docs/pipeline.md."
+    "configs/baselines/<tracker>.yaml unless --config is given. With the learned tracker, --set sets the "
+    "checkpoint's inference keys (output_masks, assignment, thresholds, ...: docs/tracker.md). See docs/pipeline.md."
 )
 
 READS = ("input", "detections", "checkpoint", "config", "detector_checkpoint")
@@ -91,9 +92,12 @@ def build_tracker(name: str, categories: list, config: str | None, overrides: li
     """``TRACKERS.build(name, categories=..., [config=...], [checkpoint=...], [map_categories=True])``.
 
     A tracker class that has a ``config_class`` gets a config loaded from ``config`` (default:
-    ``configs/baselines/<name>.yaml`` when it exists) with ``overrides``; any other tracker gets the
-    ``config`` path as is (and no overrides). ``checkpoint`` and ``map_categories`` are passed only when given.
+    ``configs/baselines/<name>.yaml`` when it exists) with ``overrides``; a tracker that takes ``overrides``
+    itself (the learned tracker: its inference keys) gets them and the ``config`` path as is; any other gets
+    the ``config`` path as is (and no overrides). ``checkpoint`` and ``map_categories`` are passed only when given.
     """
+    import inspect
+
     from gvis.config import CONFIG_DIR, find_config, load_config
     from gvis.errors import ConfigError
     from gvis.registry import TRACKERS
@@ -105,6 +109,10 @@ def build_tracker(name: str, categories: list, config: str | None, overrides: li
         default = CONFIG_DIR / "baselines" / f"{name}.yaml"
         path = find_config(config, "baselines") if config is not None else (default if default.exists() else None)
         kwargs["config"] = load_config(schema, path, overrides)
+    elif "overrides" in inspect.signature(entry).parameters:
+        kwargs["overrides"] = overrides
+        if config is not None:
+            kwargs["config"] = config
     else:
         if overrides:
             raise ConfigError(f"tracker '{name}' takes no --set (it has no config_class); use --config")

@@ -20,13 +20,13 @@ import dataclasses
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import torch
 from torch import Tensor
 
 from gvis.baselines.track_book import category_ids
-from gvis.config import build_dataclass, find_config, load_config, to_dict
+from gvis.config import COMMAND_LINE, apply_overrides, build_dataclass, find_config, load_config, to_dict
 from gvis.detections.filtering import filter_detections
 from gvis.detections.jsonl import normalize_categories
 from gvis.detections.structures import Detections, Tracks
@@ -184,17 +184,18 @@ def _row_slices(counts: list[int]) -> list[slice]:
 class LearnedTracker:
     """The recurrent graph tracker for one video at a time: ``update(detections, frame=None) -> Tracks``.
 
-    ``LearnedTracker(categories, checkpoint=None, config=None, device="cpu", seed=0, map_categories=False)``:
-    with a checkpoint, its weights and model config; without, ``config`` (a :class:`TrackerConfig`, a dict
-    of its fields, or a YAML path / name in ``configs/model``; default ``base``) with random weights from
-    ``seed`` and a warning. ``categories`` are the detections' (``[{"id", "name"}]``, objects or ids); a
-    class-specific checkpoint trained on other ones is refused (``InputError``) unless ``map_categories``
-    (:func:`category_order`). Output labels are always ids of ``categories``.
+    ``LearnedTracker(categories, checkpoint=None, config=None, device="cpu", seed=0, map_categories=False,
+    overrides=())``: with a checkpoint, its weights and model config; without, ``config`` (a
+    :class:`TrackerConfig`, a dict of its fields, or a YAML path / name in ``configs/model``; default ``base``)
+    with random weights from ``seed`` and a warning. ``categories`` are the detections' (``[{"id", "name"}]``,
+    objects or ids); a class-specific checkpoint trained on other ones is refused (``InputError``) unless
+    ``map_categories`` (:func:`category_order`). Output labels are always ids of ``categories``.
+    ``overrides``: ``key=value`` strings for the model config's :data:`INFERENCE_KEYS` (``gvis track --set``).
     """
 
     def __init__(self, categories: Iterable[Any], checkpoint: str | Path | None = None,
                  config: TrackerConfig | dict | str | Path | None = None, device: str = "cpu", seed: int = 0,
-                 map_categories: bool = False) -> None:
+                 map_categories: bool = False, overrides: Sequence[str] = ()) -> None:
         categories = _categories(categories)
         ids = category_ids(categories)
         #: Column of ``class_probs`` that feeds each of the model's class columns (``None``: the same one).
@@ -219,6 +220,7 @@ class LearnedTracker:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 model = RecurrentGraphTracker(_resolve_config(config), num_classes=len(ids)).to(device)
+        model.config = with_inference_overrides(model.config, overrides)
         self.model = model
         self.batched = BatchedLearnedTracker(model, ids, num_videos=1)
 
@@ -296,6 +298,32 @@ def checkpoint_config(checkpoint: dict, path: str | Path) -> TrackerConfig:
         return build_dataclass(TrackerConfig, dict(tree))
     except ConfigError as exc:
         raise InputError(f"its model config is invalid: {exc}", file=path, field="config.model") from None
+
+
+#: Keys of the model config that change only what inference does with trained weights, so that they may be
+#: set on a checkpoint (``gvis track --set``; ``filtering`` is a section: ``filtering.top_n=8``).
+INFERENCE_KEYS = ("match_threshold", "init_threshold", "assignment", "claimed_start_tracks", "output_masks",
+                  "max_tracks", "max_inactive_frames", "filtering")
+
+
+def with_inference_overrides(config: TrackerConfig, overrides: Sequence[str]) -> TrackerConfig:
+    """``config`` with ``key=value`` overrides of :data:`INFERENCE_KEYS` (``ConfigError`` for any other key)."""
+    if not overrides:
+        return config
+    tree: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    apply_overrides(tree, sources, overrides)
+    for key in tree:
+        if key not in INFERENCE_KEYS:
+            raise ConfigError(f"{COMMAND_LINE}: key '{key}' cannot be set on a trained learned tracker (its "
+                              f"inference keys: {', '.join(INFERENCE_KEYS)})")
+    merged = to_dict(config)
+    for key, value in tree.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key].update(value)
+        else:
+            merged[key] = value
+    return build_dataclass(TrackerConfig, merged, sources)
 
 
 def model_from_checkpoint(checkpoint: dict, path: str | Path, num_classes: int | None = None,

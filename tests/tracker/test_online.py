@@ -179,3 +179,32 @@ def test_checkpoint_round_trip_and_registry(tmp_path, synthetic):
         LearnedTracker.from_checkpoint(tmp_path / "junk.pt", categories)
     with pytest.warns(UserWarning, match="random weights"):
         TRACKERS.build("learned", categories=categories)
+
+
+def test_inference_keys_set_on_a_checkpoint(tmp_path, synthetic):
+    from gvis.cli.track import build_tracker
+    from gvis.errors import ConfigError
+
+    dataset, videos = synthetic
+    categories = dataset.categories
+    model = tiny_model(*SETTINGS, num_classes=len(categories), seed=7)
+    path = tmp_path / "tracker.pt"
+    torch.save(tracker_checkpoint(model, categories), path)
+    overrides = ["output_masks=detection", "assignment=exclusive", "filtering.top_n=3"]
+    tracker = build_tracker("learned", categories, None, overrides, str(path))
+    config = tracker.model.config
+    assert (config.output_masks, config.assignment, config.filtering.top_n) == ("detection", "exclusive", 3)
+    # The rest of the checkpoint's config and its weights are untouched.
+    assert config.filtering.nms_iou == model.config.filtering.nms_iou and config.gnn == model.config.gnn
+    assert all(torch.equal(a, b) for a, b in zip(tracker.model.state_dict().values(), model.state_dict().values()))
+    # Same weights, same frames: the overridden tracker equals a reference whose config was set by hand.
+    model.config.output_masks, model.config.assignment, model.config.filtering.top_n = "detection", "exclusive", 3
+    reference = BatchedLearnedTracker(model, categories, num_videos=1)
+    for frame in videos[0][1][:4]:
+        ours, theirs = tracker.update(frame), reference.update([frame])[0]
+        assert torch.equal(ours.track_ids, theirs.track_ids) and torch.equal(ours.masks, theirs.masks)
+        assert len(set(ours.det_indices[ours.det_indices >= 0].tolist())) <= 3  # top 3 detections only
+    with pytest.raises(ConfigError, match="key 'gnn' cannot be set on a trained learned tracker"):
+        build_tracker("learned", categories, None, ["gnn.width=8"], str(path))
+    with pytest.raises(ConfigError, match="assignment"):
+        build_tracker("learned", categories, None, ["assignment=sometimes"], str(path))
