@@ -14,7 +14,7 @@ Heuristics run with their default configs and with the improvement tuned on synt
 (``configs/baselines/masktrack-rule-dense.yaml``, ``experiments/dense_proposals.py``); nothing is chosen on
 these fixtures. The learned tracker's rows: ``--learned CHECKPOINT`` (repeatable; see :func:`learned_rows`).
 
-    .venv/bin/python experiments/real_data.py [--shared DIR] [--learned C.pt] [--out docs/results/real_data.md]
+    .venv/bin/python experiments/real_data.py [--shared DIR] [--learned C.pt[:KEY=VALUE,...]] [--out docs/results/real_data.md]
 """
 from __future__ import annotations
 
@@ -74,10 +74,17 @@ def heuristic(tracker_name: str, config_name: str | None, categories: list):
 # take these detections (class list, appearance width) stops the script with gvis's own error.
 # ------------------------------------------------------------------------------------------------
 def learned_rows(checkpoints: list[str], categories: list) -> list[tuple[str, object]]:
-    """``(row name, tracker)`` of the learned tracker for each checkpoint."""
+    """``(row name, tracker)`` of the learned tracker for each ``CHECKPOINT[:KEY=VALUE,...]`` (the keys: the
+    checkpoint's inference keys, as ``gvis track --set`` takes them)."""
     from gvis.registry import TRACKERS
 
-    return [(f"learned, {Path(c).name}", TRACKERS.build("learned", categories=categories, checkpoint=c)) for c in checkpoints]
+    rows = []
+    for spec in checkpoints:
+        checkpoint, _, settings = spec.partition(":")
+        overrides = [item for item in settings.split(",") if item]
+        name = f"learned, {Path(checkpoint).name}" + "".join(f", {item}" for item in overrides)
+        rows.append((name, TRACKERS.build("learned", categories=categories, checkpoint=checkpoint, overrides=overrides)))
+    return rows
 
 
 def score(name: str, dataset, entries: list, class_agnostic: bool, seconds: float | None = None, note: str = "") -> Row:
@@ -188,7 +195,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared", help="the folder whose data/real holds the real fixtures (default: the folder shared beside the checkout)")
     parser.add_argument("--learned", action="append", default=[], metavar="CHECKPOINT",
-                        help="add a row of the learned tracker with this checkpoint (repeatable)")
+                        help="add a row of the learned tracker with this checkpoint (repeatable); "
+                             "CHECKPOINT:KEY=VALUE,... sets its inference keys (docs/tracker.md)")
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "real_data", help="folder for the built proposals")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "real_data.md", help="report to write")
     args = parser.parse_args()
