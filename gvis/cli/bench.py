@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from gvis.cli._common import print_json
+from gvis.cli._common import parse_sizes, print_json
 
 COMMAND = "bench"
 HELP = "benchmarks: tracker latency and throughput, training throughput, detector + tracker pipeline FPS"
@@ -38,19 +38,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
 
 
-def _sizes(text: str, minimum: int = 0) -> tuple[tuple[int, int], ...]:
-    """``"5x5,10x10"`` → ``((5, 5), (10, 10))`` (each value >= ``minimum``)."""
-    from gvis.errors import InputError
-
-    try:
-        sizes = tuple(tuple(int(v) for v in item.split("x")) for item in text.split(","))
-    except ValueError:
-        sizes = ()
-    if not sizes or any(len(size) != 2 or min(size) < minimum for size in sizes):
-        raise InputError(f"expected sizes like 5x5,10x10 (each at least {minimum}), got '{text}'", field="--sizes")
-    return sizes  # type: ignore[return-value]
-
-
 def _batches(text: str) -> tuple[int, ...]:
     """``"1,8,32"`` → ``(1, 8, 32)`` (each >= 1)."""
     from gvis.errors import InputError
@@ -80,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         return _pipeline(args)
     args.threads = args.threads or 1
     batches = _batches(args.batches or ("1,8,32" if args.target == "tracker" else "1,4,16"))
-    sizes = _sizes(",".join(args.sizes or ["5x5,10x10,30x30,100x100"]))
+    sizes = parse_sizes(",".join(args.sizes or ["5x5,10x10,30x30,100x100"]), "--sizes")
     if args.target == "train":
         from gvis.bench import train
 
@@ -107,7 +94,7 @@ def _pipeline(args: argparse.Namespace) -> int:
     from gvis.bench import pipeline
     from gvis.errors import ConfigError, InputError
 
-    sizes = _sizes(",".join(args.sizes or ["480x864,240x320"]), minimum=32)
+    sizes = parse_sizes(",".join(args.sizes or ["480x864,240x320"]), "--sizes", minimum=32)
     backbones = ",".join(args.backbones or pipeline.BACKBONES).split(",")
     known = (*pipeline.BACKBONES, "maskrcnn")
     unknown = [b for b in backbones if b not in known]
