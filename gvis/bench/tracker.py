@@ -13,7 +13,9 @@ Rows (``--json`` = the contract of design.md, plus ``mask_head`` and ``compile``
 - ``compile``: ``torch.compile(gnn.forward_tensors, dynamic=True, fullgraph=True)`` (fullgraph: fails on a
   graph break), and the step with the compiled GNN vs eager at 10×10.
 
-Random weights and random inputs (seeded); the model is ``configs/model/base.yaml`` with C = 40.
+Random weights and random inputs (seeded); the model is ``configs/model/base.yaml`` with C = 40. On a GPU
+(``device="cuda"``) the inputs are drawn on the CPU and moved, every timed run ends with a
+``torch.cuda.synchronize()``, and the CPU-only ``masktrack-rule`` row is left out.
 """
 from __future__ import annotations
 
@@ -54,17 +56,39 @@ def time_calls(cases: dict[Any, Callable[[], Any]], repeats: int = 7, min_second
     samples: dict[Any, list[float]] = {key: [] for key in cases}
     for _ in range(repeats):
         for key, fn in cases.items():
+            synchronize()
             start = time.perf_counter()
             for _ in range(calls[key]):
                 fn()
+            synchronize()
             samples[key].append((time.perf_counter() - start) / calls[key])
     return {key: statistics.median(values) for key, values in samples.items()}
 
 
-def build_model(seed: int = 0) -> RecurrentGraphTracker:
+def synchronize() -> None:
+    """Wait for queued GPU work (a timer must not stop before the kernels it times have run)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
+def on_device(value: Any, device: torch.device | str) -> Any:
+    """``value`` with every tensor in it (dataclass fields, dicts, lists) moved to ``device``."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{f.name: on_device(getattr(value, f.name), device)
+                                             for f in dataclasses.fields(value) if f.init})
+    if isinstance(value, dict):
+        return {key: on_device(item, device) for key, item in value.items()}
+    if isinstance(value, list):
+        return [on_device(item, device) for item in value]
+    return value
+
+
+def build_model(seed: int = 0, device: torch.device | str = "cpu") -> RecurrentGraphTracker:
     config = benchmark_config()
     torch.manual_seed(seed)
-    return RecurrentGraphTracker(config, num_classes=NUM_CLASSES).eval()
+    return RecurrentGraphTracker(config, num_classes=NUM_CLASSES).eval().to(device)
 
 
 def random_boxes(count: int, generator: torch.Generator) -> torch.Tensor:
@@ -74,13 +98,14 @@ def random_boxes(count: int, generator: torch.Generator) -> torch.Tensor:
     return torch.cat([xy, xy + wh], dim=1)
 
 
-def random_frame(det_counts: list[int], appearance_dim: int, generator: torch.Generator) -> FrameDetections:
-    """A prepared frame of ``len(det_counts)`` videos with random detections."""
+def random_frame(det_counts: list[int], appearance_dim: int, generator: torch.Generator,
+                 device: torch.device | str = "cpu") -> FrameDetections:
+    """A prepared frame of ``len(det_counts)`` videos with random detections, on ``device``."""
     num_videos, total = len(det_counts), sum(det_counts)
     video = torch.repeat_interleave(torch.arange(num_videos), torch.tensor(det_counts, dtype=torch.long))
     boxes = random_boxes(total, generator)
     image_size = torch.tensor([IMAGE_SIZE] * num_videos)
-    return FrameDetections(
+    return on_device(FrameDetections(
         present=torch.ones(num_videos, dtype=torch.bool),
         image_size=image_size,
         video=video,
@@ -91,17 +116,17 @@ def random_frame(det_counts: list[int], appearance_dim: int, generator: torch.Ge
         scores=torch.rand(total, generator=generator),
         appearance=torch.randn(total, appearance_dim, generator=generator) * 0.2,
         frame_appearance=torch.randn(num_videos, appearance_dim, generator=generator) * 0.2,
-    )
+    ), device)
 
 
 def random_state(model: RecurrentGraphTracker, track_counts: list[int], generator: torch.Generator) -> TrackState:
-    """A started state with ``track_counts[b]`` live tracks in video ``b``."""
+    """A started state with ``track_counts[b]`` live tracks in video ``b``, on the model's device."""
     num_videos, total = len(track_counts), sum(track_counts)
     dim, appearance_dim = model.dim, model.config.appearance_dim
-    state = model.initial_state(num_videos)
+    state = model.initial_state(num_videos, "cpu")
     video = torch.repeat_interleave(torch.arange(num_videos), torch.tensor(track_counts, dtype=torch.long))
     init_var = float(model.appearance.init_var)
-    return dataclasses.replace(
+    return on_device(dataclasses.replace(
         state,
         video=video,
         track_id=torch.cat([torch.arange(n) for n in track_counts]) if total else torch.zeros(0, dtype=torch.long),
@@ -117,7 +142,11 @@ def random_state(model: RecurrentGraphTracker, track_counts: list[int], generato
                           "var": torch.full((num_videos, appearance_dim), init_var)},
         started=torch.ones(num_videos, dtype=torch.bool),
         next_id=torch.tensor(track_counts, dtype=torch.long),
-    )
+    ), model_device(model))
+
+
+def model_device(model: RecurrentGraphTracker) -> torch.device:
+    return next(model.parameters()).device
 
 
 def _heuristic_tracker(num_dets: int, generator: torch.Generator):
@@ -138,11 +167,12 @@ def _heuristic_tracker(num_dets: int, generator: torch.Generator):
 
 
 def _mask_case(model: RecurrentGraphTracker, count: int, generator: torch.Generator):
+    device = model_device(model)
     state = random_state(model, [count], generator)
-    frame = random_frame([count], model.config.appearance_dim, generator)
+    frame = random_frame([count], model.config.appearance_dim, generator, device)
     size = (IMAGE_SIZE[0] // model.config.mask_stride, IMAGE_SIZE[1] // model.config.mask_stride)
-    frame.mask_inputs = [torch.randn(count, 2, *size, generator=generator)]
-    assigned = torch.arange(count)
+    frame.mask_inputs = [torch.randn(count, 2, *size, generator=generator).to(device)]
+    assigned = torch.arange(count, device=device)
 
     def run() -> None:
         logits = model.track_masks(state, frame, assigned)[0]
@@ -157,7 +187,7 @@ def latency_rows(model: RecurrentGraphTracker, sizes: Sequence[tuple[int, int]],
     generator = torch.Generator().manual_seed(1)
     for tracks, dets in sizes:
         state = random_state(model, [tracks], generator)
-        frame = random_frame([dets], model.config.appearance_dim, generator)
+        frame = random_frame([dets], model.config.appearance_dim, generator, model_device(model))
         graph = model.graph_inputs(state, frame, state.empty_appearance)
         dense_state, dense_frame = to_dense(state, frame)
         dense_gnn = gnn_inputs(model, dense_state, dense_frame)
@@ -167,7 +197,7 @@ def latency_rows(model: RecurrentGraphTracker, sizes: Sequence[tuple[int, int]],
             ("pyg", "step"): lambda: model.step(state, frame),
             ("dense", "step"): lambda: dense_step(model, dense_state, dense_frame),
         }
-        if heuristic and tracks == dets:
+        if heuristic and tracks == dets and model_device(model).type == "cpu":
             tracker, detections = _heuristic_tracker(dets, generator)
             cases[("masktrack-rule", "step")] = lambda: tracker.update(detections)
         cases["mask"] = _mask_case(model, tracks, generator)
@@ -199,7 +229,8 @@ def batched_rows(model: RecurrentGraphTracker, batches: Sequence[int], repeats: 
         chunks = []
         for start in range(0, videos, batch):
             state = random_state(model, track_counts[start:start + batch], generator)
-            frame = random_frame(det_counts[start:start + batch], model.config.appearance_dim, generator)
+            frame = random_frame(det_counts[start:start + batch], model.config.appearance_dim, generator,
+                                 model_device(model))
             chunks.append((state, frame, *to_dense(state, frame)))
         impls = {
             "pyg": lambda: [model.step(state, frame) for state, frame, _, _ in chunks],
@@ -214,8 +245,9 @@ def batched_rows(model: RecurrentGraphTracker, batches: Sequence[int], repeats: 
 def compile_row(model: RecurrentGraphTracker, repeats: int, progress: Callable[[str], None]) -> dict:
     """Compile the GNN (no graph breaks allowed) and time the 10×10 step with it against eager."""
     generator = torch.Generator().manual_seed(4)
+    device = model_device(model)
     state = random_state(model, [10], generator)
-    frame = random_frame([10], model.config.appearance_dim, generator)
+    frame = random_frame([10], model.config.appearance_dim, generator, device)
     eager_forward = model.gnn.forward_tensors
     result: dict[str, Any] = {"tracks": 10, "dets": 10}
     try:
@@ -227,7 +259,8 @@ def compile_row(model: RecurrentGraphTracker, repeats: int, progress: Callable[[
         # Non-square sizes first: a square first call would let dynamo assume M == N ("duck" sizing) and
         # recompile for the next size. Afterwards every size must reuse the one dynamic graph.
         for tracks, dets in ((3, 7), (12, 5), (10, 10)):
-            model.step(random_state(model, [tracks], generator), random_frame([dets], model.config.appearance_dim, generator))
+            model.step(random_state(model, [tracks], generator),
+                       random_frame([dets], model.config.appearance_dim, generator, device))
         result["compile_s"] = time.perf_counter() - start
         # One graph for every size (dynamic shapes), none broken.
         result["graphs"] = int(torch._dynamo.utils.counters["stats"]["unique_graphs"])
@@ -256,8 +289,10 @@ def compile_row(model: RecurrentGraphTracker, repeats: int, progress: Callable[[
     return result
 
 
-def machine() -> str:
-    """CPU model, core count and torch version."""
+def machine(device: torch.device | str = "cpu") -> str:
+    """CPU model, core count and torch version; the GPU's name for a CUDA ``device``."""
+    if torch.device(device).type == "cuda":
+        return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
@@ -268,16 +303,18 @@ def machine() -> str:
 
 
 def run_benchmark(sizes: Sequence[tuple[int, int]] = SIZES, batches: Sequence[int] = BATCHES, repeats: int = 7,
-                  threads: int = 1, compile: bool = True, heuristic: bool = True, progress: Callable[[str], None] = lambda line: None) -> dict:
-    """All rows as one dict (see the module docstring)."""
+                  threads: int = 1, compile: bool = True, heuristic: bool = True, progress: Callable[[str], None] = lambda line: None,
+                  device: torch.device | str = "cpu") -> dict:
+    """All rows as one dict (see the module docstring); ``device``: where the model and inputs live."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        model = build_model()
+        model = build_model(device=device)
         with torch.no_grad():
             rows, mask_rows = latency_rows(model, sizes, repeats, heuristic, progress)
             batched = batched_rows(model, batches, repeats, progress)
-            result = {"threads": threads, "machine": machine(), "step": rows, "batched": batched, "mask_head": mask_rows}
+            result = {"threads": threads, "machine": machine(device), "step": rows, "batched": batched,
+                      "mask_head": mask_rows}
             if compile:
                 result["compile"] = compile_row(model, repeats, progress)
         return result

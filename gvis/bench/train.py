@@ -13,7 +13,8 @@ sizes), of which up to 6 follow objects (jittered boxes, per-object appearance) 
 positives. ``B`` clips per step for B = 1, 4, 16: every B processes the same 16 clips. Random weights:
 ``init_threshold`` is set just below the initial init-head bias so that tracks are started, and
 ``max_tracks = 30`` keeps graphs within 30 × 30 as the detections are. The model is
-``configs/model/base.yaml`` (D = 128, mask stride 8).
+``configs/model/base.yaml`` (D = 128, mask stride 8). On a GPU (``device="cuda"``) the model and the collated
+clips live there and every timed pass ends with a ``torch.cuda.synchronize()``.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from torch import Tensor, nn
 from torch_geometric.utils import to_dense_batch
 
 from gvis.bench.dense_tracker import benchmark_config
+from gvis.bench.tracker import synchronize
 from gvis.detections.structures import Detections
 from gvis.gnn.dense_reference import dense_forward, dense_to_flat
 from gvis.gnn.features import FrameFeatures
@@ -126,11 +128,11 @@ def _box_masks(boxes: Tensor) -> Tensor:
     return (xs >= b[:, 0]) & (xs < b[:, 2]) & (ys >= b[:, 1]) & (ys < b[:, 3])
 
 
-def build_model(seed: int = 0) -> RecurrentGraphTracker:
+def build_model(seed: int = 0, device: torch.device | str = "cpu") -> RecurrentGraphTracker:
     config = benchmark_config()
     config = dataclasses.replace(config, init_threshold=config.head_bias - 0.1, max_tracks=30)
     torch.manual_seed(seed)
-    return RecurrentGraphTracker(config, num_classes=NUM_CLASSES)
+    return RecurrentGraphTracker(config, num_classes=NUM_CLASSES).to(device)
 
 
 def _train_steps(model: RecurrentGraphTracker, clips: list, batch: int) -> Callable[[], dict[str, float]]:
@@ -139,11 +141,12 @@ def _train_steps(model: RecurrentGraphTracker, clips: list, batch: int) -> Calla
     objective = ClipObjective(model, loss)
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-4, weight_decay=1e-4)
     category_ids = list(range(1, NUM_CLASSES + 1))
+    device = next(model.parameters()).device
 
     def run() -> dict[str, float]:
         sizes = {"tracks": 0.0}
         for start in range(0, len(clips), batch):
-            terms = objective(collate(clips[start:start + batch], model, category_ids, loss))
+            terms = objective(collate(clips[start:start + batch], model, category_ids, loss, device=device))
             optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
             optimizer.step()
@@ -154,7 +157,7 @@ def _train_steps(model: RecurrentGraphTracker, clips: list, batch: int) -> Calla
 
 
 def run_benchmark(batches=BATCHES, repeats: int = 3, threads: int = 1,
-                  progress: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
+                  progress: Callable[[str], None] = lambda line: None, device: torch.device | str = "cpu") -> dict[str, Any]:
     """``{"threads", "rows": [{"impl", "batch", "clips_per_s"}], "setup": {...}}`` (median of ``repeats``)."""
     torch.set_num_threads(threads)
     clips = random_clips()
@@ -165,12 +168,14 @@ def run_benchmark(batches=BATCHES, repeats: int = 3, threads: int = 1,
         seconds = {"pyg": [], "dense": []}
         runs = {}
         for impl in ("pyg", "dense"):
-            model = build_model()  # the same initial weights for every implementation and batch size
+            model = build_model(device=device)  # the same initial weights for every implementation and batch size
             runs[impl] = _train_steps(model if impl == "pyg" else dense_model(model), clips, batch)
         for _ in range(repeats):
             for impl, run in runs.items():  # interleaved, so machine load hits both alike
+                synchronize()
                 start = time.perf_counter()
                 sizes = run()
+                synchronize()
                 seconds[impl].append(time.perf_counter() - start)
                 if tracks_per_frame is None:
                     tracks_per_frame = sizes["tracks"] / frames

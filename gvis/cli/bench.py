@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backbones", nargs="+", help="pipeline: detector backbones (default: resnet50 resnet101 "
                         "resnet18 mobilenet_v3_large; maskrcnn = torchvision's Mask R-CNN)")
     parser.add_argument("--frames", type=int, default=20, help="pipeline: timed frames per row (default 20, after 3 warm-up)")
-    parser.add_argument("--device", default="cpu", help="pipeline: cpu (default) or cuda")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--batches", help="batch sizes of the throughput rows (tracker: 1,8,32; train: 1,4,16)")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
 
@@ -55,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import warnings
 
+    import torch
+
     from gvis.bench.tracker import machine, run_benchmark
     from gvis.errors import InputError
 
@@ -63,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
     if (args.threads is not None and args.threads < 1) or args.repeats < 1 or args.frames < 1:
         raise InputError("--threads, --repeats and --frames must be at least 1")
     warnings.filterwarnings("ignore", message=".*TorchScript.*")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device is available", field="--device")
     if args.target == "pipeline":
         return _pipeline(args)
     args.threads = args.threads or 1
@@ -71,14 +75,17 @@ def run(args: argparse.Namespace) -> int:
     if args.target == "train":
         from gvis.bench import train
 
-        print(f"gvis bench train: {machine()}, {args.threads} thread(s), median of {args.repeats}", file=sys.stderr)
+        print(f"gvis bench train: {machine(args.device)}, {args.threads} thread(s), median of {args.repeats}",
+              file=sys.stderr)
         result = train.run_benchmark(batches=batches, repeats=args.repeats, threads=args.threads,
-                                     progress=lambda line: print(line, file=sys.stderr))
+                                     progress=lambda line: print(line, file=sys.stderr), device=args.device)
         print_json(result) if args.json else print(train.format_table(result))
         return 0
-    print(f"gvis bench tracker: {machine()}, {args.threads} thread(s), median of {args.repeats}", file=sys.stderr)
+    print(f"gvis bench tracker: {machine(args.device)}, {args.threads} thread(s), median of {args.repeats}",
+          file=sys.stderr)
     result = run_benchmark(sizes=sizes, batches=batches, repeats=args.repeats, threads=args.threads,
-                           compile=not args.no_compile, progress=lambda line: print(line, file=sys.stderr))
+                           compile=not args.no_compile, progress=lambda line: print(line, file=sys.stderr),
+                           device=args.device)
     if args.json:
         print_json(result)
     else:
@@ -89,10 +96,8 @@ def run(args: argparse.Namespace) -> int:
 def _pipeline(args: argparse.Namespace) -> int:
     import sys
 
-    import torch
-
     from gvis.bench import pipeline
-    from gvis.errors import ConfigError, InputError
+    from gvis.errors import ConfigError
 
     sizes = parse_sizes(",".join(args.sizes or ["480x864,240x320"]), "--sizes", minimum=32)
     backbones = ",".join(args.backbones or pipeline.BACKBONES).split(",")
@@ -100,8 +105,6 @@ def _pipeline(args: argparse.Namespace) -> int:
     unknown = [b for b in backbones if b not in known]
     if unknown:
         raise ConfigError(f"unknown backbone '{unknown[0]}'; options: {', '.join(known)}")
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("--device cuda: no CUDA device is available", field="--device")
     print(f"gvis bench pipeline: {pipeline.device_name(args.device)}, {args.frames} timed frames per row",
           file=sys.stderr)
     result = pipeline.run_benchmark(backbones, sizes, frames=args.frames, device=args.device, threads=args.threads,
