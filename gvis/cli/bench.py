@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default 1; pipeline: torch's default)")
     parser.add_argument("--repeats", type=int, help="timed repeats per figure, the median is reported (tracker: 7, train: 3)")
     parser.add_argument("--sizes", nargs="+", help="tracker: tracks x detections (default 5x5,10x10,30x30,100x100); "
-                        "pipeline: frame HxW (default 480x864 240x320); comma or space separated")
+                        "pipeline: frame HxW (default 480x864 240x320); train: one frame HxW (default 240x320); "
+                        "comma or space separated")
     parser.add_argument("--backbones", nargs="+", help="pipeline: detector backbones (default: resnet50 resnet101 "
                         "resnet18 mobilenet_v3_large; maskrcnn = torchvision's Mask R-CNN)")
     parser.add_argument("--frames", type=int, default=20, help="pipeline: timed frames per row (default 20, after 3 warm-up)")
@@ -71,16 +72,20 @@ def run(args: argparse.Namespace) -> int:
         return _pipeline(args)
     args.threads = args.threads or 1
     batches = _batches(args.batches or ("1,8,32" if args.target == "tracker" else "1,4,16"))
-    sizes = parse_sizes(",".join(args.sizes or ["5x5,10x10,30x30,100x100"]), "--sizes")
     if args.target == "train":
         from gvis.bench import train
 
+        frame_sizes = parse_sizes(",".join(args.sizes or ["240x320"]), "--sizes", minimum=32)
+        if len(frame_sizes) != 1:
+            raise InputError("gvis bench train takes one frame size", field="--sizes")
         print(f"gvis bench train: {machine(args.device)}, {args.threads} thread(s), median of {args.repeats}",
               file=sys.stderr)
         result = train.run_benchmark(batches=batches, repeats=args.repeats, threads=args.threads,
-                                     progress=lambda line: print(line, file=sys.stderr), device=args.device)
+                                     progress=lambda line: print(line, file=sys.stderr), device=args.device,
+                                     image_size=frame_sizes[0])
         print_json(result) if args.json else print(train.format_table(result))
         return 0
+    sizes = parse_sizes(",".join(args.sizes or ["5x5,10x10,30x30,100x100"]), "--sizes")
     print(f"gvis bench tracker: {machine(args.device)}, {args.threads} thread(s), median of {args.repeats}",
           file=sys.stderr)
     result = run_benchmark(sizes=sizes, batches=batches, repeats=args.repeats, threads=args.threads,
