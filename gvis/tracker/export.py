@@ -38,10 +38,11 @@ from torch import Tensor, nn
 from torch.export import Dim, ExportedProgram
 
 from gvis.errors import InputError
+from gvis.io import atomic_open
+from gvis.tracker.features import FrameDetections
 from gvis.tracker.heads import AssociationInputs
 from gvis.tracker.model import RecurrentGraphTracker, _best_detection
 from gvis.tracker.state import TrackState, rows_or_zeros
-from gvis.tracker.features import FrameDetections
 
 #: Names of the program's inputs, in order (see the module docstring).
 INPUT_NAMES = ("track_x", "track_c", "det_x", "det_logits", "empty_x", "empty_c", "track_det_index",
@@ -79,7 +80,7 @@ class StepCore(nn.Module):
     """The weighted part of a tracker's frame step (the module docstring), sharing the model's modules.
 
     ``forward`` returns a plain tuple in :class:`StepTensors` order (a named tuple does not survive
-    ``torch.export.save``); :func:`step_tensors` names it.
+    ``torch.export.save``); :class:`ExportedStep` names it.
     """
 
     def __init__(self, model: RecurrentGraphTracker) -> None:
@@ -160,8 +161,6 @@ def export_step(model: RecurrentGraphTracker) -> ExportedProgram:
 
 def save_step(program: ExportedProgram, path: str | os.PathLike) -> Path:
     """Write ``program`` to ``path`` (a ``.pt2`` file) atomically; returns the path."""
-    from gvis.io import atomic_open
-
     with atomic_open(path, "wb") as handle:
         torch.export.save(program, handle)
     return Path(path)
@@ -170,8 +169,9 @@ def save_step(program: ExportedProgram, path: str | os.PathLike) -> Path:
 class ExportedStep:
     """A loaded step program; calling it with the inputs of the module docstring gives :class:`StepTensors`.
 
-    An input outside what the program was exported for (no track or no detection, a wrong width or dtype)
-    raises :class:`~gvis.errors.InputError` with torch's one-line reason, naming the file.
+    An input outside what the program was exported for (no track or no detection, a wrong width or dtype,
+    sizes of one dimension that disagree) raises :class:`~gvis.errors.InputError` naming the file, the input
+    and the dimension (:meth:`check`); torch's own guards, should they catch anything else, the same way.
     """
 
     def __init__(self, program: ExportedProgram, source: str | os.PathLike = "exported step") -> None:
@@ -233,11 +233,6 @@ def load_step(path: str | os.PathLike) -> ExportedStep:
     except Exception as exc:  # not a .pt2 archive, or one of another torch
         raise InputError(f"cannot load an exported program: {_reason(exc)}", file=path) from None
     return ExportedStep(program, path)
-
-
-def step_tensors(outputs: tuple) -> StepTensors:
-    """:class:`StepTensors` of a :class:`StepCore`'s (or its program's) tuple of outputs."""
-    return StepTensors(*outputs)
 
 
 def _reason(exc: BaseException) -> str:
