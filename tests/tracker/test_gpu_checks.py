@@ -20,7 +20,20 @@ def gpu_checks():
     return module
 
 
-def test_without_cuda_one_line_and_exit_1(gpu_checks, monkeypatch, tmp_path, capsys):
+def test_without_cuda_the_script_prints_one_line_and_exits_1():
+    """As a user runs it: a fresh interpreter, CUDA hidden, nothing else on stderr (no import warnings)."""
+    import os
+    import sys
+
+    done = subprocess.run([sys.executable, str(SCRIPT), "--out", os.devnull], capture_output=True, text=True,
+                          env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": str(SCRIPT.parents[1])},
+                          cwd=SCRIPT.parents[1], timeout=120)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr == "gpu_checks: no CUDA device (torch.cuda.is_available() is False); nothing was run\n"
+
+
+def test_without_cuda_main_returns_1_and_writes_nothing(gpu_checks, monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     out = tmp_path / "gpu.md"
     assert gpu_checks.main(["--out", str(out)]) == 1
@@ -73,8 +86,9 @@ def test_run_part_reports_output_failure_and_timeout(gpu_checks):
 
     assert gpu_checks.run_part("train", finished)["output"] == "| table |"
     assert gpu_checks.run_part("train", failed)["error"] == "exit 2: gvis bench: error: boom"
+    limit = gpu_checks.LIMITS["tracker"]
     assert gpu_checks.run_part("tracker", slow) == {"ok": False, "command": gpu_checks.COMMANDS["tracker"],
-                                                    "error": "did not finish in 200 s"}
+                                                    "error": f"did not finish in {limit} s"}
 
 
 def test_page_from_hand_made_figures(gpu_checks):
