@@ -198,7 +198,7 @@ def dense_step(model: RecurrentGraphTracker, state: DenseState, frame: DenseFram
         best, best_slot = association.max(-1)
     else:
         best = association.new_full(state.track_mask.shape, float("-inf"))
-        best_slot = torch.zeros(state.track_mask.shape, dtype=torch.long)
+        best_slot = torch.zeros(state.track_mask.shape, dtype=torch.long, device=state.track_mask.device)
     matched = best >= config.match_threshold
     assigned = torch.where(matched, best_slot, -1)
     candidate = init > config.init_threshold

@@ -49,9 +49,7 @@ def device_name(device: str) -> str:
     """The GPU's name for ``cuda``, else the CPU model (:func:`gvis.bench.tracker.machine`)."""
     from gvis.bench.tracker import machine
 
-    if device.startswith("cuda"):
-        return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
-    return machine()
+    return machine(device)
 
 
 def synthetic_frames(size: tuple[int, int], count: int, seed: int = 0) -> Iterator[np.ndarray]:

@@ -18,7 +18,9 @@ Random weights and random inputs (seeded); the model is ``configs/model/base.yam
 ``model`` section of any training config (``gvis bench tracker --config C``: components from outside gvis
 included). Dense rows appear where the dense reference covers the model: at scope ``gnn`` a dense function
 for every block (:func:`gvis.gnn.dense_reference.covers`), for the step and the batched rows its components
-too (:func:`gvis.bench.dense_tracker.has_dense_reference`).
+too (:func:`gvis.bench.dense_tracker.has_dense_reference`). On a GPU (``device="cuda"``) the inputs are drawn
+on the CPU and moved, every timed run ends with a ``torch.cuda.synchronize()``, and the CPU-only
+``masktrack-rule`` row is left out.
 """
 from __future__ import annotations
 
@@ -60,19 +62,47 @@ def time_calls(cases: dict[Any, Callable[[], Any]], repeats: int = 7, min_second
     samples: dict[Any, list[float]] = {key: [] for key in cases}
     for _ in range(repeats):
         for key, fn in cases.items():
+            synchronize()
             start = time.perf_counter()
             for _ in range(calls[key]):
                 fn()
+            synchronize()
             samples[key].append((time.perf_counter() - start) / calls[key])
     return {key: statistics.median(values) for key, values in samples.items()}
 
 
-def build_model(seed: int = 0, config: TrackerConfig | None = None) -> RecurrentGraphTracker:
-    """The benchmarked tracker: ``config`` (default :func:`~gvis.bench.dense_tracker.benchmark_config`), random
-    weights of ``seed``."""
+def synchronize() -> None:
+    """Wait for queued GPU work (a timer must not stop before the kernels it times have run)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
+def on_device(value: Any, device: torch.device | str) -> Any:
+    """``value`` with every tensor in it (dataclass fields, dicts, lists) moved to ``device``."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{f.name: on_device(getattr(value, f.name), device)
+                                             for f in dataclasses.fields(value) if f.init})
+    if isinstance(value, dict):
+        return {key: on_device(item, device) for key, item in value.items()}
+    if isinstance(value, list):
+        return [on_device(item, device) for item in value]
+    return value
+
+
+def build_model(seed: int = 0, config: TrackerConfig | None = None,
+                device: torch.device | str = "cpu") -> RecurrentGraphTracker:
+    """The benchmarked tracker on ``device``: ``config`` (default
+    :func:`~gvis.bench.dense_tracker.benchmark_config`), random weights of ``seed``."""
     config = benchmark_config() if config is None else config
     torch.manual_seed(seed)
-    return RecurrentGraphTracker(config, num_classes=NUM_CLASSES).eval()
+    return RecurrentGraphTracker(config, num_classes=NUM_CLASSES).eval().to(device)
+
+
+def model_device(model: RecurrentGraphTracker) -> torch.device:
+    """Where ``model``'s weights live (its inputs are drawn there)."""
+    return next(model.parameters()).device
 
 
 def random_boxes(count: int, generator: torch.Generator) -> torch.Tensor:
@@ -82,14 +112,16 @@ def random_boxes(count: int, generator: torch.Generator) -> torch.Tensor:
     return torch.cat([xy, xy + wh], dim=1)
 
 
-def random_frame(model: RecurrentGraphTracker, det_counts: list[int], generator: torch.Generator) -> FrameDetections:
-    """A prepared frame of ``len(det_counts)`` videos with random detections, holding what ``model`` reads."""
+def random_frame(model: RecurrentGraphTracker, det_counts: list[int], generator: torch.Generator,
+                 device: torch.device | str | None = None) -> FrameDetections:
+    """A prepared frame of ``len(det_counts)`` videos with random detections, holding what ``model`` reads, on
+    ``device`` (default: the model's)."""
     appearance_dim, grid = model.config.appearance_dim, model.inputs.mask_grid
     num_videos, total = len(det_counts), sum(det_counts)
     video = torch.repeat_interleave(torch.arange(num_videos), torch.tensor(det_counts, dtype=torch.long))
     boxes = random_boxes(total, generator)
     image_size = torch.tensor([IMAGE_SIZE] * num_videos)
-    return FrameDetections(
+    return on_device(FrameDetections(
         present=torch.ones(num_videos, dtype=torch.bool),
         image_size=image_size,
         video=video,
@@ -101,16 +133,16 @@ def random_frame(model: RecurrentGraphTracker, det_counts: list[int], generator:
         appearance=torch.randn(total, appearance_dim, generator=generator) * 0.2,
         frame_appearance=torch.randn(num_videos, appearance_dim, generator=generator) * 0.2,
         mask_grid=None if grid is None else (torch.rand(total, grid * grid, generator=generator) < 0.3).float(),
-    )
+    ), model_device(model) if device is None else device)
 
 
 def random_state(model: RecurrentGraphTracker, track_counts: list[int], generator: torch.Generator) -> TrackState:
     """A started state with ``track_counts[b]`` live tracks in video ``b``: random embeddings and boxes; the
     appearance, scorer and detection-inputs states each component starts for a new track (the inputs'
-    from a random frame of those tracks' detections, when they keep any)."""
+    from a random frame of those tracks' detections, when they keep any); on the model's device."""
     num_videos, total = len(track_counts), sum(track_counts)
     dim, appearance_dim = model.dim, model.config.appearance_dim
-    state = model.initial_state(num_videos)
+    state = model.initial_state(num_videos, "cpu")
     video = torch.repeat_interleave(torch.arange(num_videos), torch.tensor(track_counts, dtype=torch.long))
     h = torch.randn(total, dim, generator=generator) * 0.1
     c = torch.randn(total, dim, generator=generator) * 0.1
@@ -122,9 +154,9 @@ def random_state(model: RecurrentGraphTracker, track_counts: list[int], generato
         torch.randn(num_videos, appearance_dim, generator=generator) * 0.2, empty_h)
     inputs = state.inputs
     if inputs:  # per-track inputs (e.g. the last matched box and mask): as if started from a frame's detections
-        first = random_frame(model, track_counts, generator)
+        first = random_frame(model, track_counts, generator, "cpu")
         inputs = model.inputs.advance(inputs, first, torch.zeros(0, dtype=torch.long), torch.arange(total))
-    return dataclasses.replace(
+    return on_device(dataclasses.replace(
         state,
         video=video,
         track_id=torch.cat([torch.arange(n) for n in track_counts]) if total else torch.zeros(0, dtype=torch.long),
@@ -140,7 +172,7 @@ def random_state(model: RecurrentGraphTracker, track_counts: list[int], generato
         inputs=inputs,
         started=torch.ones(num_videos, dtype=torch.bool),
         next_id=torch.tensor(track_counts, dtype=torch.long),
-    )
+    ), model_device(model))
 
 
 def _heuristic_tracker(num_dets: int, generator: torch.Generator):
@@ -161,11 +193,12 @@ def _heuristic_tracker(num_dets: int, generator: torch.Generator):
 
 
 def _mask_case(model: RecurrentGraphTracker, count: int, generator: torch.Generator):
+    device = model_device(model)
     state = random_state(model, [count], generator)
     frame = random_frame(model, [count], generator)
     size = (IMAGE_SIZE[0] // model.config.mask_stride, IMAGE_SIZE[1] // model.config.mask_stride)
-    frame.mask_inputs = [torch.randn(count, 2, *size, generator=generator)]
-    assigned = torch.arange(count)
+    frame.mask_inputs = [torch.randn(count, 2, *size, generator=generator).to(device)]
+    assigned = torch.arange(count, device=device)
 
     def run() -> None:
         logits = model.track_masks(state, frame, assigned)[0]
@@ -192,7 +225,7 @@ def latency_rows(model: RecurrentGraphTracker, sizes: Sequence[tuple[int, int]],
         if dense_step_covered:
             dense_state, dense_frame = to_dense(state, frame)
             cases[("dense", "step")] = lambda: dense_step(model, dense_state, dense_frame)
-        if heuristic and tracks == dets:
+        if heuristic and tracks == dets and model_device(model).type == "cpu":
             tracker, detections = _heuristic_tracker(dets, generator)
             cases[("masktrack-rule", "step")] = lambda: tracker.update(detections)
         cases["mask"] = _mask_case(model, tracks, generator)
@@ -281,8 +314,10 @@ def compile_row(model: RecurrentGraphTracker, repeats: int, progress: Callable[[
     return result
 
 
-def machine() -> str:
-    """CPU model, core count and torch version."""
+def machine(device: torch.device | str = "cpu") -> str:
+    """CPU model, core count and torch version; the GPU's name for a CUDA ``device``."""
+    if torch.device(device).type == "cuda":
+        return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
@@ -294,15 +329,17 @@ def machine() -> str:
 
 def run_benchmark(sizes: Sequence[tuple[int, int]] = SIZES, batches: Sequence[int] = BATCHES, repeats: int = 7,
                   threads: int = 1, compile: bool = True, heuristic: bool = True,
-                  progress: Callable[[str], None] = lambda line: None, config: TrackerConfig | None = None) -> dict:
+                  progress: Callable[[str], None] = lambda line: None, config: TrackerConfig | None = None,
+                  device: torch.device | str = "cpu") -> dict:
     """All rows as one dict (see the module docstring); ``config``: the model timed (default
-    :func:`~gvis.bench.dense_tracker.benchmark_config`)."""
+    :func:`~gvis.bench.dense_tracker.benchmark_config`); ``device``: where the model and inputs live."""
     with pinned_threads(threads):
-        model = build_model(config=config)
+        model = build_model(config=config, device=device)
         with torch.no_grad():
             rows, mask_rows = latency_rows(model, sizes, repeats, heuristic, progress)
             batched = batched_rows(model, batches, repeats, progress)
-            result = {"threads": threads, "machine": machine(), "step": rows, "batched": batched, "mask_head": mask_rows}
+            result = {"threads": threads, "machine": machine(device), "step": rows, "batched": batched,
+                      "mask_head": mask_rows}
             if compile:
                 result["compile"] = compile_row(model, repeats, progress)
         return result

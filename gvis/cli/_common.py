@@ -25,6 +25,19 @@ def add_set_argument(parser: argparse.ArgumentParser, schema: str, example: str,
     parser.set_defaults(_set_schema=schema)
 
 
+def parse_sizes(text: str, field: str, minimum: int = 0) -> tuple[tuple[int, int], ...]:
+    """``"5x5,10x10"`` → ``((5, 5), (10, 10))``, each value >= ``minimum``; ``InputError`` naming ``field``."""
+    from gvis.errors import InputError
+
+    try:
+        sizes = tuple(tuple(int(v) for v in item.split("x")) for item in text.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or any(len(size) != 2 or min(size) < minimum for size in sizes):
+        raise InputError(f"expected sizes like 5x5,10x10 (each at least {minimum}), got '{text}'", field=field)
+    return sizes  # type: ignore[return-value]
+
+
 def print_json(obj: Any) -> None:
     """The one JSON object a ``--json`` command prints on stdout."""
     json.dump(obj, sys.stdout)

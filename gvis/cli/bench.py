@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from gvis.cli._common import add_set_argument, print_json
+from gvis.cli._common import add_set_argument, parse_sizes, print_json
 
 COMMAND = "bench"
 HELP = "benchmarks: tracker latency and throughput, training throughput, detector + tracker pipeline FPS"
@@ -12,12 +12,13 @@ DESCRIPTION = (
     "(scopes gnn and step; PyG vs the dense padded reference vs the MaskTrack R-CNN rule), the mask head, "
     "batched throughput for B = 1, 8, 32 mixed-size videos, and torch.compile of the GNN. Random weights. "
     "See docs/tracker.md. gvis bench train: training clips/s for B = 1, 4, 16 (--batches) with native PyG "
-    "batching vs the dense padded GNN, 1-30 detections per frame; see docs/training.md. With --config C, "
-    "tracker and train time the model (and train the loss) of any training config instead of "
-    "configs/model/base.yaml; the dense rows appear where the dense reference covers the model. "
-    "gvis bench pipeline: FPS of detector + appearance + tracker + results encoding per backbone (--backbones) "
-    "and frame size (--sizes, default 480x864 240x320), I/O (MP4 decoding) excluded and included, random "
-    "weights; see docs/pipeline.md."
+    "batching vs the dense padded GNN, 1-30 detections per frame, 240x320 frames (--sizes HxW: another size); "
+    "see docs/training.md. With --config C, tracker and train time the model (and train the loss) of any "
+    "training config instead of configs/model/base.yaml; the dense rows appear where the dense reference "
+    "covers the model. --device cuda: tracker and train on a GPU. gvis bench pipeline: "
+    "FPS of detector + appearance + tracker + results encoding per backbone (--backbones) and frame size "
+    "(--sizes, default 480x864 240x320), I/O (MP4 decoding) excluded and included, random weights; see "
+    "docs/pipeline.md."
 )
 
 TARGETS = ("tracker", "train", "pipeline")
@@ -31,29 +32,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default 1; pipeline: torch's default)")
     parser.add_argument("--repeats", type=int, help="timed repeats per figure, the median is reported (tracker: 7, train: 3)")
     parser.add_argument("--sizes", nargs="+", help="tracker: tracks x detections (default 5x5,10x10,30x30,100x100); "
-                        "pipeline: frame HxW (default 480x864 240x320); comma or space separated")
+                        "pipeline: frame HxW (default 480x864 240x320); train: one frame HxW (default 240x320); "
+                        "comma or space separated")
     parser.add_argument("--backbones", nargs="+", help="pipeline: detector backbones (default: resnet50 resnet101 "
                         "resnet18 mobilenet_v3_large; maskrcnn = torchvision's Mask R-CNN)")
     parser.add_argument("--frames", type=int, default=20, help="pipeline: timed frames per row (default 20, after 3 warm-up)")
-    parser.add_argument("--device", default="cpu", help="pipeline: cpu (default) or cuda")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--batches", help="batch sizes of the throughput rows (tracker: 1,8,32; train: 1,4,16)")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
     parser.add_argument("--config", metavar="C", help="tracker, train: time the model of this training config "
                         "(YAML path or name in configs/train/) instead of configs/model/base.yaml")
     add_set_argument(parser, "gvis.train.config:TrainConfig", "optim.lr=1e-3", "--config C")
-
-
-def _sizes(text: str, minimum: int = 0) -> tuple[tuple[int, int], ...]:
-    """``"5x5,10x10"`` → ``((5, 5), (10, 10))`` (each value >= ``minimum``)."""
-    from gvis.errors import InputError
-
-    try:
-        sizes = tuple(tuple(int(v) for v in item.split("x")) for item in text.split(","))
-    except ValueError:
-        sizes = ()
-    if not sizes or any(len(size) != 2 or min(size) < minimum for size in sizes):
-        raise InputError(f"expected sizes like 5x5,10x10 (each at least {minimum}), got '{text}'", field="--sizes")
-    return sizes  # type: ignore[return-value]
 
 
 def _batches(text: str) -> tuple[int, ...]:
@@ -73,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import warnings
 
+    import torch
+
     from gvis.bench.tracker import machine, run_benchmark
     from gvis.errors import InputError
 
@@ -81,28 +72,35 @@ def run(args: argparse.Namespace) -> int:
     if (args.threads is not None and args.threads < 1) or args.repeats < 1 or args.frames < 1:
         raise InputError("--threads, --repeats and --frames must be at least 1")
     warnings.filterwarnings("ignore", message=".*TorchScript.*")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device is available", field="--device")
     if args.target == "pipeline":
         if args.config is not None or args.overrides:
             raise InputError("--config and --set time a tracker model: bench tracker or bench train", field="--config")
         return _pipeline(args)
     args.threads = args.threads or 1
     batches = _batches(args.batches or ("1,8,32" if args.target == "tracker" else "1,4,16"))
-    sizes = _sizes(",".join(args.sizes or ["5x5,10x10,30x30,100x100"]))
     config = _train_config(args)
     model = f", model of {args.config}" if args.config else ""
-    print(f"gvis bench {args.target}: {machine()}, {args.threads} thread(s), median of {args.repeats}{model}",
-          file=sys.stderr)
+    header = f"{machine(args.device)}, {args.threads} thread(s), median of {args.repeats}{model}"
     if args.target == "train":
         from gvis.bench import train
 
+        frame_sizes = parse_sizes(",".join(args.sizes or ["240x320"]), "--sizes", minimum=32)
+        if len(frame_sizes) != 1:
+            raise InputError("gvis bench train takes one frame size", field="--sizes")
+        print(f"gvis bench train: {header}", file=sys.stderr)
         result = train.run_benchmark(batches=batches, repeats=args.repeats, threads=args.threads,
-                                     progress=lambda line: print(line, file=sys.stderr), config=config)
+                                     progress=lambda line: print(line, file=sys.stderr), config=config,
+                                     device=args.device, image_size=frame_sizes[0])
         result["config"] = args.config
         print_json(result) if args.json else print(train.format_table(result))
         return 0
+    sizes = parse_sizes(",".join(args.sizes or ["5x5,10x10,30x30,100x100"]), "--sizes")
+    print(f"gvis bench tracker: {header}", file=sys.stderr)
     result = run_benchmark(sizes=sizes, batches=batches, repeats=args.repeats, threads=args.threads,
                            compile=not args.no_compile, progress=lambda line: print(line, file=sys.stderr),
-                           config=None if config is None else config.model)
+                           config=None if config is None else config.model, device=args.device)
     result["config"] = args.config
     if args.json:
         print_json(result)
@@ -127,19 +125,15 @@ def _train_config(args: argparse.Namespace):
 def _pipeline(args: argparse.Namespace) -> int:
     import sys
 
-    import torch
-
     from gvis.bench import pipeline
-    from gvis.errors import ConfigError, InputError
+    from gvis.errors import ConfigError
 
-    sizes = _sizes(",".join(args.sizes or ["480x864,240x320"]), minimum=32)
+    sizes = parse_sizes(",".join(args.sizes or ["480x864,240x320"]), "--sizes", minimum=32)
     backbones = ",".join(args.backbones or pipeline.BACKBONES).split(",")
     known = (*pipeline.BACKBONES, "maskrcnn")
     unknown = [b for b in backbones if b not in known]
     if unknown:
         raise ConfigError(f"unknown backbone '{unknown[0]}'; options: {', '.join(known)}")
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("--device cuda: no CUDA device is available", field="--device")
     print(f"gvis bench pipeline: {pipeline.device_name(args.device)}, {args.frames} timed frames per row",
           file=sys.stderr)
     result = pipeline.run_benchmark(backbones, sizes, frames=args.frames, device=args.device, threads=args.threads,

@@ -95,8 +95,27 @@ def detection_mask_logits(detections: Detections, size: tuple[int, int], binary_
     if detections.mask_logits is not None:
         logits = detections.mask_logits.float().unsqueeze(1)
         return F.interpolate(logits, size=size, mode="bilinear", align_corners=False).squeeze(1)
-    fraction = F.interpolate(detections.mask_tensor().float().unsqueeze(1), size=size, mode="area").squeeze(1)
-    return binary_logit * (2 * fraction - 1)
+    return binary_logit * (2 * area_fractions(detections.mask_tensor(), size) - 1)
+
+
+def area_fractions(masks: Tensor, size: tuple[int, int]) -> Tensor:
+    """``[N, h, w]`` float: the fraction of each cell of an ``h×w`` grid over the frame that each of the ``masks
+    [N, H, W]`` (bool) covers — ``F.interpolate(mode="area")`` of the masks as floats, and equal to it.
+
+    When ``h`` divides ``H`` and ``w`` divides ``W`` (a frame size divisible by the mask stride) the pixels of each
+    cell are counted in integers, without the float copy of the full-size masks that pooling needs (at 480×864
+    that copy was most of what preparing a training frame cost, docs/training.md).
+    """
+    count, height, width = masks.shape
+    rows, cols = size
+    if height % rows or width % cols:
+        return F.interpolate(masks.float().unsqueeze(1), size=size, mode="area").squeeze(1)
+    cell_height, cell_width = height // rows, width // cols
+    # Column counts per cell row in bytes while they fit (twice as fast as int32), then whole cells.
+    column_counts = masks.view(torch.uint8).reshape(count, rows, cell_height, width).sum(
+        2, dtype=torch.uint8 if cell_height < 256 else torch.int32)
+    counts = column_counts.view(count, rows, cols, cell_width).sum(3, dtype=torch.int32)
+    return counts.float() / cell_height / cell_width  # the pooling's own division order: same floats
 
 
 def grid_masks(detections: Detections, grid: int) -> Tensor:
@@ -104,8 +123,7 @@ def grid_masks(detections: Detections, grid: int) -> Tensor:
     (rows first; area-averaged, so cells on a mask's boundary get fractions)."""
     if len(detections) == 0:
         return torch.zeros((0, grid * grid))
-    masks = detections.mask_tensor().float().unsqueeze(1)
-    return F.interpolate(masks, size=(grid, grid), mode="area").flatten(1)
+    return area_fractions(detections.mask_tensor(), (grid, grid)).flatten(1)
 
 
 def box_masks(boxes: Tensor, image_size: tuple[int, int], size: tuple[int, int]) -> Tensor:

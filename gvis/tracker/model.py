@@ -318,16 +318,13 @@ class RecurrentGraphTracker(nn.Module):
 
         # Hard assignment (detached, docs/model.md §4).
         with torch.no_grad():
-            assign = _exclusive_detection if config.assignment == "exclusive" else _best_detection
-            assigned = assign(association.detach(), src, dst, num_tracks, config.match_threshold)
+            assigned = hard_assignment(config, association.detach(), src, dst, num_tracks, frame.num_detections)
             matched = assigned >= 0
             frames_since = torch.where(matched, 0, state.frames_since_matched + 1)
             survives = torch.ones_like(matched)
             if config.max_inactive_frames is not None:
                 survives = frames_since <= config.max_inactive_frames
-            starts = initialisation.detach() > config.init_threshold
-            if not config.claimed_start_tracks:
-                starts[assigned[matched]] = False
+            starts = start_candidates(config, initialisation.detach(), assigned)
             new_dets = _new_track_detections(starts, frame, state.video[survives], config.max_tracks)
         num_new = new_dets.shape[0]
         # Every row below: existing tracks (T) then new tracks (K). row_det = assigned detection or −1.
@@ -461,6 +458,25 @@ def _cat_rows(old: dict[str, Tensor], new: dict[str, Tensor]) -> dict[str, Tenso
     return {key: torch.cat([old[key], value]) for key, value in new.items()}
 
 
+def hard_assignment(config: TrackerConfig, association: Tensor, src: Tensor, dst: Tensor, num_tracks: int,
+                    num_dets: int) -> Tensor:
+    """``[T]`` detection row each track takes (−1: none) under ``config.assignment`` and ``match_threshold``,
+    from the pairs' ``association [E]`` (``src``, ``dst``: their track and detection rows); docs/model.md §4."""
+    if config.assignment == "exclusive":
+        return _exclusive_detection(association, src, dst, num_tracks, num_dets, config.match_threshold)
+    return _best_detection(association, src, dst, num_tracks, config.match_threshold)
+
+
+def start_candidates(config: TrackerConfig, initialisation: Tensor, assigned: Tensor) -> Tensor:
+    """``[N]`` bool, the detections that may start a track: ``s_0n > init_threshold``, and with
+    ``claimed_start_tracks: false`` none that a track took (``assigned [T]``, −1: none). Which of them do
+    start one (confidence order, ``max_tracks``) is the step's to decide."""
+    starts = initialisation > config.init_threshold
+    if not config.claimed_start_tracks:
+        starts[assigned[assigned >= 0]] = False
+    return starts
+
+
 def _best_detection(association: Tensor, src: Tensor, dst: Tensor, num_tracks: int, threshold: float) -> Tensor:
     """``[T]`` detection row of each track's best edge if its logit ≥ ``threshold``, else −1 (ties: first edge)."""
     best = association.new_full((num_tracks,), float("-inf"))
@@ -480,32 +496,39 @@ def _group_rank(sorted_groups: Tensor, num_groups: int) -> Tensor:
     return torch.arange(sorted_groups.numel(), device=sorted_groups.device) - first[sorted_groups]
 
 
-def _exclusive_detection(association: Tensor, src: Tensor, dst: Tensor, num_tracks: int, threshold: float) -> Tensor:
+def _exclusive_detection(association: Tensor, src: Tensor, dst: Tensor, num_tracks: int, num_dets: int,
+                         threshold: float) -> Tensor:
     """``[T]`` detection row of each track, one-to-one, −1 if none: the greedy matching that takes pairs in
     descending ``association`` (≥ ``threshold``) and skips those whose track or detection is taken.
 
     Computed in rounds without a loop over pairs: a pair that is the best of its track and of its detection
     among the pairs still open (ties: the first pair) is one the greedy order would take, since nothing
     still open outranks it on either side; take all such pairs, close their tracks and detections, repeat.
+    Every tensor in a round keeps its size, so that ``torch.export`` traces the rounds as one loop.
     """
     num_edges = src.shape[0]
-    detection = torch.full((num_tracks,), -1, dtype=torch.long, device=src.device)
-    if num_edges == 0:
-        return detection
-    num_dets = int(dst.max()) + 1
     edge = torch.arange(num_edges, device=src.device)
-    open_edge = association >= threshold
-    while bool(open_edge.any()):
+    no_edge = torch.zeros(1, dtype=torch.bool, device=src.device)  # index num_edges: "no best edge"
+    dst_or_none = torch.cat([dst, dst.new_full((1,), -1)])
+
+    def take_round(open_edge: Tensor, detection: Tensor) -> tuple[Tensor, Tensor]:
         score = torch.where(open_edge, association, float("-inf"))
         track_best = _first_best(score, src, num_tracks, edge)
         det_best = _first_best(score, dst, num_dets, edge)
-        taken = open_edge & (track_best[src] == edge) & (det_best[dst] == edge)
-        detection[src[taken]] = dst[taken]
-        closed_track = torch.zeros(num_tracks, dtype=torch.bool, device=src.device)
-        closed_track[src[taken]] = True
-        closed_det = torch.zeros(num_dets, dtype=torch.bool, device=src.device)
-        closed_det[dst[taken]] = True
-        open_edge &= ~closed_track[src] & ~closed_det[dst]
+        taken = torch.cat([open_edge & (track_best[src] == edge) & (det_best[dst] == edge), no_edge])
+        track_taken, det_taken = taken[track_best], taken[det_best]
+        detection = torch.where(track_taken, dst_or_none[track_best], detection)
+        return open_edge & ~track_taken[src] & ~det_taken[dst], detection
+
+    open_edge = association >= threshold
+    detection = torch.full((num_tracks,), -1, dtype=torch.long, device=src.device)
+    if torch.compiler.is_compiling():  # traced: a data-dependent number of rounds needs torch's loop operator
+        from torch._higher_order_ops import while_loop
+
+        src, dst = src.clone(), dst.clone()  # the loop may not read two views of one tensor (the pair index)
+        return while_loop(lambda open_edge, _: open_edge.any(), take_round, (open_edge, detection))[1]
+    while bool(open_edge.any()):
+        open_edge, detection = take_round(open_edge, detection)
     return detection
 
 

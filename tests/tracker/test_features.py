@@ -6,9 +6,11 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from gvis.errors import InputError
 from gvis.tracker.features import (
+    area_fractions,
     box_masks,
     class_logits,
     detection_mask_logits,
@@ -124,3 +126,28 @@ def test_graph_inputs_on_a_hand_made_frame():
     assert torch.allclose(inputs.det_x, det_x, atol=1e-6)
     assert torch.equal(inputs.track_x, state.h) and torch.equal(inputs.empty_x, state.empty_h)
     assert inputs.empty_det_index.tolist() == [[0, 0], [0, 1]]
+
+
+def test_area_fractions_count_cells_and_equal_area_pooling():
+    masks = torch.zeros((1, 4, 6), dtype=torch.bool)
+    masks[0, :2, :3] = True  # the top-left 2x3 block
+    masks[0, 3, 5] = True
+    # 2x2 cells of 2x3 pixels: full, empty / empty, 1 of 6.
+    assert torch.equal(area_fractions(masks, (2, 2)), torch.tensor([[[1.0, 0.0], [0.0, 1 / 6]]]))
+    generator = torch.Generator().manual_seed(0)
+    for (height, width), size in [((480, 864), (60, 108)), ((480, 864), (120, 216)), ((60, 90), (20, 30)),
+                                  ((42, 42), (6, 6)), ((50, 70), (7, 9)), ((48, 64), (8, 8))]:
+        random = torch.rand(3, height, width, generator=generator) < 0.4
+        pooled = F.interpolate(random.float().unsqueeze(1), size=size, mode="area").squeeze(1)
+        assert torch.equal(area_fractions(random, size), pooled), (height, width, size)
+    wide = torch.rand(2, 16, 40, generator=generator) < 0.5
+    strided = wide[:, :, ::2]  # not contiguous
+    assert torch.equal(area_fractions(strided, (4, 5)),
+                       F.interpolate(strided.float().unsqueeze(1), size=(4, 5), mode="area").squeeze(1))
+
+
+def test_area_fractions_of_tall_cells_do_not_overflow():
+    """Cells of 300 rows: a column of a full cell counts 300, more than a byte holds."""
+    masks = torch.ones((1, 600, 4), dtype=torch.bool)
+    masks[0, 300:, 2:] = False
+    assert torch.equal(area_fractions(masks, (2, 2)), torch.tensor([[[1.0, 1.0], [1.0, 0.0]]]))

@@ -103,7 +103,7 @@ def test_exclusive_assignment_equals_greedy_over_sorted_pairs(generator):
             if logits[edge] >= -0.5 and expected[track] < 0 and det not in taken_dets:
                 expected[track] = det
                 taken_dets.add(det)
-        assert _exclusive_detection(logits, src, dst, num_tracks, -0.5).tolist() == expected
+        assert _exclusive_detection(logits, src, dst, num_tracks, num_dets, -0.5).tolist() == expected
 
 
 def test_max_tracks_and_max_inactive_frames():
