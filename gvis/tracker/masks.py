@@ -1,4 +1,4 @@
-"""Track masks at frame size (spec §4): each pixel goes to the highest of [background ; K track logits]
+"""Track masks at frame size (docs/model.md §4): each pixel goes to the highest of [background ; K track logits]
 upsampled bilinearly from the working mask resolution.
 
 :meth:`RecurrentGraphTracker.pixel_assignment` is the reference (``[K, H, W]`` bool from every track's
