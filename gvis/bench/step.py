@@ -183,13 +183,17 @@ def run_benchmark(frames: int = 20, threads: Sequence[int] = (1, 2), size: tuple
 
     rows, differing_pixels, differing_scores, tracks = [], 0, 0, 0.0
     coverage = min(box_coverage(d) for d in scenario_frames(WARMUP + frames, size, seed))
-    for count in threads:
-        progress(f"{size[0]}x{size[1]}, {count} thread(s): {WARMUP} + {frames} frames per implementation")
-        timed = time_frames(frames, count, size, seed)
-        rows += timed["rows"]
-        differing_pixels += timed["differing_mask_pixels"]
-        differing_scores += timed["differing_scores"]
-        tracks = timed["tracks_per_frame"]
+    previous_threads = torch.get_num_threads()
+    try:
+        for count in threads:
+            progress(f"{size[0]}x{size[1]}, {count} thread(s): {WARMUP} + {frames} frames per implementation")
+            timed = time_frames(frames, count, size, seed)
+            rows += timed["rows"]
+            differing_pixels += timed["differing_mask_pixels"]
+            differing_scores += timed["differing_scores"]
+            tracks = timed["tracks_per_frame"]
+    finally:
+        torch.set_num_threads(previous_threads)
     result = {
         "machine": machine(), "size": list(size), "frames": frames, "detections": NUM_DETECTIONS,
         "tracks_per_frame": tracks, "min_box_coverage": round(coverage, 3), "rows": rows,
