@@ -18,10 +18,13 @@ DESCRIPTION = (
     "covers the model. --device cuda: tracker and train on a GPU. gvis bench pipeline: "
     "FPS of detector + appearance + tracker + results encoding per backbone (--backbones) and frame size "
     "(--sizes, default 480x864 240x320), I/O (MP4 decoding) excluded and included, random weights; see "
-    "docs/pipeline.md."
+    "docs/pipeline.md. gvis bench step: the learned tracker's full step per frame (filtering, "
+    "graph, GNN, heads, mask head, pixel assignment, RLE) at the paper's 480x864 with 16 detections and 24 "
+    "tracks, inference vs the reference computation of the masks, 1 and 2 threads (--threads: one count), "
+    "median and minimum over --frames frames, peak memory; see docs/tracker.md."
 )
 
-TARGETS = ("tracker", "train", "pipeline")
+TARGETS = ("tracker", "train", "pipeline", "step")
 #: Writes only scratch files (in a temporary folder) that it reads back; prints its results.
 OUTPUTS_STAGED = False
 
@@ -29,15 +32,16 @@ OUTPUTS_STAGED = False
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", choices=TARGETS, help="what to benchmark")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    parser.add_argument("--threads", type=int, help="torch intra-op threads (default 1; pipeline: torch's default)")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default 1; pipeline: torch's default; "
+                        "step: 1 and 2)")
     parser.add_argument("--repeats", type=int, help="timed repeats per figure, the median is reported (tracker: 7, train: 3)")
     parser.add_argument("--sizes", nargs="+", help="tracker: tracks x detections (default 5x5,10x10,30x30,100x100); "
-                        "pipeline: frame HxW (default 480x864 240x320); train: one frame HxW (default 240x320); "
+                        "pipeline: frame HxW (default 480x864 240x320); train: one frame HxW (default 240x320); step: one frame HxW (default 480x864); "
                         "comma or space separated")
     parser.add_argument("--backbones", nargs="+", help="pipeline: detector backbones (default: resnet50 resnet101 "
                         "resnet18 mobilenet_v3_large; maskrcnn = torchvision's Mask R-CNN)")
-    parser.add_argument("--frames", type=int, default=20, help="pipeline: timed frames per row (default 20, after 3 warm-up)")
-    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--frames", type=int, default=20, help="pipeline, step: timed frames per row (default 20, after 3 warm-up)")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda (tracker, train, pipeline)")
     parser.add_argument("--batches", help="batch sizes of the throughput rows (tracker: 1,8,32; train: 1,4,16)")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
     parser.add_argument("--config", metavar="C", help="tracker, train: time the model of this training config "
@@ -74,10 +78,10 @@ def run(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore", message=".*TorchScript.*")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA device is available", field="--device")
-    if args.target == "pipeline":
+    if args.target in ("pipeline", "step"):
         if args.config is not None or args.overrides:
             raise InputError("--config and --set time a tracker model: bench tracker or bench train", field="--config")
-        return _pipeline(args)
+        return _pipeline(args) if args.target == "pipeline" else _step(args)
     args.threads = args.threads or 1
     batches = _batches(args.batches or ("1,8,32" if args.target == "tracker" else "1,4,16"))
     config = _train_config(args)
@@ -139,6 +143,20 @@ def _pipeline(args: argparse.Namespace) -> int:
     result = pipeline.run_benchmark(backbones, sizes, frames=args.frames, device=args.device, threads=args.threads,
                                     progress=lambda line: print(line, file=sys.stderr))
     print_json(result) if args.json else print(pipeline.format_table(result))
+    return 0
+
+
+def _step(args: argparse.Namespace) -> int:
+    import sys
+
+    from gvis.bench import step
+
+    threads = (args.threads,) if args.threads is not None else (1, 2)
+    sizes = parse_sizes(",".join(args.sizes), "--sizes", minimum=32) if args.sizes else (step.SIZE,)
+    print(f"gvis bench step: {', '.join(map(str, threads))} thread(s), {args.frames} timed frames", file=sys.stderr)
+    result = step.run_benchmark(frames=args.frames, threads=threads, size=sizes[0],
+                                progress=lambda line: print(line, file=sys.stderr))
+    print_json(result) if args.json else print(step.format_table(result))
     return 0
 
 

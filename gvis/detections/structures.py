@@ -26,7 +26,8 @@ def encode_masks(masks: Tensor) -> list[RLE]:
     """COCO compressed RLE (``counts`` as str) of each mask in ``masks [N, H, W]`` (bool)."""
     if masks.shape[0] == 0:
         return []
-    array = np.asfortranarray(masks.detach().cpu().numpy().astype(np.uint8).transpose(1, 2, 0))
+    # [H, W, N] uint8 in column-major order; no copy when each mask is already stored column-major.
+    array = np.asfortranarray(masks.detach().bool().cpu().permute(1, 2, 0).numpy().view(np.uint8))
     rles = mask_utils.encode(array)
     for rle in rles:
         rle["counts"] = rle["counts"].decode("ascii")

@@ -67,13 +67,14 @@ class VideoResults:
         track_ids = tracks.track_ids.tolist()
         if len(set(track_ids)) != len(track_ids):
             raise ValueError(f"VideoResults: frame {frame} repeats a track id: {track_ids}")
-        has_mask = tracks.masks.flatten(1).any(1)
-        rles = iter(encode_masks(tracks.masks[has_mask]))
-        for track_id, label, score, masked in zip(track_ids, tracks.labels.tolist(), tracks.scores.tolist(), has_mask.tolist()):
+        # Reductions and encoding that keep the masks' memory layout (no full-size copy per track).
+        has_mask = tracks.masks.amax(dim=(1, 2)).tolist()
+        rles = encode_masks(tracks.masks)
+        for track_id, label, score, masked, rle in zip(track_ids, tracks.labels.tolist(), tracks.scores.tolist(),
+                                                       has_mask, rles):
             record = self._tracks.setdefault(track_id, [None, None, {}])
             record[0], record[1] = int(label), float(score)
             if masked:
-                rle = next(rles)
                 record[2][frame] = {"size": [int(v) for v in rle["size"]], "counts": rle["counts"]}
         self.num_frames += 1
 

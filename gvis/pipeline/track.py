@@ -23,7 +23,7 @@ from gvis.viz.writers import Mp4Writer
 def draw_live_tracks(frame: np.ndarray, tracks: Tracks, names: dict[int, str], min_score: float = 0.3,
                      caption: str | None = None) -> np.ndarray:
     """``frame`` with the tracks that have a mask and score at least ``min_score`` drawn (higher on top)."""
-    has_mask = tracks.masks.flatten(1).any(1).tolist() if len(tracks) else []
+    has_mask = tracks.masks.amax(dim=(1, 2)).tolist() if len(tracks) else []
     shown = [k for k in range(len(tracks)) if has_mask[k] and float(tracks.scores[k]) >= min_score]
     shown.sort(key=lambda k: float(tracks.scores[k]))
     drawings = []

@@ -362,3 +362,55 @@ class MaskHead(nn.Module):
         embedding = F.relu(self.embedding(h))[:, :, None, None].expand(count, -1, height, width)
         hidden = F.relu(self.conv1(torch.cat([mask_inputs, embedding], dim=1)))
         return self.conv2(hidden).squeeze(1)
+
+    def forward_per_detection(self, det_inputs: Tensor, rows: Tensor, h: Tensor) -> Tensor:
+        r"""``forward(det_inputs[rows], h)`` computed without the ``[K, 2 + E, h, w]`` input (inference).
+
+        Shapes: ``det_inputs [N, 2, h, w]``, ``rows [K]`` (each track's detection), ``h [K, D]`` → ``[K, h, w]``.
+
+        The same function, regrouped by linearity: the first convolution splits into its (mask ; box)
+        channels, evaluated once per detection, and its embedding channels, which are constant over the map,
+        so their response is ``V_k · valid`` with ``V_k [hidden, 9]`` the weights contracted with the
+        embedding and ``valid [9, h·w]`` whether each 3×3 tap falls inside the map (the zero padding at the
+        border). The second convolution (one output channel) is a ``[9, hidden]`` matrix product followed by
+        nine shifted sums. ~10× fewer multiply-adds than :meth:`forward` on the paper's 120×216 maps; the
+        result differs from :meth:`forward`'s only by float rounding (summation order).
+        """
+        count = rows.shape[0]
+        _, _, height, width = det_inputs.shape
+        weight = self.conv1.weight  # [hidden, 2 + E, 3, 3]
+        used, track_input = torch.unique(rows, return_inverse=True)
+        # (mask ; box) part of conv1, one per detection: [U, hidden, h·w].
+        patches = _patches3x3(det_inputs[used]).flatten(1, 2).flatten(2)  # [U, 2·9, h·w]
+        input_weight, bias = weight[:, :2].flatten(1), self.conv1.bias[:, None]
+        input_response = [torch.addmm(bias, input_weight, det_patches) for det_patches in patches]
+        # Embedding part of conv1: [K, hidden, 9] contracted weights times the in-map indicator of each tap.
+        embedding = F.relu(self.embedding(h))
+        tap_weights = torch.einsum("oetu,ke->kotu", weight[:, 2:], embedding).flatten(2)
+        valid = _patches3x3(torch.ones((1, 1, height, width), dtype=det_inputs.dtype, device=det_inputs.device))
+        valid = valid.reshape(9, height * width)
+        output_weight = self.conv2.weight[0].flatten(1).t().contiguous()  # [9, hidden], taps as _patches3x3
+        tap_outputs = det_inputs.new_empty((count, 9, height * width))
+        for k, det in enumerate(track_input.tolist()):
+            hidden = torch.addmm(input_response[det], tap_weights[k], valid).relu_()
+            torch.mm(output_weight, hidden, out=tap_outputs[k])
+        return _sum_shifted_taps(tap_outputs.view(count, 9, height, width)) + self.conv2.bias
+
+
+def _patches3x3(maps: Tensor) -> Tensor:
+    """``[B, C, h, w]`` → ``[B, C, 9, h, w]``: each pixel's 3×3 neighbourhood (zero outside), taps row-major."""
+    height, width = maps.shape[-2:]
+    padded = F.pad(maps, (1, 1, 1, 1))
+    return torch.stack([padded[..., dy:dy + height, dx:dx + width] for dy in range(3) for dx in range(3)], dim=2)
+
+
+def _sum_shifted_taps(taps: Tensor) -> Tensor:
+    """``[K, 9, h, w]`` per-tap responses → ``[K, h, w]``: out[y, x] = Σ_t taps[t, y + dy_t − 1, x + dx_t − 1]
+    over the taps inside the map (a 3×3 convolution's zero padding)."""
+    height, width = taps.shape[-2:]
+    out = taps[:, 4].clone()
+    for t in (0, 1, 2, 3, 5, 6, 7, 8):
+        dy, dx = t // 3 - 1, t % 3 - 1
+        out[:, max(0, -dy):height - max(0, dy), max(0, -dx):width - max(0, dx)] += \
+            taps[:, t, max(0, dy):height - max(0, -dy), max(0, dx):width - max(0, -dx)]
+    return out

@@ -35,6 +35,7 @@ from gvis.io import check_finite_tensors, first_line
 from gvis.plugins import import_config_modules
 from gvis.registry import APPEARANCE_MODELS, TRACKERS
 from gvis.tracker.features import prepare_frame
+from gvis.tracker.masks import label_masks, pixel_labels
 from gvis.tracker.model import RecurrentGraphTracker, StepOutput, TrackerConfig, is_class_free
 
 #: Model config used when a tracker is built without a checkpoint or config.
@@ -65,11 +66,15 @@ class BatchedLearnedTracker:
 
     ``with_masks=False`` gives no masks (Tracks then carry all-False masks); with masks, a matched track's
     mask is the mask head's or, with ``output_masks: detection``, its detection's (the mask head is then
-    skipped).
+    skipped). The mask head's masks are computed with :meth:`MaskHead.forward_per_detection` and
+    :func:`gvis.tracker.masks.pixel_labels` (docs/tracker.md, "Speed of the full step"); ``reference=True``
+    computes them as training does, with ``MaskHead.forward`` and
+    :meth:`RecurrentGraphTracker.pixel_assignment` over every track: the same masks except where two
+    channels tie to float rounding (for tests and benchmarks).
     """
 
     def __init__(self, model: RecurrentGraphTracker, categories: Iterable[Any], num_videos: int,
-                 with_masks: bool = True) -> None:
+                 with_masks: bool = True, reference: bool = False) -> None:
         self.model = model.eval()
         self.category_ids = category_ids(categories)
         if len(self.category_ids) != model.num_classes:
@@ -80,6 +85,7 @@ class BatchedLearnedTracker:
         self.num_videos = num_videos
         self.with_masks = with_masks
         self.head_masks = with_masks and model.config.output_masks == "head"
+        self.reference = reference
         self.reset()
 
     def reset(self) -> None:
@@ -113,7 +119,9 @@ class BatchedLearnedTracker:
     def update(self, frames: list[Detections | None]) -> list[Tracks | None]:
         """Track one frame of every slot; ``Tracks`` per slot (``None`` where the slot had no frame)."""
         frame, kept_indices = self.prepare(frames)
-        self.state, output = self.model.step(self.state, frame, with_masks=self.head_masks)
+        self.state, output = self.model.step(self.state, frame, with_masks=self.head_masks and self.reference)
+        if self.head_masks and not self.reference:
+            output.mask_logits = self.model.track_masks(self.state, frame, output.assigned_det, per_detection=True)
         return self.tracks(frames, frame, kept_indices, output)
 
     def tracks(self, frames: list[Detections | None], frame, kept_indices: list[Tensor | None],
@@ -132,8 +140,11 @@ class BatchedLearnedTracker:
             image_size = det_frame.image_size
             det_indices = _with_missing(kept_indices[b].to(local.device))[local[rows]].cpu()
             track_scores = score[rows].clamp(0, 1).cpu()
-            if output.mask_logits is not None:
+            if output.mask_logits is not None and self.reference:
                 masks = self.model.pixel_assignment(output.mask_logits[b].float(), image_size)
+            elif output.mask_logits is not None:
+                owner = pixel_labels(output.mask_logits[b].float(), self.model.config.background_mask_logit, image_size)
+                masks = label_masks(owner, counts[b])
             elif self.with_masks:
                 masks = detection_masks(det_frame, det_indices, track_scores)
             else:
