@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from gvis.detections.structures import Detections
+from gvis.runtime import pin_threads, pinned_threads
 
 SIZE = (480, 864)
 NUM_DETECTIONS = 16
@@ -108,7 +109,7 @@ def time_frames(frames: int, threads: int, size: tuple[int, int] = SIZE, seed: i
     how many mask pixels and scores differ between them over the timed frames."""
     from gvis.eval.results import VideoResults
 
-    torch.set_num_threads(threads)
+    pin_threads(threads)
     stepped = trackers(size)
     results = {impl: VideoResults(0) for impl in IMPLS}
     samples: dict[str, list[float]] = {impl: [] for impl in IMPLS}
@@ -136,7 +137,7 @@ def _peak_memory(impl: str, frames: int, size: tuple[int, int], seed: int) -> di
     process's peak since start)."""
     from gvis.eval.results import VideoResults
 
-    torch.set_num_threads(1)
+    pin_threads(1)
     tracker = trackers(size)[impl]
     inputs = scenario_frames(WARMUP + frames, size, seed)
     results = VideoResults(0)
@@ -183,8 +184,7 @@ def run_benchmark(frames: int = 20, threads: Sequence[int] = (1, 2), size: tuple
 
     rows, differing_pixels, differing_scores, tracks = [], 0, 0, 0.0
     coverage = min(box_coverage(d) for d in scenario_frames(WARMUP + frames, size, seed))
-    previous_threads = torch.get_num_threads()
-    try:
+    with pinned_threads(None):
         for count in threads:
             progress(f"{size[0]}x{size[1]}, {count} thread(s): {WARMUP} + {frames} frames per implementation")
             timed = time_frames(frames, count, size, seed)
@@ -192,8 +192,6 @@ def run_benchmark(frames: int = 20, threads: Sequence[int] = (1, 2), size: tuple
             differing_pixels += timed["differing_mask_pixels"]
             differing_scores += timed["differing_scores"]
             tracks = timed["tracks_per_frame"]
-    finally:
-        torch.set_num_threads(previous_threads)
     result = {
         "machine": machine(), "size": list(size), "frames": frames, "detections": NUM_DETECTIONS,
         "tracks_per_frame": tracks, "min_box_coverage": round(coverage, 3), "rows": rows,
