@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from torch_geometric.utils import softmax
 
 from gvis.gnn.gated_block import GatedBlock
-from gvis.gnn.modules import gate
+from gvis.gnn.modules import gate, run
 from gvis.registry import GNN_LAYERS
 
 
@@ -43,6 +43,6 @@ class AttentionBlock(GatedBlock):
         self, edges: Sequence[Tensor], gates: Sequence[nn.Module], index: Tensor, size_i: int
     ) -> Tensor:
         """Edges weighted by the softmax of their scores over the edges into the same node."""
-        scores = torch.cat([g(e) for e, g in zip(edges, gates)])
+        scores = torch.cat([run(g, e) for e, g in zip(edges, gates)])
         weights = softmax(scores, index, num_nodes=size_i, dim=0)
         return weights * torch.cat(list(edges))

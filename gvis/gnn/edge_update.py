@@ -6,7 +6,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 
 from gvis.gnn.features import FrameEdges, FrameFeatures
-from gvis.gnn.modules import mlp
+from gvis.gnn.modules import mlp, run
 
 
 class EdgeUpdateBlock(MessagePassing):
@@ -38,27 +38,26 @@ class EdgeUpdateBlock(MessagePassing):
         self.empty_det_edge = mlp(track_dim + det_dim + empty_det_dim, width, residual_hidden=edge_residual_hidden)
 
     def update_edges(self, features: FrameFeatures, edges: FrameEdges) -> tuple[Tensor, Tensor]:
-        """The new ``(track_det [E, D], empty_det [ΣN, D])`` edges."""
-        num_tracks, num_dets, num_empty = features.track.size(0), features.det.size(0), features.empty.size(0)
-        track_det = self.edge_updater(
-            edges.track_to_det,
-            x=(features.track, features.det),
-            edge_attr=features.track_det,
-            edge_mlp=self.track_det_edge,
-            size=(num_tracks, num_dets),
+        """The new ``(track_det [E, D], empty_det [ΣN, D])`` edges, both types in one ``edge_updater``
+        call over ``edges.into_det`` (sources ``[tracks ; empty nodes]``)."""
+        sources = torch.cat([features.track, features.empty])
+        return self.edge_updater(
+            edges.into_det,
+            x=(sources, features.det),
+            edge_attr=(features.track_det, features.empty_det),
+            size=(sources.size(0), features.det.size(0)),
         )
-        empty_det = self.edge_updater(
-            edges.empty_to_det,
-            x=(features.empty, features.det),
-            edge_attr=features.empty_det,
-            edge_mlp=self.empty_det_edge,
-            size=(num_empty, num_dets),
-        )
-        return track_det, empty_det
 
-    def edge_update(self, x_j: Tensor, x_i: Tensor, edge_attr: Tensor, edge_mlp: nn.Module) -> Tensor:
-        """φ([source ; detection ; edge]) ``[E, D]``."""
-        return edge_mlp(torch.cat([x_j, x_i, edge_attr], dim=-1))
+    def edge_update(  # type: ignore[override]
+        self, x_j: Tensor, x_i: Tensor, edge_attr: tuple[Tensor, Tensor]
+    ) -> tuple[Tensor, Tensor]:
+        """φ_e([track ; detection ; edge]) on the first ``E`` edges, φ_0e([empty ; detection ; edge]) on the
+        rest: ``([E, D], [ΣN, D])``."""
+        track_det_attr, empty_det_attr = edge_attr
+        num_track_det = track_det_attr.size(0)
+        track_det = run(self.track_det_edge, torch.cat([x_j[:num_track_det], x_i[:num_track_det], track_det_attr], dim=-1))
+        empty_det = run(self.empty_det_edge, torch.cat([x_j[num_track_det:], x_i[num_track_det:], empty_det_attr], dim=-1))
+        return track_det, empty_det
 
     def __repr__(self) -> str:
         return nn.Module.__repr__(self)

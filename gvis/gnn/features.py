@@ -35,29 +35,38 @@ GNNOutput = FrameFeatures
 class FrameEdges(NamedTuple):
     """The edge sets of a frame graph, in the directions the blocks aggregate along.
 
-    Built once per forward and shared by every block.
+    Built once per forward and shared by every block. Two node spaces: the *sources* ``[tracks ; empty
+    nodes]`` (``ΣM + B`` rows) of the edge updates, and *all nodes* ``[tracks ; empty nodes ; detections]``
+    (``ΣM + B + ΣN`` rows) of the node updates, so that each block needs one ``edge_updater`` and one
+    ``propagate`` call for both edge types.
 
     Shapes:
         track_to_det: ``[2, E]`` (row 0 tracks, row 1 detections);
-        empty_to_det: ``[2, ΣN]`` (row 0 empty nodes, row 1 detections);
         into_det: ``[2, E + ΣN]`` every incoming edge of the detections: the track edges, then the
-        empty edges, with sources indexing the concatenation ``[tracks ; empty nodes]``;
-        det_to_track: ``[2, E]`` and det_to_empty: ``[2, ΣN]``, the reversed edges.
+        empty edges, with sources indexing ``[tracks ; empty nodes]``;
+        det_to_track: ``[2, E]``, the reversed track edges;
+        into_nodes: ``[2, 2E + 2ΣN]`` every message of a node update, indexing all nodes: the edges of
+        ``into_det``, then the reversed track edges, then the reversed empty edges (so a detection sums
+        its track edges before its empty edge, and every node its edges in edge order).
     """
 
     track_to_det: Tensor
-    empty_to_det: Tensor
     into_det: Tensor
     det_to_track: Tensor
-    det_to_empty: Tensor
+    into_nodes: Tensor
 
     @classmethod
-    def from_indices(cls, track_det_index: Tensor, empty_det_index: Tensor, num_tracks: int) -> "FrameEdges":
-        empty_sources = empty_det_index[0] + num_tracks
-        into_det = torch.stack(
+    def from_indices(
+        cls, track_det_index: Tensor, empty_det_index: Tensor, num_tracks: int, num_empty: int
+    ) -> "FrameEdges":
+        empty_det_index = torch.stack([empty_det_index[0] + num_tracks, empty_det_index[1]])
+        into_det = torch.cat([track_det_index, empty_det_index], dim=1)
+        det_node_offset = num_tracks + num_empty
+        det_nodes = into_det[1] + det_node_offset
+        into_nodes = torch.stack(
             [
-                torch.cat([track_det_index[0], empty_sources]),
-                torch.cat([track_det_index[1], empty_det_index[1]]),
+                torch.cat([into_det[0], det_nodes]),
+                torch.cat([det_nodes, into_det[0]]),
             ]
         )
-        return cls(track_det_index, empty_det_index, into_det, track_det_index.flip(0), empty_det_index.flip(0))
+        return cls(track_det_index, into_det, track_det_index.flip(0), into_nodes)

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 from gvis.gnn.edge_update import EdgeUpdateBlock
 from gvis.gnn.features import FrameEdges, FrameFeatures
-from gvis.gnn.modules import gate, mlp, reset_all
+from gvis.gnn.modules import gate, mlp, reset_all, run
 from gvis.registry import GNN_LAYERS
 
 
@@ -34,9 +34,9 @@ class GatedBlock(EdgeUpdateBlock):
     :math:`\varphi_d`: 173→128; later blocks 384→128 for edges and 256→128 for nodes.
 
     PyG mapping: :meth:`edge_update` (of :class:`~gvis.gnn.edge_update.EdgeUpdateBlock`) is :math:`\varphi_e` / :math:`\varphi_{0e}`; :meth:`message` is
-    the gated edge; aggregation is ``sum``; :meth:`update` is the node function. A detection
-    aggregates over all its incoming edges at once (``FrameEdges.into_det``: its track edges, then its
-    empty edge); tracks and empty nodes aggregate along the reversed edges.
+    the gated edge; aggregation is ``sum``; :meth:`update` is the node function. One ``propagate`` updates
+    every node type (``FrameEdges.into_nodes``): a detection sums over all its incoming edges (its track
+    edges, then its empty edge), tracks and empty nodes along the reversed edges.
 
     Args:
         track_dim: ``Dt``, width of track and empty-node inputs.
@@ -85,41 +85,31 @@ class GatedBlock(EdgeUpdateBlock):
         reset_all(self)
 
     def forward(self, features: FrameFeatures, edges: FrameEdges) -> FrameFeatures:
-        num_tracks, num_dets, num_empty = features.track.size(0), features.det.size(0), features.empty.size(0)
         # 1. Edges, from the old nodes.
         track_det, empty_det = self.update_edges(features, edges)
-        # 2. Nodes, from messages along the new edges.
-        det = self.propagate(
-            edges.into_det,
-            edges=(track_det, empty_det),
-            gates=(self.det_from_track_gate, self.det_from_empty_gate),
-            x=features.det,
-            node_mlp=self.det_node,
-            size=(num_tracks + num_empty, num_dets),
-        )
-        track = self.propagate(
-            edges.det_to_track,
-            edges=(track_det,),
-            gates=(self.track_gate,),
-            x=features.track,
-            node_mlp=self.track_node,
-            size=(num_dets, num_tracks),
-        )
-        empty = self.propagate(
-            edges.det_to_empty,
-            edges=(empty_det,),
-            gates=(self.empty_gate,),
-            x=features.empty,
-            node_mlp=self.empty_node,
-            size=(num_dets, num_empty),
+        # 2. Nodes, from messages along the new edges: every node type in one propagate over all nodes,
+        # the message segments in ``edges.into_nodes`` order.
+        num_nodes = features.track.size(0) + features.empty.size(0) + features.det.size(0)
+        track, empty, det = self.propagate(
+            edges.into_nodes,
+            edges=(track_det, empty_det, track_det, empty_det),
+            gates=(self.det_from_track_gate, self.det_from_empty_gate, self.track_gate, self.empty_gate),
+            nodes=(features.track, features.empty, features.det),
+            size=(num_nodes, num_nodes),
         )
         return FrameFeatures(track, det, empty, track_det, empty_det)
 
     def message(self, edges: Sequence[Tensor], gates: Sequence[Optional[nn.Module]]) -> Tensor:
-        """Gated edges ``e ⊙ σ(γ(e))``, one gate per edge type, concatenated in edge-index order."""
-        messages = [e if g is None else e * torch.sigmoid(g(e)) for e, g in zip(edges, gates)]
-        return messages[0] if len(messages) == 1 else torch.cat(messages)
+        """Gated edges ``e ⊙ σ(γ(e))``, one gate per message segment, concatenated in edge-index order."""
+        return torch.cat([e if g is None else e * torch.sigmoid(run(g, e)) for e, g in zip(edges, gates)])
 
-    def update(self, inputs: Tensor, x: Tensor, node_mlp: nn.Module) -> Tensor:
-        """φ([node ; Σ messages]) ``[num_nodes, D]``."""
-        return node_mlp(torch.cat([x, inputs], dim=-1))
+    def update(self, inputs: Tensor, nodes: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        """φ_t, φ_0, φ_d of ``[node ; Σ messages]``, each on its rows of ``inputs`` ``[ΣM + B + ΣN, D]``:
+        ``(track [ΣM, D], empty [B, D], det [ΣN, D])``."""
+        track, empty, det = nodes
+        track_sum, empty_sum, det_sum = inputs.split([track.size(0), empty.size(0), det.size(0)])
+        return (
+            run(self.track_node, torch.cat([track, track_sum], dim=-1)),
+            run(self.empty_node, torch.cat([empty, empty_sum], dim=-1)),
+            run(self.det_node, torch.cat([det, det_sum], dim=-1)),
+        )

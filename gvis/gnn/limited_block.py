@@ -7,7 +7,7 @@ from torch_geometric.utils import scatter
 
 from gvis.gnn.edge_update import EdgeUpdateBlock
 from gvis.gnn.features import FrameEdges, FrameFeatures
-from gvis.gnn.modules import mlp, reset_all
+from gvis.gnn.modules import mlp, reset_all, run
 from gvis.registry import GNN_LAYERS
 
 
@@ -67,15 +67,15 @@ class LimitedBlock(EdgeUpdateBlock):
     def forward(self, features: FrameFeatures, edges: FrameEdges) -> FrameFeatures:
         num_tracks, num_dets = features.track.size(0), features.det.size(0)
         track_det, empty_det = self.update_edges(features, edges)
-        track_det_logit = self.pair_score(track_det).squeeze(-1)
-        det = self.det_node(features.det)
+        track_det_logit = run(self.pair_score, track_det).squeeze(-1)
+        det = run(self.det_node, features.det)
         track = self.propagate(
             edges.det_to_track,
             x=(det, features.track),
             is_best=self.best_detection(track_det_logit, edges.track_to_det[0], num_tracks),
             size=(num_dets, num_tracks),
         )
-        return FrameFeatures(track, det, self.empty_node(features.empty), track_det, empty_det, track_det_logit)
+        return FrameFeatures(track, det, run(self.empty_node, features.empty), track_det, empty_det, track_det_logit)
 
     def best_detection(self, logit: Tensor, track_index: Tensor, num_tracks: int) -> Tensor:
         """``[E]`` bool: the edge is its track's first maximum of ``logit`` and exceeds the threshold."""
@@ -92,4 +92,4 @@ class LimitedBlock(EdgeUpdateBlock):
 
     def update(self, inputs: Tensor, x: tuple[Tensor, Tensor]) -> Tensor:
         """φ_t([track ; gathered detection])."""
-        return self.track_node(torch.cat([x[1], inputs], dim=-1))
+        return run(self.track_node, torch.cat([x[1], inputs], dim=-1))

@@ -26,7 +26,8 @@ class Residual(nn.Module):
         self.outer.reset_parameters()
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.relu(x + self.outer(F.relu(self.inner(x))))
+        hidden = F.relu(F.linear(x, self.inner.weight, self.inner.bias))
+        return F.relu(x + F.linear(hidden, self.outer.weight, self.outer.bias))
 
 
 def mlp(in_dim: int, width: int, layers: int = 1, residual_hidden: int | None = None) -> nn.Sequential:
@@ -43,6 +44,17 @@ def gate(width: int, hidden: int, out_dim: int) -> nn.Sequential:
     """Linear(width, hidden) + ReLU + Linear(hidden, out_dim): a gate's pre-activation (sigmoid/softmax
     is applied by the layer that uses it)."""
     return nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
+
+
+def run(module: nn.Module, x: Tensor) -> Tensor:
+    """``module(x)`` for the layer stacks built here (Sequential, Linear, ReLU, Residual), calling each
+    layer's ``forward`` directly: ``nn.Module.__call__`` costs microseconds of hook bookkeeping per layer,
+    a large share of a small frame's GNN. Hooks registered on these layers do not run."""
+    if isinstance(module, nn.Sequential):
+        for layer in module:
+            x = run(layer, x)
+        return x
+    return module.forward(x)
 
 
 def reset_all(module: nn.Module) -> None:

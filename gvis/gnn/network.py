@@ -108,7 +108,7 @@ class GraphNetwork(nn.Module):
         empty_det_index: Tensor,
         empty_det_attr: Tensor,
     ) -> GNNOutput:
-        edges = FrameEdges.from_indices(track_det_index, empty_det_index, track_x.size(0))
+        edges = FrameEdges.from_indices(track_det_index, empty_det_index, track_x.size(0), empty_x.size(0))
         features = FrameFeatures(track_x, det_x, empty_x, track_det_attr, empty_det_attr)
         for block in self.blocks:
             features = block(features, edges)

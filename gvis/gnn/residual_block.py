@@ -4,7 +4,7 @@ from __future__ import annotations
 from torch import nn
 
 from gvis.gnn.features import FrameEdges, FrameFeatures
-from gvis.gnn.modules import Residual, reset_all
+from gvis.gnn.modules import Residual, reset_all, run
 from gvis.registry import GNN_LAYERS
 
 
@@ -58,9 +58,9 @@ class ResidualBlock(nn.Module):
 
     def forward(self, features: FrameFeatures, edges: FrameEdges) -> FrameFeatures:
         return features._replace(
-            track=self.track(features.track),
-            det=self.det(features.det),
-            empty=self.empty(features.empty),
-            track_det=self.track_det(features.track_det),
-            empty_det=self.empty_det(features.empty_det),
+            track=run(self.track, features.track),
+            det=run(self.det, features.det),
+            empty=run(self.empty, features.empty),
+            track_det=run(self.track_det, features.track_det),
+            empty_det=run(self.empty_det, features.empty_det),
         )
