@@ -45,16 +45,17 @@ class EdgeUpdateBlock(MessagePassing):
             edges.into_det,
             x=(sources, features.det),
             edge_attr=(features.track_det, features.empty_det),
+            num_track_det=edges.track_to_det.size(1),
             size=(sources.size(0), features.det.size(0)),
         )
 
     def edge_update(  # type: ignore[override]
-        self, x_j: Tensor, x_i: Tensor, edge_attr: tuple[Tensor, Tensor]
+        self, x_j: Tensor, x_i: Tensor, edge_attr: tuple[Tensor, Tensor], num_track_det: int
     ) -> tuple[Tensor, Tensor]:
-        """φ_e([track ; detection ; edge]) on the first ``E`` edges, φ_0e([empty ; detection ; edge]) on the
-        rest: ``([E, D], [ΣN, D])``."""
+        """φ_e([track ; detection ; edge]) on the first ``num_track_det`` edges, φ_0e([empty ; detection ;
+        edge]) on the rest: ``([E, D], [ΣN, D])``. (``num_track_det`` is the index's edge count, not the
+        attributes' row count, so that ``torch.export`` sees the slices as sizes of the two edge indices.)"""
         track_det_attr, empty_det_attr = edge_attr
-        num_track_det = track_det_attr.size(0)
         track_det = run(self.track_det_edge, torch.cat([x_j[:num_track_det], x_i[:num_track_det], track_det_attr], dim=-1))
         empty_det = run(self.empty_det_edge, torch.cat([x_j[num_track_det:], x_i[num_track_det:], empty_det_attr], dim=-1))
         return track_det, empty_det
