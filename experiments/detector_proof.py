@@ -17,7 +17,7 @@ One command:
    class-agnostic Fast NMS the tracker gets, the class accuracy of found objects (``class_accuracy``) and,
    for the final run, mask AP with YOLACT's per-class Fast NMS as well.
 4. Writes ``docs/results/detector.md`` (+ ``detector_loss.png`` of the final run); with ``--final`` ships it as
-   ``checkpoints/detector-synth-small.pt`` (float16 weights, at most 15 MB; the appearance network in its
+   ``checkpoints/detector-synth-mixed.pt`` (float16 weights, at most 15 MB; the appearance network in its
    own file beside it) with ``.json`` metadata: the detector ``gvis track`` and ``gvis detect --detector
    yolact`` use when given no checkpoint.
 
@@ -73,12 +73,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smoke test: 2 videos per preset, 3 steps, report in --work")
     parser.add_argument("--force", action="store_true", help="redo every stage")
     parser.add_argument("--doc", type=Path, default=REPO / "docs" / "results" / "detector.md")
-    parser.add_argument("--ship", type=Path, default=REPO / "checkpoints" / "detector-synth-small.pt")
+    parser.add_argument("--ship", type=Path, default=REPO / "checkpoints" / "detector-synth-mixed.pt")
     args = parser.parse_args()
     args.variant = list(VARIANTS) if "all" in args.variant else list(dict.fromkeys(args.variant))
     if args.quick:
         args.train_videos, args.test_videos, args.eval_frames, args.steps, args.final_steps = 2, 2, 10, 3, 4
-        args.doc, args.ship = args.work / "detector.md", args.work / "detector-synth-small.pt"
+        args.doc, args.ship = args.work / "detector.md", args.work / "detector-synth-mixed.pt"
     return args
 
 

@@ -59,7 +59,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "pipeline_diagnosis")
     parser.add_argument("--data", type=Path, default=REPO / "runs" / "learning_proof", help="the learning proof's work folder")
-    parser.add_argument("--detector", type=Path, default=REPO / "checkpoints" / "detector-synth-small.pt")
+    parser.add_argument("--detector", type=Path, default=REPO / "checkpoints" / "detector-synth-mixed.pt")
     parser.add_argument("--stage2-tracker", type=Path, default=REPO / "checkpoints" / "learned-synth-hard-yolact.pt",
                         help="the tracker trained behind --detector in stage 2")
     parser.add_argument("--simulated-tracker", type=Path, default=REPO / "checkpoints" / "learned-synth-hard.pt",

@@ -2,7 +2,7 @@
 tuned on that detector's own detections and against oracle linking of them, on held-out videos of two presets.
 
     python experiments/pipeline_proof.py --ship      # 2.5-3.5 h per training seed here, + data (docs/detector.md)
-    python experiments/pipeline_proof.py --quick --detector checkpoints/detector-synth-small.pt   # smoke test
+    python experiments/pipeline_proof.py --quick     # smoke test
 
 The training seeds side by side, one process each, then one that reuses both runs and writes the report:
 

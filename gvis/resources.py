@@ -7,7 +7,7 @@ checkout (run in place or installed editable) has no such copy and uses its own 
 or worktree reads its own files.
 
 Metadata (results ``.meta.json``, detections headers, shipped ``.json``) records a shipped file by its
-repository-relative name, e.g. ``checkpoints/detector-synth-small.pt``, never by where it sits on one
+repository-relative name, e.g. ``checkpoints/detector-synth-mixed.pt``, never by where it sits on one
 machine: :func:`recorded_path` writes that name and :func:`resolve_recorded` reads it back;
 :func:`repository_relative` makes the metadata written beside a shipped checkpoint portable.
 """

@@ -13,7 +13,7 @@ DESCRIPTION = (
     "Run a detector and a tracker frame by frame over INPUT (a video file, a folder of frame images or a "
     "YouTube-VIS dataset folder) and write the YouTube-VIS results (plus <name>.meta.json), an overlay "
     "video with every frame and/or a CSV of per-frame track rows, all streamed (memory stays flat on long "
-    "videos). The detector is --detector (default: yolact with the shipped checkpoints/detector-synth-small.pt). "
+    "videos). The detector is --detector (default: yolact with the shipped checkpoints/detector-synth-mixed.pt). "
     "With --detections D.jsonl no detector runs: the precomputed detections are tracked (INPUT, when given, "
     "supplies the frames for --overlay and is checked against them). Heuristic trackers read "
     "configs/baselines/<tracker>.yaml unless --config is given. With the learned tracker, --set sets the "
@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detector", default="yolact", metavar="NAME",
                         help="detector run on INPUT's frames: yolact (default), maskrcnn, ... (DETECTORS)")
     parser.add_argument("--detector-checkpoint", metavar="C",
-                        help="detector weights (default for yolact: the shipped checkpoints/detector-synth-small.pt)")
+                        help="detector weights (default for yolact: the shipped checkpoints/detector-synth-mixed.pt)")
     parser.add_argument("--detector-set", action="append", default=[], metavar="KEY=VALUE", dest="detector_overrides",
                         help="override a detector config key (repeatable), e.g. min_size=480")
     parser.add_argument("--device", default="cpu", help="device of the detector: cpu (default) or cuda")

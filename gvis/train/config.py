@@ -179,7 +179,7 @@ class Stage2Config:
     behind the frozen detector, whose appearance network trains with it through the likelihood edges.
 
     - ``checkpoint``: the stage-1 detector (``gvis train-detector`` output; ``null``: the shipped
-      ``checkpoints/detector-synth-small.pt``); its appearance network is the starting point (stage 1 saves
+      ``checkpoints/detector-synth-mixed.pt``); its appearance network is the starting point (stage 1 saves
       it randomly initialised).
     - ``reset_appearance``: re-initialise the appearance network before training.
     - ``appearance_lr``: learning rate of the appearance network (``null``: the tracker's, ``optim.lr``).

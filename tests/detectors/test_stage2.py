@@ -51,7 +51,7 @@ def test_from_config(tmp_path):
     assert not torch.equal(reset.appearance.mlp.layers[0].weight, detector.appearance.mlp.layers[0].weight)
     if shipped_detector() is not None:  # no checkpoint: the shipped detector
         shipped = FrozenDetectorAppearance.from_config(Stage2Config())
-        assert shipped.detector.meta["checkpoint"] == "checkpoints/detector-synth-small.pt"
+        assert shipped.detector.meta["checkpoint"] == "checkpoints/detector-synth-mixed.pt"
 
 
 def test_stage2_config_file():

@@ -44,9 +44,10 @@ def test_a_recorded_name_resolves_to_a_local_file_first_then_to_the_shipped_one(
 
 def test_the_shipped_detector_is_recognised_by_its_recorded_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the name does not exist relative to the working folder
-    assert is_shipped_detector({"detector": "yolact", "checkpoint": "checkpoints/detector-synth-small.pt"})
+    assert is_shipped_detector({"detector": "yolact", "checkpoint": "checkpoints/detector-synth-mixed.pt"})
     assert is_shipped_detector({"detector": "yolact", "checkpoint": str(SHIPPED_DETECTOR)})
-    assert not is_shipped_detector({"detector": "yolact", "checkpoint": "checkpoints/detector-synth-mixed.pt"})
+    # The previous detector, no longer shipped, is another file.
+    assert not is_shipped_detector({"detector": "yolact", "checkpoint": "checkpoints/detector-synth-small.pt"})
 
 
 def test_repository_relative_rewrites_absolute_paths_inside_the_checkout_only():

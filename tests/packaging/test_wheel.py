@@ -140,7 +140,7 @@ def test_installed_wheel_runs_the_commands_from_an_empty_folder(installed, tmp_p
     assert learned["checkpoint"] == "checkpoints/learned-synth-hard.pt"
     pipeline = json.loads((work / "pipeline.meta.json").read_text())
     assert pipeline["checkpoint"] == "checkpoints/learned-synth-hard-yolact.pt"
-    assert pipeline["detector"]["checkpoint"] == "checkpoints/detector-synth-small.pt"
+    assert pipeline["detector"]["checkpoint"] == "checkpoints/detector-synth-mixed.pt"
     rule = json.loads((work / "rule.meta.json").read_text())
     assert rule["tracker"] == "masktrack-rule" and rule["config"] is not None
     assert trained["step"] == 2

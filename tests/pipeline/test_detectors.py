@@ -118,8 +118,8 @@ def test_precomputed_serves_in_order_and_by_frame(tmp_path):
 def test_build_detector_errors(monkeypatch, tmp_path):
     from gvis.detectors.yolact import checkpoint
 
-    monkeypatch.setattr(checkpoint, "SHIPPED_DETECTOR", tmp_path / "detector-synth-small.pt")
-    with pytest.raises(InputError, match="detector-synth-small.pt: .*shipped one is missing"):
+    monkeypatch.setattr(checkpoint, "SHIPPED_DETECTOR", tmp_path / "detector-synth-mixed.pt")
+    with pytest.raises(InputError, match="detector-synth-mixed.pt: .*shipped one is missing"):
         build_detector()
     options = re.escape(", ".join(DETECTORS.names()))
     with pytest.raises(ConfigError, match=f"unknown detector 'nope'; options: {options}$"):

@@ -123,7 +123,7 @@ def test_video_file_with_precomputed_detections(clip, tmp_path, capsys):
 def test_track_input_errors_are_one_line(clip, tmp_path, capsys, monkeypatch):
     from gvis.detectors.yolact import checkpoint
 
-    monkeypatch.setattr(checkpoint, "SHIPPED_DETECTOR", tmp_path / "detector-synth-small.pt")
+    monkeypatch.setattr(checkpoint, "SHIPPED_DETECTOR", tmp_path / "detector-synth-mixed.pt")
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00" * 100)
     text = tmp_path / "notes.txt"
@@ -141,7 +141,7 @@ def test_track_input_errors_are_one_line(clip, tmp_path, capsys, monkeypatch):
         ([str(tmp_path / "nothere.mp4"), "--results", "r.json"], "nothere.mp4: no such video file or folder"),
         ([str(text), "--results", "r.json"], "notes.txt: not a video file"),
         ([str(empty), "--results", "r.json"], "empty: no frame images"),
-        ([str(clip / "clip.mp4"), "--results", "r.json"], "detector-synth-small.pt: "),
+        ([str(clip / "clip.mp4"), "--results", "r.json"], "detector-synth-mixed.pt: "),
         ([str(clip / "clip.mp4"), "--detector", "nope", "--results", "r.json"], "unknown detector 'nope'"),
         ([str(mixed), *DETECTOR, "--tracker", "iou", "--results", str(tmp_path / "r.json")], "2.png: the frame is 6x9"),
         (["--results", "r.json"], "give INPUT"),
@@ -168,7 +168,7 @@ def test_track_with_every_default_runs_the_shipped_detector_and_the_tracker_ship
     # Shipped files are recorded by their repository-relative names.
     assert meta["tracker"] == "learned" and meta["checkpoint"] == "checkpoints/learned-synth-hard-yolact.pt"
     assert meta["detector"]["detector"] == "yolact"
-    assert meta["detector"]["checkpoint"] == "checkpoints/detector-synth-small.pt"
+    assert meta["detector"]["checkpoint"] == "checkpoints/detector-synth-mixed.pt"
     # The pair was trained together: a tracker that records its detector's fingerprints records this one's.
     recorded = load_checkpoint(SHIPPED_DETECTOR_TRACKER).get("detector_fingerprints")
     if recorded is not None:

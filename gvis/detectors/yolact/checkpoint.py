@@ -41,7 +41,7 @@ APPEARANCE_VERSION = 1
 #: Keys of the training state, dropped by :func:`export_detector`.
 TRAINING_STATE = ("optimizer", "scheduler", "stream", "rng")
 #: The detector shipped with gvis (``experiments/detector_proof.py`` makes it; metadata in ``<stem>.json``).
-SHIPPED_DETECTOR = shipped_file("checkpoints", "detector-synth-small.pt")
+SHIPPED_DETECTOR = shipped_file("checkpoints", "detector-synth-mixed.pt")
 WEIGHTS = ("model", "appearance")
 
 

@@ -72,7 +72,7 @@ class YolactDetector:
 
     Args:
         checkpoint: a ``gvis-detector-checkpoint`` (``gvis train-detector`` output); default: the shipped
-            ``checkpoints/detector-synth-small.pt``.
+            ``checkpoints/detector-synth-mixed.pt``.
         device: where the networks run. overrides: ``key=value`` changes of non-architectural config keys,
             e.g. ``postprocess.top_n=100``. batch_size: frames per forward pass.
 
