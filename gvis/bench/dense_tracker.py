@@ -21,6 +21,7 @@ from torch import Tensor
 from torch_geometric.utils import to_dense_batch
 
 from gvis.config import find_config, load_config
+from gvis.gnn.dense_reference import DenseFrame as PaddedFrame
 from gvis.gnn.dense_reference import covers, dense_forward
 from gvis.tracker.appearance import GaussianAppearance
 from gvis.tracker.features import FrameDetections, pair_box_iou
@@ -70,20 +71,6 @@ class DenseOutput(NamedTuple):
     init: Tensor
     assigned: Tensor
     new_slots: Tensor
-
-
-class PaddedGraph(NamedTuple):
-    """The arguments of :func:`~gvis.gnn.dense_reference.dense_forward` after the network: ``track [B, M, Dt]``,
-    ``det [B, N, Fd]``, ``empty [B, Dt]``, ``track_det [B, M, N, Fe]``, ``empty_det [B, N, Fe0]``,
-    ``track_mask [B, M]``, ``det_mask [B, N]``."""
-
-    track: Tensor
-    det: Tensor
-    empty: Tensor
-    track_det: Tensor
-    empty_det: Tensor
-    track_mask: Tensor
-    det_mask: Tensor
 
 
 def benchmark_config() -> TrackerConfig:
@@ -136,10 +123,11 @@ def to_dense(state: TrackState, frame: FrameDetections) -> tuple[DenseState, Den
 
 
 def padded_gnn_inputs(track_x: Tensor, det_x: Tensor, empty_x: Tensor, track_det_attr: Tensor, empty_det_attr: Tensor,
-                      track_video: Tensor, det_video: Tensor, num_videos: int) -> PaddedGraph:
+                      track_video: Tensor, det_video: Tensor, num_videos: int) -> PaddedFrame:
     """The tracker's flat GNN inputs (``track_x [T, Dt]``, ``det_x [N, Fd]``, ``empty_x [B, Dt]``,
     ``track_det_attr [E, Fe]``, ``empty_det_attr [N, Fe0]``; ``track_video [T]``, ``det_video [N]``) padded to
-    the arguments of :func:`~gvis.gnn.dense_reference.dense_forward` after the network. Any appearance model or
+    a :class:`gvis.gnn.dense_reference.DenseFrame`, the arguments of
+    :func:`~gvis.gnn.dense_reference.dense_forward` after the network. Any appearance model or
     detection inputs: the features are taken as the tracker made them."""
     tracks, track_mask = to_dense_batch(track_x, track_video, batch_size=num_videos)
     dets, det_mask = to_dense_batch(det_x, det_video, batch_size=num_videos)
@@ -148,7 +136,7 @@ def padded_gnn_inputs(track_x: Tensor, det_x: Tensor, empty_x: Tensor, track_det
     track_det = track_det_attr.new_zeros((*pair_mask.shape, track_det_attr.shape[1]))
     track_det = track_det.masked_scatter(pair_mask.unsqueeze(-1), track_det_attr)
     empty_det = to_dense_batch(empty_det_attr, det_video, batch_size=num_videos)[0]
-    return PaddedGraph(tracks, dets, empty_x, track_det, empty_det, track_mask, det_mask)
+    return PaddedFrame(tracks, dets, empty_x, track_det, empty_det, track_mask, det_mask)
 
 
 def _log_likelihood(x: Tensor, mean: Tensor, var: Tensor) -> Tensor:

@@ -157,12 +157,18 @@ def test_filtering_maps_detection_indices_back(synthetic):
     assert sorted(tracks.det_indices.tolist()) == [1, 3]  # the two best above 0.5, in the caller's numbering
 
 
+def saved_model(folder, categories):
+    """A tiny model with random weights and its checkpoint file in ``folder``."""
+    model = tiny_model(*SETTINGS, num_classes=len(categories), seed=7)
+    path = folder / "tracker.pt"
+    torch.save(tracker_checkpoint(model, categories), path)
+    return model, path
+
+
 def test_checkpoint_round_trip_and_registry(tmp_path, synthetic):
     dataset, videos = synthetic
     categories = dataset.categories
-    model = tiny_model(*SETTINGS, num_classes=len(categories), seed=7)
-    path = tmp_path / "tracker.pt"
-    torch.save(tracker_checkpoint(model, categories), path)
+    model, path = saved_model(tmp_path, categories)
     tracker = TRACKERS.build("learned", categories=categories, checkpoint=str(path))
     reference = BatchedLearnedTracker(model, categories, num_videos=1)
     video_id, frames = videos[0]
@@ -187,9 +193,7 @@ def test_inference_keys_set_on_a_checkpoint(tmp_path, synthetic):
 
     dataset, videos = synthetic
     categories = dataset.categories
-    model = tiny_model(*SETTINGS, num_classes=len(categories), seed=7)
-    path = tmp_path / "tracker.pt"
-    torch.save(tracker_checkpoint(model, categories), path)
+    model, path = saved_model(tmp_path, categories)
     overrides = ["output_masks=detection", "assignment=exclusive", "filtering.top_n=3"]
     tracker = build_tracker("learned", categories, None, overrides, str(path))
     config = tracker.model.config
