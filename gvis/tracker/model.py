@@ -296,13 +296,16 @@ class RecurrentGraphTracker(nn.Module):
         return {key: where_rows(state.started, value, fresh[key]) for key, value in state.empty_appearance.items()}
 
     # ------------------------------------------------------------------ step
-    def step(self, state: TrackState, frame: FrameDetections, with_masks: bool = False) -> tuple[TrackState, StepOutput]:
+    def step(self, state: TrackState, frame: FrameDetections, with_masks: bool = False,
+             rules: TrackerConfig | None = None) -> tuple[TrackState, StepOutput]:
         """Advance the B videos by one frame (see the module docstring); ``with_masks`` runs the mask head.
+        ``rules``: the config whose inference keys (assignment, track starts, thresholds) the step follows in
+        place of the model's own (training's ``rollout``).
 
         ``frame.present[b]`` False means slot ``b`` has no frame now: its tracks are dropped and the slot
         starts afresh with the next frame it is given.
         """
-        config = self.config
+        config = rules or self.config
         present = frame.present
         if not bool(present.all()):
             state = _reset_videos(state, ~present)

@@ -324,10 +324,19 @@ def with_inference_overrides(config: TrackerConfig, overrides: Sequence[str]) ->
     tree: dict[str, Any] = {}
     sources: dict[str, str] = {}
     apply_overrides(tree, sources, overrides)
+    return with_inference_keys(config, tree, COMMAND_LINE, sources)
+
+
+def with_inference_keys(config: TrackerConfig, tree: dict[str, Any], origin: str,
+                        sources: dict[str, str] | None = None) -> TrackerConfig:
+    """``config`` with the :data:`INFERENCE_KEYS` of ``tree`` (a section's values replace the keys they name
+    within the section); any other key is a ``ConfigError`` naming ``origin``."""
+    if not tree:
+        return config
     for key in tree:
         if key not in INFERENCE_KEYS:
-            raise ConfigError(f"{COMMAND_LINE}: key '{key}' cannot be set on a trained learned tracker (its "
-                              f"inference keys: {', '.join(INFERENCE_KEYS)})")
+            raise ConfigError(f"{origin}: key '{key}' is not an inference key of the learned tracker, so it "
+                              f"cannot change after training (inference keys: {', '.join(INFERENCE_KEYS)})")
     merged = to_dict(config)
     for key, value in tree.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):

@@ -8,10 +8,11 @@ differs (``docs/training.md`` lists every key).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from gvis.data.clips import ClipSamplerConfig
 from gvis.tracker.model import TrackerConfig
+from gvis.tracker.online import with_inference_keys
 
 
 @dataclass
@@ -207,6 +208,9 @@ class TrainConfig:
     ``output_dir``: where checkpoints and logs go (``--resume`` continues from ``<output_dir>/last.pt``).
     ``device``: ``cpu``, ``cuda`` or ``auto`` (cuda when available). ``threads``: torch CPU threads per
     process (``null``: torch's default).
+    ``rollout``: inference keys of the model (``assignment``, ``claimed_start_tracks``, thresholds, ...:
+    :data:`~gvis.tracker.online.INFERENCE_KEYS`) that the training rollouts follow in place of ``model``'s;
+    checkpoints keep ``model``'s for inference and validation (docs/training.md, "Rollout rules").
     """
 
     model: TrackerConfig = field(default_factory=TrackerConfig)
@@ -220,3 +224,12 @@ class TrainConfig:
     device: Literal["cpu", "cuda", "auto"] = "auto"
     threads: int | None = None
     imports: list[str] = field(default_factory=list)
+    rollout: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        with_inference_keys(self.model, self.rollout, "rollout")  # refuses keys that are not inference keys
+
+    @property
+    def rollout_model(self) -> TrackerConfig:
+        """The model config that the training rollouts follow: ``model`` with ``rollout``'s keys."""
+        return with_inference_keys(self.model, self.rollout, "rollout")

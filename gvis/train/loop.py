@@ -101,7 +101,8 @@ class Trainer(TrainingEngine):
             if [c["id"] for c in self.val_videos.categories] != self.category_ids:
                 raise InputError("the validation categories differ from the training ones", file=cfg.data.val.annotations)
         appearance_net = self.stage2.appearance if self.stage2 is not None else None
-        self.objective = ClipObjective(self.model, cfg.loss, cfg.train.bptt_chunk, appearance_net)
+        rules = cfg.rollout_model if cfg.rollout else None  # checkpoints keep cfg.model's for inference
+        self.objective = ClipObjective(self.model, cfg.loss, cfg.train.bptt_chunk, appearance_net, rules)
         self.wrapped: nn.Module = self.objective
         if self.dist.enabled:
             self.wrapped = nn.parallel.DistributedDataParallel(

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from gvis.detectors.appearance import AppearanceNetwork
 from gvis.detectors.yolact.detector import YolactDetector
 from gvis.tracker.features import FrameDetections, mask_size, prepare_frame
-from gvis.tracker.model import RecurrentGraphTracker, StepOutput
+from gvis.tracker.model import RecurrentGraphTracker, StepOutput, TrackerConfig
 from gvis.tracker.online import label_columns
 from gvis.train.config import LossConfig
 from gvis.train.data import TrainingFrame, instance_index_map
@@ -178,12 +178,13 @@ class ClipObjective(nn.Module):
     """
 
     def __init__(self, model: RecurrentGraphTracker, loss: LossConfig, bptt_chunk: int | None = None,
-                 appearance: AppearanceNetwork | None = None) -> None:
+                 appearance: AppearanceNetwork | None = None, rules: TrackerConfig | None = None) -> None:
         super().__init__()
         self.model = model
         self.loss = loss
         self.bptt_chunk = bptt_chunk
         self.appearance = appearance
+        self.rules = rules
 
     @property
     def with_masks(self) -> bool:
@@ -207,7 +208,7 @@ class ClipObjective(nn.Module):
                 state = state.detach()
             if not bool(frame.present.all()):  # the step drops the tracks of videos without a frame
                 track_objects = track_objects[frame.present[state.video]]
-            state, out = model.step(state, frame, with_masks=self.with_masks)
+            state, out = model.step(state, frame, with_masks=self.with_masks, rules=self.rules)
             det_objects = target.det_object_ids
             is_first = first_track_of_object(track_objects, out.previous_video, out.previous_track_id)
             edge_targets = association_targets(out.track_det_index, track_objects, is_first, det_objects)

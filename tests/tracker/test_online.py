@@ -208,7 +208,7 @@ def test_inference_keys_set_on_a_checkpoint(tmp_path, synthetic):
         ours, theirs = tracker.update(frame), reference.update([frame])[0]
         assert torch.equal(ours.track_ids, theirs.track_ids) and torch.equal(ours.masks, theirs.masks)
         assert len(set(ours.det_indices[ours.det_indices >= 0].tolist())) <= 3  # top 3 detections only
-    with pytest.raises(ConfigError, match="key 'gnn' cannot be set on a trained learned tracker"):
+    with pytest.raises(ConfigError, match="key 'gnn' is not an inference key"):
         build_tracker("learned", categories, None, ["gnn.width=8"], str(path))
     with pytest.raises(ConfigError, match="assignment"):
         build_tracker("learned", categories, None, ["assignment=sometimes"], str(path))

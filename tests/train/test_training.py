@@ -167,3 +167,27 @@ def test_validation_does_not_change_the_weights(tiny_config, tiny_train_set):
     assert [v["step"] for v in validated.validations] == [2, 4]
     expected, got = weights(plain.checkpoint), weights(validated.checkpoint)
     assert all(torch.equal(expected[name], got[name]) for name in expected)
+
+
+def test_rollout_keys_steer_training_and_the_checkpoint_keeps_the_models(tiny_config):
+    """Rollouts under ``rollout``'s keys train exactly like a model configured with them; the checkpoint keeps
+    the model's own keys, which are what inference follows."""
+    paper = ("assignment=best", "claimed_start_tracks=true")
+    keys_on = ("model.assignment=exclusive", "model.claimed_start_tracks=false")
+
+    # Every detection may start a track and every track takes a detection: the rules decide which.
+    thresholds = ("model.init_threshold=-1e9", "model.match_threshold=-1e9")
+
+    def run(*overrides, output):
+        summary = Trainer(tiny_config("train.steps=4", *thresholds, *overrides, output=output), progress=False).run()
+        return load_checkpoint(summary.checkpoint)
+
+    as_model = run(*(f"model.{key}" for key in paper), output="model")
+    as_rollout = run(*keys_on, *(f"rollout.{key}" for key in paper), output="rollout")
+    without = run(*keys_on, output="without")
+    assert all(torch.equal(as_model["model"][name], as_rollout["model"][name]) for name in as_model["model"])
+    assert any(not torch.equal(without["model"][name], as_rollout["model"][name]) for name in without["model"])
+    model_keys = as_rollout["config"]["model"]
+    assert (model_keys["assignment"], model_keys["claimed_start_tracks"]) == ("exclusive", False)
+    with pytest.raises(ConfigError, match="rollout: key 'mask_stride' is not an inference key"):
+        tiny_config("rollout.mask_stride=8")
