@@ -67,7 +67,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=900, help="a variant's steps of 8 frames (its cosine schedule)")
     parser.add_argument("--minutes", type=float, default=30.0, help="stop a variant's training after this long")
     parser.add_argument("--final", choices=list(VARIANTS), help="train this variant once more, long, and ship it")
-    parser.add_argument("--final-steps", type=int, default=3600)
+    parser.add_argument("--final-steps", type=int, default=4000)  # the shipped detector-synth-mixed.pt
     parser.add_argument("--final-minutes", type=float, default=120.0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads of a training process")
     parser.add_argument("--quick", action="store_true", help="smoke test: 2 videos per preset, 3 steps, report in --work")
