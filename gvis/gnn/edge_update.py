@@ -45,7 +45,8 @@ class EdgeUpdateBlock(MessagePassing):
         The first Linear of φ on ``[source ; detection ; edge]`` is applied as the sum of its column blocks:
         the node blocks once per node (``[ΣM + B, D]`` sources, ``[ΣN, 2D]`` detections for both edge
         types), gathered per edge, plus the edge block per edge, so that an edge costs ``Fe × D`` instead
-        of ``(Dt + Fd + Fe) × D`` multiply-adds."""
+        of ``(Dt + Fd + Fe) × D`` multiply-adds. The function is the same; its float32 rounding differs from
+        the concatenated form of the dense reference within float32 tolerance (docs/gnn.md)."""
         track_dim, det_dim = features.track.size(1), features.det.size(1)
         track_det_first, empty_det_first = self.track_det_edge[0], self.empty_det_edge[0]
         sources = torch.cat([
