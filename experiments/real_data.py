@@ -12,9 +12,11 @@
 
 Heuristics run with their default configs and with the improvement tuned on synthetic data
 (``configs/baselines/masktrack-rule-dense.yaml``, ``experiments/dense_proposals.py``); nothing is chosen on
-these fixtures. The learned tracker's rows: ``--learned CHECKPOINT`` (repeatable; see :func:`learned_rows`).
+these fixtures. The learned tracker's rows: ``--learned CHECKPOINT`` (repeatable; see :func:`learned_rows`);
+``--ablate`` one of them: its inputs taken away one at a time on BDD100K MOTS (:data:`INPUT_ABLATION`).
 
-    .venv/bin/python experiments/real_data.py [--shared DIR] [--learned C.pt[:KEY=VALUE,...]] [--out docs/results/real_data.md]
+    .venv/bin/python experiments/real_data.py [--shared DIR] [--learned C.pt[:KEY=VALUE,...]] [--ablate C.pt[:KEY=VALUE,...]]
+        [--out docs/results/real_data.md]
 """
 from __future__ import annotations
 
