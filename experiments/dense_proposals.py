@@ -13,6 +13,9 @@ oracle links the proposals by the ground truth (``gvis oracle --class-agnostic``
     .venv/bin/python experiments/dense_proposals.py --stage ablate    # tuning set: one change at a time
     .venv/bin/python experiments/dense_proposals.py --stage tune      # tuning set: grid -> the shipped config
     .venv/bin/python experiments/dense_proposals.py --stage eval      # held-out set: every heuristic, the oracle
+    .venv/bin/python experiments/dense_proposals.py --stage learned-tune --learned C.pt[:KEY=VALUE,...] ...
+        # tuning set: each learned setting (--learned repeatable, as experiments/real_data.py takes it)
+    .venv/bin/python experiments/dense_proposals.py --stage learned-eval  # held-out set: the best mean AP of those
     .venv/bin/python experiments/dense_proposals.py --stage report    # docs/results/dense_proposals.md
 
 Nothing here reads the real fixtures.
@@ -94,14 +97,20 @@ def load_videos(path: Path) -> tuple[list, list]:
     return reader.categories, list(reader.videos())
 
 
-def track(tracker_name: str, categories: list, videos: list, config=None, **settings) -> list[dict]:
-    """Results entries of one tracker over in-memory videos."""
+def entries_of(tracker, videos: list) -> list[dict]:
+    """Results entries of a built tracker over in-memory videos."""
     from gvis.baselines.runner import run_tracker, tracker_threads
-    from gvis.registry import TRACKERS
 
-    tracker = TRACKERS.build(tracker_name, categories=categories, **({"config": config} if config is not None else {}), **settings)
     with tracker_threads(tracker):
         return run_tracker(tracker, videos).entries
+
+
+def track(tracker_name: str, categories: list, videos: list, config=None, **settings) -> list[dict]:
+    """Results entries of one tracker over in-memory videos."""
+    from gvis.registry import TRACKERS
+
+    return entries_of(TRACKERS.build(tracker_name, categories=categories,
+                                     **({"config": config} if config is not None else {}), **settings), videos)
 
 
 def shipped_config():
@@ -155,11 +164,22 @@ def tune(folder: Path) -> dict:
             "yaml": dump_yaml(configs[best])}
 
 
+def scored(dataset, name: str, label: str, run) -> dict:
+    """A row of file ``name``: ``run()``'s entries scored with the class-agnostic video AP, and its time."""
+    from gvis.eval.ytvis_ap import evaluate
+
+    start = time.perf_counter()
+    entries = run()
+    stats = evaluate(dataset, entries, class_agnostic=True)
+    print(f"{name:14s} {label:45s} AP {100 * stats['AP']:5.1f}  AP50 {100 * stats['AP50']:5.1f}  "
+          f"tracks {len(entries)}", flush=True)
+    return {"file": name, "row": label, "stats": stats, "tracks": len(entries), "seconds": time.perf_counter() - start}
+
+
 def evaluate_rows(folder: Path) -> list[dict]:
     """Held-out table: every heuristic with its default config, the shipped improvement, the oracle."""
     from gvis.data.ytvis import YTVISDataset
     from gvis.eval.oracle import oracle_link
-    from gvis.eval.ytvis_ap import evaluate
 
     dataset = YTVISDataset.from_json(folder / "instances.json")
     improved = shipped_config()
@@ -173,15 +193,69 @@ def evaluate_rows(folder: Path) -> list[dict]:
             ("deepsort", lambda: track("deepsort", categories, videos)),
             ("oracle linking", lambda: oracle_link(dataset, videos)),
         ]
-        for label, run in runs:
-            start = time.perf_counter()
-            entries = run()
-            stats = evaluate(dataset, entries, class_agnostic=True)
-            rows.append({"file": name, "row": label, "stats": stats, "tracks": len(entries),
-                         "seconds": time.perf_counter() - start})
-            print(f"{name:14s} {label:45s} AP {100 * stats['AP']:5.1f}  AP50 {100 * stats['AP50']:5.1f}  "
-                  f"tracks {len(entries)}", flush=True)
+        rows += [scored(dataset, name, label, run) for label, run in runs]
     return rows
+
+
+def tune_learned(train: Path, specs: list[str]) -> dict:
+    """Each learned setting ``CHECKPOINT[:KEY=VALUE,...]`` on every tuning file; the one with the best mean
+    AP (the first given on a tie) is chosen."""
+    from real_data import learned_rows
+
+    from gvis.data.ytvis import YTVISDataset
+
+    if not specs:
+        sys.exit("--stage learned-tune needs at least one --learned CHECKPOINT[:KEY=VALUE,...]")
+    tuning = []
+    dataset = YTVISDataset.from_json(train / "instances.json")
+    for name in FILES:
+        categories, videos = load_videos(train / f"{name}.jsonl")
+        for spec, (label, tracker) in zip(specs, learned_rows(specs, categories)):
+            tuning.append({"spec": spec, **scored(dataset, name, label, lambda: entries_of(tracker, videos))})
+    mean_ap = {spec: statistics.mean(r["stats"]["AP"] for r in tuning if r["spec"] == spec) for spec in specs}
+    chosen = max(specs, key=lambda spec: mean_ap[spec])  # max keeps the first of equal ones
+    print(f"chosen on the tuning set: {chosen} (mean AP {100 * mean_ap[chosen]:.2f})", flush=True)
+    return {"tuning": tuning, "mean_ap": mean_ap, "chosen": chosen}
+
+
+def evaluate_learned(test: Path, chosen: str) -> list[dict]:
+    """Held-out rows of the learned setting chosen on the tuning set."""
+    from real_data import learned_rows
+
+    from gvis.data.ytvis import YTVISDataset
+
+    dataset = YTVISDataset.from_json(test / "instances.json")
+    rows = []
+    for name in FILES:
+        categories, videos = load_videos(test / f"{name}.jsonl")
+        (label, tracker), = learned_rows([chosen], categories)
+        rows.append(scored(dataset, name, label, lambda: entries_of(tracker, videos)))
+    return rows
+
+
+def learned_section(learned: dict, tuned: dict) -> list[str]:
+    """The report's tuning-set table of the learned settings (``learned_tuned.json``), the shipped heuristic
+    beside."""
+    from real_data import learned_spec
+
+    specs = list(learned["mean_ap"])
+    lines = [
+        "## The learned tracker (tuning set: each setting, the best mean AP goes to the held-out set)",
+        "",
+        "`--stage learned-tune --learned CHECKPOINT[:KEY=VALUE,...]`: the checkpoint with these inference keys",
+        "(`gvis track --set`; without `filtering.*` keys it filters the proposals with its model config's",
+        "filtering). Class-agnostic video AP in %.",
+        "",
+        "| setting | " + " | ".join(FILES) + " | mean |",
+        "|---" * (len(FILES) + 2) + "|",
+        "| masktrack-rule, masktrack-rule-dense.yaml (the shipped config above) | "
+        + " | ".join(f"{100 * ap:.1f}" for ap in tuned["per_file"]) + f" | {100 * tuned['mean_ap']:.1f} |",
+    ]
+    for spec in specs:
+        cells = [next(f"{100 * r['stats']['AP']:.1f}" for r in learned["tuning"] if r["spec"] == spec and r["file"] == name)
+                 for name in FILES]
+        lines.append(f"| {learned_spec(spec)[0]} | " + " | ".join(cells) + f" | {100 * learned['mean_ap'][spec]:.1f} |")
+    return lines + ["", f"Chosen: `{learned['chosen']}`.", ""]
 
 
 def write_report(work: Path, out: Path) -> str:
@@ -189,6 +263,13 @@ def write_report(work: Path, out: Path) -> str:
     ablation = json.loads((work / "ablation.json").read_text())
     tuned = json.loads((work / "tuned.json").read_text())
     held_out = json.loads((work / "eval.json").read_text())
+    learned = None
+    if (work / "learned_tuned.json").exists():  # the learned-tune and learned-eval stages ran
+        learned = {**json.loads((work / "learned_tuned.json").read_text()), **json.loads((work / "learned_eval.json").read_text())}
+    # The learned rows with the heuristics, the oracle (the ceiling) last.
+    held_out_rows = sorted(held_out["rows"] + (learned["rows"] if learned else []), key=lambda r: r["row"] == "oracle linking")
+    stages = "`build`, `ablate`, `tune`, `eval`, `learned-tune` and `learned-eval`" if learned else "`build`, `ablate`, `tune` and `eval`"
+    learned_time = f", learned-eval {learned['eval_seconds']:.0f} s" if learned else ""
     sizes = {}
     for split in ("train", "test"):
         videos = json.loads((work / split / "instances.json").read_text())["videos"]
@@ -196,8 +277,8 @@ def write_report(work: Path, out: Path) -> str:
     lines = [
         "# Heuristics on dense class-agnostic proposals (synthetic)",
         "",
-        "Generated by `python experiments/dense_proposals.py --stage report` from the `build`, `ablate`, `tune` and",
-        f"`eval` stages ({held_out['machine']}; the eval stage took {held_out['seconds']:.0f} s). Do not edit by hand.",
+        f"Generated by `python experiments/dense_proposals.py --stage report` from the {stages} stages",
+        f"({held_out['machine']}; the eval stage took {held_out['seconds']:.0f} s{learned_time}). Do not edit by hand.",
         "Proposals: `gvis.detections.proposals` defaults (per object 4 jittered copies, 3 parts, 1 loose copy; 2",
         "background blobs per frame; one category, no appearance) on synthetic `hard` videos, built from the ground",
         "truth (`gt`) or from the `hard` simulated detector's detections (`sim`), with constant (1.0) or spread",
@@ -221,15 +302,19 @@ def write_report(work: Path, out: Path) -> str:
         f"mean AP {100 * tuned['mean_ap']:.1f} (" + ", ".join(f"{n} {100 * ap:.1f}" for n, ap in zip(FILES, tuned["per_file"])) + ").",
         "It is `configs/baselines/masktrack-rule-dense.yaml`.",
         "",
+    ]
+    if learned:
+        lines += learned_section(learned, tuned)
+    lines += [
         "## Held-out videos",
         "",
         "| tracker | " + " | ".join(f"{name} AP (AP50)" for name in FILES) + " |",
         "|---" * (len(FILES) + 1) + "|",
     ]
-    for label in dict.fromkeys(r["row"] for r in held_out["rows"]):
+    for label in dict.fromkeys(r["row"] for r in held_out_rows):
         cells = []
         for name in FILES:
-            row = next(r for r in held_out["rows"] if r["file"] == name and r["row"] == label)
+            row = next(r for r in held_out_rows if r["file"] == name and r["row"] == label)
             cells.append(f"{100 * row['stats']['AP']:.1f} ({100 * row['stats']['AP50']:.1f})")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
@@ -239,7 +324,11 @@ def write_report(work: Path, out: Path) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stage", choices=("build", "ablate", "tune", "eval", "report"), required=True)
+    parser.add_argument("--stage", choices=("build", "ablate", "tune", "eval", "learned-tune", "learned-eval", "report"),
+                        required=True)
+    parser.add_argument("--learned", action="append", default=[], metavar="CHECKPOINT",
+                        help="--stage learned-tune: a setting of the learned tracker (repeatable); "
+                             "CHECKPOINT:KEY=VALUE,... sets its inference keys (docs/tracker.md)")
     parser.add_argument("--videos", type=int, default=40, help="held-out videos (default 40)")
     parser.add_argument("--train-videos", type=int, default=16, help="tuning videos (default 16)")
     parser.add_argument("--seed", type=int, default=302, help="held-out seed; the tuning set uses seed - 1")
@@ -254,6 +343,13 @@ def main() -> int:
         (args.out / "ablation.json").write_text(json.dumps(ablate(train)))
     elif args.stage == "tune":
         (args.out / "tuned.json").write_text(json.dumps(tune(train)))
+    elif args.stage == "learned-tune":
+        (args.out / "learned_tuned.json").write_text(json.dumps({**tune_learned(train, args.learned),
+                                                                 "seconds": time.perf_counter() - started}))
+    elif args.stage == "learned-eval":
+        chosen = json.loads((args.out / "learned_tuned.json").read_text())["chosen"]
+        (args.out / "learned_eval.json").write_text(json.dumps({"rows": evaluate_learned(test, chosen),
+                                                                "eval_seconds": time.perf_counter() - started}))
     elif args.stage == "report":
         print(write_report(args.out, REPO / "docs" / "results" / "dense_proposals.md"))
     else:

@@ -1,0 +1,175 @@
+"""The learned tracker's rows of experiments/dense_proposals.py (tuning-set choice, held-out rows, report) and
+the input ablation of experiments/real_data.py, on the tiny synthetic set (no real data)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+AGNOSTIC = Path(__file__).resolve().parents[2] / "checkpoints" / "learned-agnostic.pt"
+KEYS = "output_masks=detection,assignment=exclusive"
+
+
+def load_script(name: str, monkeypatch):
+    monkeypatch.syspath_prepend(str(EXPERIMENTS))  # dense_proposals imports real_data's learned_rows
+    spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, name, module)  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def agnostic():
+    if not AGNOSTIC.exists():
+        pytest.skip("checkpoints/learned-agnostic.pt is not in this checkout (experiments/agnostic_proof.py makes it)")
+    return AGNOSTIC
+
+
+def test_learned_spec_names_the_checkpoint_and_its_keys(monkeypatch):
+    real_data = load_script("real_data", monkeypatch)
+    assert real_data.learned_spec("ckpt/a.pt:x=1,filtering.top_n=null") == (
+        "learned, a.pt, x=1, filtering.top_n=null", "ckpt/a.pt", ["x=1", "filtering.top_n=null"])
+    assert real_data.learned_spec("ckpt/a.pt") == ("learned, a.pt", "ckpt/a.pt", [])
+
+
+def proposal_folder(tiny_set, folder: Path, dense_proposals) -> None:
+    """``folder`` as the build stage leaves it: the tiny set's instances.json and the four proposal files."""
+    from gvis.data.ytvis import YTVISDataset
+    from gvis.detections.proposals import DenseProposalConfig, write_dense_proposals
+
+    folder.mkdir(parents=True)
+    (folder / "instances.json").write_text((tiny_set / "data" / "instances.json").read_text())
+    dataset = YTVISDataset.from_json(folder / "instances.json")
+    for name in dense_proposals.FILES:
+        write_dense_proposals(folder / f"{name}.jsonl", dataset, DenseProposalConfig(scores=name.split("-")[1]), seed=1)
+
+
+def cli_ap(tmp_path: Path, data: Path, detections: Path, keys: list[str]) -> float:
+    """Class-agnostic AP of ``gvis track`` with the agnostic checkpoint and ``keys``, scored by ``gvis eval``."""
+    from gvis.cli import main
+
+    results = tmp_path / "cli.json"
+    assert main(["track", "--tracker", "learned", "--checkpoint", str(AGNOSTIC), "--detections", str(detections),
+                 "--results", str(results), *[a for key in keys for a in ("--set", key)]]) == 0
+    from gvis.data.ytvis import YTVISDataset
+    from gvis.eval.ytvis_ap import evaluate
+
+    return evaluate(YTVISDataset.from_json(data), json.loads(results.read_text()), class_agnostic=True)["AP"]
+
+
+def test_learned_stages_choose_on_the_tuning_set_and_report_the_choice(agnostic, tiny_set, tmp_path, monkeypatch, capsys):
+    dense = load_script("dense_proposals", monkeypatch)
+    work = tmp_path / "work"
+    proposal_folder(tiny_set, work / "train", dense)
+    proposal_folder(tiny_set, work / "test", dense)
+    specs = [str(agnostic), f"{agnostic}:{KEYS},filtering.nms_overlap=mask,filtering.nms_iou=0.3"]
+    for argv in (["--stage", "learned-tune", *[a for s in specs for a in ("--learned", s)]], ["--stage", "learned-eval"]):
+        monkeypatch.setattr(sys, "argv", ["dense_proposals.py", "--out", str(work), *argv])
+        assert dense.main() == 0
+    tuned = json.loads((work / "learned_tuned.json").read_text())
+    assert [(r["spec"], r["file"]) for r in tuned["tuning"]] == [(s, f) for f in dense.FILES for s in specs]
+    means = {s: sum(r["stats"]["AP"] for r in tuned["tuning"] if r["spec"] == s) / 4 for s in specs}
+    assert tuned["chosen"] == max(specs, key=means.get)
+    # A tuning row is what `gvis track --set ... | gvis eval --class-agnostic` gives for that file.
+    second = next(r for r in tuned["tuning"] if r["spec"] == specs[1] and r["file"] == "gt-spread")
+    assert second["stats"]["AP"] > 0
+    assert second["stats"]["AP"] == pytest.approx(cli_ap(tmp_path, work / "train" / "instances.json",
+                                                         work / "train" / "gt-spread.jsonl", specs[1].split(":")[1].split(",")))
+    held_out = json.loads((work / "learned_eval.json").read_text())["rows"]
+    chosen_name = "learned, learned-agnostic.pt" + (
+        "" if tuned["chosen"] == specs[0] else ", " + ", ".join(specs[1].split(":")[1].split(",")))
+    assert [(r["file"], r["row"]) for r in held_out] == [(f, chosen_name) for f in dense.FILES]
+
+    # The report: the learned tuning table beside the shipped heuristic, the chosen row in the held-out table.
+    heuristic_row = {"stats": {"AP": 0.5, "AP50": 0.75}, "tracks": 1, "seconds": 1.0}
+    (work / "ablation.json").write_text(json.dumps([{"file": f, "row": label, "AP": 0.1, "AP50": 0.2}
+                                                    for f in dense.FILES for label, _ in dense.ABLATION]))
+    (work / "tuned.json").write_text(json.dumps({"values": {}, "mean_ap": 0.25, "per_file": [0.1, 0.2, 0.3, 0.4]}))
+    (work / "eval.json").write_text(json.dumps({"rows": [{"file": f, "row": "iou", **heuristic_row} for f in dense.FILES],
+                                                "machine": "test", "seconds": 2.0}))
+    text = dense.write_report(work, tmp_path / "report.md")
+    lines = text.splitlines()
+    assert "| masktrack-rule, masktrack-rule-dense.yaml (the shipped config above) | 10.0 | 20.0 | 30.0 | 40.0 | 25.0 |" in lines
+    first = [r["stats"]["AP"] for r in tuned["tuning"] if r["spec"] == specs[0]]
+    assert ("| learned, learned-agnostic.pt | " + " | ".join(f"{100 * ap:.1f}" for ap in first)
+            + f" | {100 * sum(first) / 4:.1f} |") in lines
+    assert f"Chosen: `{tuned['chosen']}`." in lines
+    held = lines[lines.index("## Held-out videos"):]
+    assert held[4] == "| iou | 50.0 (75.0) | 50.0 (75.0) | 50.0 (75.0) | 50.0 (75.0) |"
+    assert held[5].startswith(f"| {chosen_name} | {100 * held_out[0]['stats']['AP']:.1f} (")
+
+
+class FakeInputs:
+    """Stands for GeometryInputs: node features 0..8 per row, edge features from the velocity it is given."""
+
+    mask_grid = 5
+
+    def det_features(self, frame):
+        return torch.arange(18.0).reshape(2, 9)
+
+    def pair_features(self, state, frame, src, dst, pair_iou):
+        return torch.tensor([[1.0, 2.0 + state["velocity"].sum(), 3.0, 4.0]])
+
+
+def test_ablated_inputs_neutralise_only_the_named_features(monkeypatch):
+    real_data = load_script("real_data", monkeypatch)
+    inputs = FakeInputs()
+    moving = {"velocity": torch.tensor([[3.0, 4.0]])}
+    plain = real_data.AblatedInputs(inputs, node_constant={}, edge_copy={}, still=False)
+    assert plain.mask_grid == 5  # what it does not change comes from the inputs it wraps
+    assert torch.equal(plain.det_features(None), torch.arange(18.0).reshape(2, 9))
+    assert plain.pair_features(moving, None, None, None, None).tolist() == [[1.0, 9.0, 3.0, 4.0]]
+    ablated = real_data.AblatedInputs(inputs, node_constant=real_data.NO_OVERLAPS,
+                                      edge_copy={real_data.MASK_IOU: real_data.BOX_IOU}, still=True)
+    assert ablated.det_features(None).tolist() == [[0.0, 1.0, 2.0, 3.0, 4.0, -1.0, -1.0, -1.0, -1.0],
+                                                    [9.0, 10.0, 11.0, 12.0, 13.0, -1.0, -1.0, -1.0, -1.0]]
+    assert ablated.pair_features(moving, None, None, None, None).tolist() == [[1.0, 2.0, 1.0, 4.0]]
+    assert moving["velocity"].tolist() == [[3.0, 4.0]]  # the tracker's own state is left alone
+
+
+def test_ablation_rows_run_the_setting_with_each_input_taken_away(agnostic, tiny_set, monkeypatch):
+    real_data = load_script("real_data", monkeypatch)
+    from gvis.data.ytvis import YTVISDataset
+    from gvis.detections.jsonl import DetectionsReader
+
+    dataset = YTVISDataset.from_json(tiny_set / "data" / "instances.json")
+    reader = DetectionsReader(tiny_set / "dets.jsonl")
+    videos = list(reader.videos())
+    built = []
+    original = real_data.learned_rows
+    monkeypatch.setattr(real_data, "learned_rows", lambda specs, categories: built.extend(specs) or original(specs, categories))
+    setting = f"{agnostic}:{KEYS}"
+    rows = real_data.ablation_rows(setting, dataset, videos, reader.categories)
+    assert [row.name for row in rows] == [name for name, *_ in real_data.INPUT_ABLATION]
+    assert built[0] == f"{setting},filtering.nms_iou=null,filtering.top_n=null"
+    assert built[1:] == [f"{setting},"] * (len(real_data.INPUT_ABLATION) - 1)
+    # Nothing neutralised, the wrapped tracker links exactly as the plain one.
+    (_, plain), = original([setting], reader.categories)
+    (_, wrapped), = original([setting], reader.categories)
+    wrapped.model.inputs = real_data.AblatedInputs(wrapped.model.inputs, node_constant={}, edge_copy={}, still=False)
+    from gvis.baselines.runner import run_tracker
+
+    assert run_tracker(wrapped, videos).entries == run_tracker(plain, videos).entries
+
+
+def test_ablation_table_reads_each_change_against_the_reference(monkeypatch):
+    real_data = load_script("real_data", monkeypatch)
+    mots = {"IDF1": 0.5, "IDSw": 1, "FP": 2, "FN": 3}
+
+    def row(name, ap):
+        return real_data.Row(name, {"AP": ap, "AP50": 0.1, "AR10": 0.2}, mots, 4)
+
+    reference = row("learned", 0.05)
+    lines = real_data.ablation_table(reference, [row("a", 0.0505), row("b", 0.04), row("c", 0.06)])
+    cells = [line.split(" | ") for line in lines[2:]]
+    assert [c[0] for c in cells] == ["| (nothing)", "| a", "| b", "| c"]
+    assert [c[2] for c in cells] == ["+0.00", "+0.05", "-1.00", "+1.00"]
+    assert [c[-1] for c in cells] == ["the reference |", "the setting's AP does not depend on it here |",
+                                      "the setting relies on it: 1.00 AP of its result comes from it |",
+                                      "it costs the setting 1.00 AP here: its AP rises without it |"]
