@@ -169,7 +169,8 @@ def _right_assignments(out: StepOutput, edge_targets: Tensor) -> Tensor:
 
 class ClipObjective(nn.Module):
     """The four losses of a batch of clips (see the module docstring); wraps the tracker (and in stage 2
-    the detector's ``appearance`` network, trained with it) for DDP.
+    the detector's ``appearance`` network, trained with it) for DDP. ``rules``: the config whose inference keys
+    the rollouts follow (training's ``rollout``; ``None``: the model's own).
 
     ``forward(batch)`` returns ``{"loss": total, "class", "mask", "association", "init"}`` (scalars) plus
     counts for logging (``tracks``: track rows summed over frames, ``positives``: association targets = 1,
