@@ -6,7 +6,7 @@
 # first, then no_gating, mlp_node_updates, limited_gnn, and last the paper's scorer (scoring_learned_head),
 # whose checkpoints experiments/scorer_probe.py then reads.
 #
-#   experiments/depth_gating_1000.sh            # start it (about 3.5 hours on 2 cores); logs in RUNS/sweep-K.log
+#   experiments/depth_gating_1000.sh            # start it (about 3.5 hours on 2 cores); logs appended to RUNS/sweep-K.log
 #   experiments/depth_gating_1000.sh            # the same command again resumes it after an interruption
 #
 # The runs live in their own folder (RUNS, default WORK/runs-1000), apart from the 300-step sweep's. The report
@@ -35,7 +35,7 @@ args+=("$@")
 
 mkdir -p "$RUNS"
 for core in $(seq 1 "$CORES"); do
-  nohup "$PYTHON" -m gvis compare "${args[@]}" > "$RUNS/sweep-$core.log" 2>&1 &
+  nohup "$PYTHON" -m gvis compare "${args[@]}" >> "$RUNS/sweep-$core.log" 2>&1 &  # appended: a resumed sweep keeps the earlier log
   echo "started gvis compare $core of $CORES (pid $!); log: $RUNS/sweep-$core.log"
   if [ "$core" -lt "$CORES" ]; then
     # The first process makes the data, the validation set and the tuned rule; the next ones wait for them.
