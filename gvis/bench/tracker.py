@@ -47,11 +47,12 @@ NUM_CLASSES = 40
 IMAGE_SIZE = (240, 320)
 
 
-def time_calls(cases: dict[Any, Callable[[], Any]], repeats: int = 7, min_seconds: float = 0.02) -> dict[Any, float]:
+def time_calls(cases: dict[Any, Callable[[], Any]], repeats: int = 7, min_seconds: float = 0.1) -> dict[Any, float]:
     """Median seconds per call of every case.
 
     The cases are timed interleaved (one run of each per repeat), so that load from other processes on a
-    shared machine hits them alike; a run makes ``k`` calls with ``k`` chosen so that it lasts ≥ min_seconds.
+    shared machine hits them alike; a run makes ``k`` calls with ``k`` chosen so that it lasts ≥ min_seconds
+    (0.1 s: shorter runs let the machine's own jitter move one run's median by ±10 %).
     """
     calls = {}
     for key, fn in cases.items():

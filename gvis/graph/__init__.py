@@ -9,6 +9,7 @@ from gvis.graph.frame_graph import (
     TRACK_TO_DET,
     build_frame_batch,
     build_frame_graph,
+    frame_edge_indices,
     track_det_pairs,
     validate_frame_graph,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "TRACK_TO_DET",
     "build_frame_batch",
     "build_frame_graph",
+    "frame_edge_indices",
     "track_det_pairs",
     "validate_frame_graph",
 ]

@@ -20,6 +20,8 @@ graph ids (vectorised offsets, no Python loop over graphs); the result equals
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 from torch_geometric.data import Batch, HeteroData
@@ -56,6 +58,35 @@ def track_det_pairs(track_batch: Tensor, det_batch: Tensor, num_graphs: int) -> 
     within = torch.arange(source.numel(), device=device) - run_start[source]
     target = det_ptr[track_batch[source]] + within
     return torch.stack([source, target])
+
+
+def frame_edge_indices(track_batch: Tensor, det_batch: Tensor, num_graphs: int) -> tuple[Tensor, Tensor]:
+    """The two edge indices of a batch of frame graphs: ``track_det [2, E]`` (:func:`track_det_pairs`) and
+    ``empty_det [2, ΣN]`` (graph id, detection row).
+
+    Both depend only on the node counts per graph, which repeat from frame to frame of a video, so they
+    are built once per count pattern (a small cache) instead of with ~20 tensor operations per frame.
+    The returned tensors are shared between calls: read them, never write into them.
+    """
+    if num_graphs == 1:  # the counts without a bincount
+        key = ((track_batch.numel(),), (det_batch.numel(),))
+    else:
+        counts = torch.stack([torch.bincount(track_batch, minlength=num_graphs),
+                              torch.bincount(det_batch, minlength=num_graphs)]).tolist()
+        key = (tuple(counts[0]), tuple(counts[1]))
+    return _edge_indices_of_counts(*key, track_batch.device)
+
+
+@functools.lru_cache(maxsize=64)
+def _edge_indices_of_counts(track_counts: tuple[int, ...], det_counts: tuple[int, ...],
+                            device: torch.device) -> tuple[Tensor, Tensor]:
+    # Normal tensors even under inference mode: a later training step indexes with them (autograd saves them).
+    with torch.inference_mode(False):
+        graphs = torch.arange(len(track_counts), device=device)
+        track_batch = torch.repeat_interleave(graphs, torch.tensor(track_counts, device=device))
+        det_batch = torch.repeat_interleave(graphs, torch.tensor(det_counts, device=device))
+        empty_det = torch.stack([det_batch, torch.arange(det_batch.numel(), device=device)])
+        return track_det_pairs(track_batch, det_batch, len(track_counts)), empty_det
 
 
 def build_frame_graph(

@@ -32,7 +32,7 @@ from torch_geometric.data import Batch
 from gvis.detections.filtering import FilterConfig
 from gvis.errors import ConfigError
 from gvis.gnn import GNNConfig, build_gnn
-from gvis.graph.frame_graph import build_frame_batch, track_det_pairs
+from gvis.graph.frame_graph import build_frame_batch, frame_edge_indices
 from gvis.registry import APPEARANCE_MODELS, ASSOCIATORS, DETECTION_INPUTS, RECURRENT_GATES, SCORERS, Registry
 from gvis.tracker.features import FrameDetections, pair_box_iou
 from gvis.tracker.heads import AssociationInputs, MaskHead
@@ -258,7 +258,7 @@ class RecurrentGraphTracker(nn.Module):
     # ------------------------------------------------------------------ graph
     def graph_inputs(self, state: TrackState, frame: FrameDetections, empty_appearance: dict[str, Tensor]) -> GraphInputs:
         """The tensors of the batched frame graph (docs/model.md §1), in :func:`build_frame_batch` order."""
-        pairs = track_det_pairs(state.video, frame.video, frame.num_videos)
+        pairs, empty_det_index = frame_edge_indices(state.video, frame.video, frame.num_videos)
         src, dst = pairs
         pair_iou = pair_box_iou(state.box[src], frame.boxes[dst])
         track_det_attr = torch.cat([
@@ -271,7 +271,7 @@ class RecurrentGraphTracker(nn.Module):
             empty_x=state.empty_h,
             track_det_index=pairs,
             track_det_attr=track_det_attr,
-            empty_det_index=torch.stack([frame.video, torch.arange(frame.num_detections, device=frame.video.device)]),
+            empty_det_index=empty_det_index,
             empty_det_attr=self.appearance.empty_det_features(empty_appearance, frame.appearance, frame.video),
             pair_iou=pair_iou,
         )
@@ -307,8 +307,13 @@ class RecurrentGraphTracker(nn.Module):
         """
         config = rules or self.config
         present = frame.present
-        if not bool(present.all()):
+        all_present = bool(present.all())
+        if not all_present:
             state = _reset_videos(state, ~present)
+
+        def where_present(new: Tensor, old: Tensor) -> Tensor:  # per video slot: ``new`` where it has a frame
+            return new if all_present else where_rows(present, new, old)
+
         empty_appearance = self._empty_appearance(state, frame)
         graph = self.graph_inputs(state, frame, empty_appearance)
         out = self.gnn.forward_tensors(*graph[:7])
@@ -333,7 +338,8 @@ class RecurrentGraphTracker(nn.Module):
         # Every row below: existing tracks (T) then new tracks (K). row_det = assigned detection or −1.
         row_det = torch.cat([assigned, new_dets])
         row_matched = row_det >= 0
-        video = torch.cat([state.video, frame.video[new_dets]])
+        new_video = frame.video[new_dets]
+        video = torch.cat([state.video, new_video])
 
         # Recurrence: existing tracks from their GNN output, new ones from their detection's, from zero state.
         zeros = state.h.new_zeros((num_new, self.dim))
@@ -345,15 +351,19 @@ class RecurrentGraphTracker(nn.Module):
         appearance = self._next_appearance(state, h, observed, matched)
         if empty_appearance:
             updated = self.appearance.update(empty_appearance, empty_h, frame.frame_appearance)
-            empty_appearance = {key: where_rows(present, updated[key], value) for key, value in empty_appearance.items()}
+            empty_appearance = {key: where_present(updated[key], value) for key, value in empty_appearance.items()}
         scorer_state = _cat_rows(state.scorer, self.scorer.new_state(num_new, h))
         class_logits, scorer_state = self.scorer(h, scorer_state, rows_or_zeros(frame.logits, row_det), row_matched)
 
-        next_id = state.next_id + torch.bincount(frame.video[new_dets], minlength=frame.num_videos)
+        if num_new:
+            track_id = torch.cat([state.track_id, _new_track_ids(new_video, state.next_id)])
+            next_id = state.next_id + torch.bincount(new_video, minlength=frame.num_videos)
+        else:  # most frames start no track
+            track_id, next_id = state.track_id, state.next_id
         grown = dataclasses.replace(
             state,
             video=video,
-            track_id=torch.cat([state.track_id, _new_track_ids(frame.video[new_dets], state.next_id)]),
+            track_id=track_id,
             h=h,
             c=c,
             box=rows_or_zeros(frame.boxes, row_det),
@@ -363,20 +373,20 @@ class RecurrentGraphTracker(nn.Module):
             appearance=appearance,
             scorer=scorer_state,
             inputs=self.inputs.advance(state.inputs, frame, assigned, new_dets),
-            empty_h=where_rows(present, empty_h, state.empty_h),
-            empty_c=where_rows(present, empty_c, state.empty_c),
+            empty_h=where_present(empty_h, state.empty_h),
+            empty_c=where_present(empty_c, state.empty_c),
             empty_appearance=empty_appearance,
             started=state.started | present,
             next_id=next_id,
             frames=state.frames + present.long(),
         )
         # Free long-inactive tracks and restore the video order (stable: old tracks first, in order).
-        if num_new == 0 and bool(survives.all()):
-            rows, next_state = torch.arange(num_tracks, device=video.device), grown  # nothing moves
+        if num_new == 0 and bool(survives.all()):  # nothing moves
+            rows, next_state, assigned_det = torch.arange(num_tracks, device=video.device), grown, row_det
         else:
             rows = torch.cat([survives, survives.new_ones(num_new)]).nonzero().flatten()
             rows = rows[torch.sort(video[rows], stable=True).indices]
-            next_state = grown.select(rows)
+            next_state, assigned_det = grown.select(rows), row_det[rows]
         is_new = rows >= num_tracks
         output = StepOutput(
             track_det_index=pairs,
@@ -387,7 +397,7 @@ class RecurrentGraphTracker(nn.Module):
             track_id=next_state.track_id,
             video=next_state.video,
             class_logits=next_state.class_logits,
-            assigned_det=row_det[rows],
+            assigned_det=assigned_det,
             is_new=is_new,
             previous_row=torch.where(is_new, -1, rows),
         )
@@ -469,6 +479,11 @@ def hard_assignment(config: TrackerConfig, association: Tensor, src: Tensor, dst
     from the pairs' ``association [E]`` (``src``, ``dst``: their track and detection rows); docs/model.md §4."""
     if config.assignment == "exclusive":
         return _exclusive_detection(association, src, dst, num_tracks, num_dets, config.match_threshold)
+    if not torch.compiler.is_compiling() and num_dets and association.numel() == num_tracks * num_dets:
+        # Every track is paired with every detection (one video): the pairs are the rows of a [T, N] matrix,
+        # and a row maximum (ties: the first) replaces the scatters. Traced code keeps the general form.
+        best, detection = association.view(num_tracks, num_dets).max(1)
+        return torch.where(best >= config.match_threshold, detection, -1)
     return _best_detection(association, src, dst, num_tracks, config.match_threshold)
 
 

@@ -15,6 +15,7 @@ from gvis.graph import (
     TRACK_TO_DET,
     build_frame_batch,
     build_frame_graph,
+    frame_edge_indices,
     track_det_pairs,
     validate_frame_graph,
 )
@@ -64,6 +65,28 @@ def test_track_det_pairs_hand_computed():
     assert pairs.tolist() == [[0, 1, 1, 2, 2], [0, 1, 2, 1, 2]]
     empty = track_det_pairs(torch.zeros(0, dtype=torch.long), torch.tensor([0, 1]), num_graphs=2)
     assert empty.shape == (2, 0) and empty.dtype == torch.long
+
+
+@pytest.mark.parametrize("track_counts, det_counts", [([3], [4]), ([0], [2]), ([2], [0]), ([2, 0, 1], [3, 2, 0]),
+                                                       ([1, 1], [1, 1])])
+def test_frame_edge_indices_equal_the_uncached_construction(track_counts, det_counts):
+    num_graphs = len(track_counts)
+    track_batch = torch.repeat_interleave(torch.arange(num_graphs), torch.tensor(track_counts))
+    det_batch = torch.repeat_interleave(torch.arange(num_graphs), torch.tensor(det_counts))
+    for _ in range(2):  # built, then from the cache
+        track_det, empty_det = frame_edge_indices(track_batch, det_batch, num_graphs)
+        assert torch.equal(track_det, track_det_pairs(track_batch, det_batch, num_graphs))
+        assert torch.equal(empty_det, torch.stack([det_batch, torch.arange(det_batch.numel())]))
+
+
+def test_frame_edge_indices_made_under_inference_mode_serve_training():
+    track_batch, det_batch = torch.zeros(5, dtype=torch.long), torch.zeros(7, dtype=torch.long)
+    with torch.inference_mode():
+        frame_edge_indices(track_batch, det_batch, 1)
+    src, dst = frame_edge_indices(track_batch, det_batch, 1)[0]
+    x = torch.randn(7, 3, requires_grad=True)
+    x[dst].sum().backward()  # autograd saves the index: an inference tensor would be refused here
+    assert torch.equal(x.grad, torch.full((7, 3), 5.0))
 
 
 def test_single_graph_structure():

@@ -106,6 +106,29 @@ def test_exclusive_assignment_equals_greedy_over_sorted_pairs(generator):
         assert _exclusive_detection(logits, src, dst, num_tracks, num_dets, -0.5).tolist() == expected
 
 
+def test_best_assignment_of_one_video_equals_the_first_best_pair_of_each_track(generator):
+    """Both forms (a row maximum for one video's pairs, scatters for any batch) against a loop over the
+    pairs; ties go to the first pair."""
+    import dataclasses
+
+    from gvis.tracker.model import TrackerConfig, _best_detection, hard_assignment
+
+    config = dataclasses.replace(TrackerConfig(), assignment="best", match_threshold=-0.5)
+    for _ in range(50):
+        num_tracks, num_dets = torch.randint(0, 6, (2,), generator=generator).tolist()
+        src = torch.arange(num_tracks).repeat_interleave(num_dets)
+        dst = torch.arange(num_dets).repeat(num_tracks)
+        logits = torch.round(torch.randn(num_tracks * num_dets, generator=generator) * 2) / 2  # ties happen
+        expected = [-1] * num_tracks
+        for track in range(num_tracks):
+            edges = [e for e in range(len(logits)) if src[e] == track]
+            best = max(edges, key=lambda e: (float(logits[e]), -e)) if edges else None
+            if best is not None and logits[best] >= -0.5:
+                expected[track] = int(dst[best])
+        assert hard_assignment(config, logits, src, dst, num_tracks, num_dets).tolist() == expected
+        assert _best_detection(logits, src, dst, num_tracks, -0.5).tolist() == expected
+
+
 def test_max_tracks_and_max_inactive_frames():
     model = tiny_model("max_tracks=2", "max_inactive_frames=1")
     model.associator = Scripted([
