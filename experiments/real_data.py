@@ -102,32 +102,33 @@ def learned_rows(checkpoints: list[str], categories: list) -> list[tuple[str, ob
 # INPUT ABLATION of one learned setting on BDD100K MOTS (`--ablate SETTING`): the setting with one of its
 # inputs taken away at inference, to show where its AP comes from (and where it is lost).
 # ------------------------------------------------------------------------------------------------
-#: Columns of the ``geometry`` inputs (gvis/tracker/inputs.py): detection node ``[score ; box (4) ; o ; k ;
-#: o' ; c]``, track–detection edge ``[IoU last box ; IoU predicted box ; mask IoU ; centre proximity]``.
-OVERLAP_COLUMNS = (5, 6, 7, 8)
-BOX_IOU, PREDICTED_BOX_IOU, MASK_IOU, CENTRE_PROXIMITY = range(4)
+#: The ``geometry`` inputs' detection columns (``GeometryInputs.det_columns``) holding the detection's
+#: overlaps with the other detections of its frame (o, k, o', c).
+OVERLAP_COLUMNS = ("overlap_before", "inside_before", "overlap_any", "contains_any")
 
 
 class AblatedInputs:
     """A learned tracker's ``geometry`` inputs with features neutralised at inference: node columns
     ``node_constant`` set to a constant, edge columns ``edge_copy`` (target → source) copied from another
-    edge column, and with ``still`` every track's velocity 0 (its predicted box is its last box)."""
+    edge column, and with ``still`` every track's velocity 0 (its predicted box is its last box). Columns
+    are named as in the inputs' ``det_columns`` and ``pair_columns``."""
 
-    def __init__(self, inputs, node_constant: dict[int, float], edge_copy: dict[int, int], still: bool) -> None:
-        self.inputs, self.node_constant, self.edge_copy, self.still = inputs, node_constant, edge_copy, still
+    def __init__(self, inputs, node_constant: dict[str, float], edge_copy: dict[str, str], still: bool) -> None:
+        self.inputs, self.still = inputs, still
+        self.node_constant = {inputs.det_columns.index(name): value for name, value in node_constant.items()}
+        self.edge_copy = {inputs.pair_columns.index(target): inputs.pair_columns.index(source)
+                          for target, source in edge_copy.items()}
 
     def __getattr__(self, name: str):
         return getattr(self.inputs, name)
 
     def det_features(self, frame):
-        """``[N, 9]``."""
         features = self.inputs.det_features(frame).clone()
         for column, value in self.node_constant.items():
             features[:, column] = value
         return features
 
     def pair_features(self, state: dict, frame, src, dst, pair_iou):
-        """``[E, 4]``."""
         if self.still:
             state = {**state, "velocity": state["velocity"].new_zeros(state["velocity"].shape)}
         features = self.inputs.pair_features(state, frame, src, dst, pair_iou).clone()
@@ -145,9 +146,9 @@ INPUT_ABLATION = [
      "the filtering of the detections before the model (every mask reaches the model)"),
     ("no frame overlaps", [], {"node_constant": NO_OVERLAPS, "edge_copy": {}, "still": False},
      "the detection's overlaps with the other detections of its frame (o, k, o', c set to 'none')"),
-    ("no mask IoU to the track", [], {"node_constant": {}, "edge_copy": {MASK_IOU: BOX_IOU}, "still": False},
+    ("no mask IoU to the track", [], {"node_constant": {}, "edge_copy": {"mask_iou": "box_iou"}, "still": False},
      "the mask IoU with the track's last mask (replaced by the box IoU)"),
-    ("no masks", [], {"node_constant": NO_OVERLAPS, "edge_copy": {MASK_IOU: BOX_IOU}, "still": False},
+    ("no masks", [], {"node_constant": NO_OVERLAPS, "edge_copy": {"mask_iou": "box_iou"}, "still": False},
      "every mask input (both of the above: the model sees boxes only)"),
     ("no motion", [], {"node_constant": {}, "edge_copy": {}, "still": True},
      "motion (every track's velocity 0: its predicted box is its last box)"),

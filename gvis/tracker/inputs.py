@@ -106,7 +106,12 @@ class GeometryInputs(DetectionInputs):
     """
 
     class_free = True
-    pair_dim = 4
+    #: Names of the detection node columns and of the track–detection edge columns, in order (for tools
+    #: that read or neutralise one feature, e.g. an input ablation).
+    det_columns = ("score", "x1", "y1", "x2", "y2", "overlap_before", "inside_before", "overlap_any",
+                   "contains_any")
+    pair_columns = ("box_iou", "predicted_box_iou", "mask_iou", "centre_proximity")
+    pair_dim = len(pair_columns)
 
     def __init__(self, num_classes: int, grid: int = 40) -> None:
         super().__init__(num_classes)
@@ -116,7 +121,7 @@ class GeometryInputs(DetectionInputs):
 
     @property
     def det_node_dim(self) -> int:
-        return 9
+        return len(self.det_columns)
 
     def det_features(self, frame: FrameDetections) -> Tensor:
         overlaps = frame_overlaps(frame.mask_grid, frame.scores, frame.video)

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from gvis.tracker.inputs import GeometryInputs
+
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 AGNOSTIC = Path(__file__).resolve().parents[2] / "checkpoints" / "learned-agnostic.pt"
 KEYS = "output_masks=detection,assignment=exclusive"
@@ -109,6 +111,8 @@ class FakeInputs:
     """Stands for GeometryInputs: node features 0..8 per row, edge features from the velocity it is given."""
 
     mask_grid = 5
+    det_columns = GeometryInputs.det_columns
+    pair_columns = GeometryInputs.pair_columns
 
     def det_features(self, frame):
         return torch.arange(18.0).reshape(2, 9)
@@ -126,7 +130,7 @@ def test_ablated_inputs_neutralise_only_the_named_features(monkeypatch):
     assert torch.equal(plain.det_features(None), torch.arange(18.0).reshape(2, 9))
     assert plain.pair_features(moving, None, None, None, None).tolist() == [[1.0, 9.0, 3.0, 4.0]]
     ablated = real_data.AblatedInputs(inputs, node_constant=real_data.NO_OVERLAPS,
-                                      edge_copy={real_data.MASK_IOU: real_data.BOX_IOU}, still=True)
+                                      edge_copy={"mask_iou": "box_iou"}, still=True)
     assert ablated.det_features(None).tolist() == [[0.0, 1.0, 2.0, 3.0, 4.0, -1.0, -1.0, -1.0, -1.0],
                                                     [9.0, 10.0, 11.0, 12.0, 13.0, -1.0, -1.0, -1.0, -1.0]]
     assert ablated.pair_features(moving, None, None, None, None).tolist() == [[1.0, 2.0, 1.0, 4.0]]
