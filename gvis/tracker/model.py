@@ -482,7 +482,7 @@ def hard_assignment(config: TrackerConfig, association: Tensor, src: Tensor, dst
     if not torch.compiler.is_compiling() and num_dets and association.numel() == num_tracks * num_dets:
         # Every track is paired with every detection (one video): the pairs are the rows of a [T, N] matrix,
         # and a row maximum (ties: the first) replaces the scatters. Traced code keeps the general form.
-        best, detection = association.view(num_tracks, num_dets).max(1)
+        best, detection = association.reshape(num_tracks, num_dets).max(1)
         return torch.where(best >= config.match_threshold, detection, -1)
     return _best_detection(association, src, dst, num_tracks, config.match_threshold)
 
