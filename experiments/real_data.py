@@ -50,6 +50,9 @@ class Row:
     tracks: int
     seconds: float | None = None
     note: str = ""
+    #: Where AP is per category: each category's AP (-1 without ground truth) and the class-agnostic AP.
+    per_category: dict[str, float] | None = None
+    agnostic_ap: float | None = None
 
 
 @dataclass
@@ -57,6 +60,8 @@ class Section:
     title: str
     class_agnostic: bool
     rows: list[Row] = field(default_factory=list)
+    #: Ground-truth instances per category name (for the per-category table of a section scored per category).
+    instances: dict[str, int] = field(default_factory=dict)
     #: The learned setting of the input ablation (``--ablate``) and its rows, or ``None``.
     ablated: str | None = None
     ablation: list[Row] = field(default_factory=list)
@@ -195,8 +200,11 @@ def score(name: str, dataset, entries: list, class_agnostic: bool, seconds: floa
     from gvis.eval.clear_mot import evaluate_mots
     from gvis.eval.ytvis_ap import evaluate
 
-    return Row(name, evaluate(dataset, entries, class_agnostic=class_agnostic),
-               evaluate_mots(dataset, entries, class_agnostic=class_agnostic), len(entries), seconds, note)
+    stats = evaluate(dataset, entries, per_category=not class_agnostic, class_agnostic=class_agnostic)
+    per_category = stats.pop("per_category", None)
+    agnostic_ap = None if class_agnostic else evaluate(dataset, entries, class_agnostic=True)["AP"]
+    return Row(name, stats, evaluate_mots(dataset, entries, class_agnostic=class_agnostic), len(entries), seconds, note,
+               per_category, agnostic_ap)
 
 
 def relink(section: Section, dataset, videos: list, categories: list, learned: list[str]) -> None:
@@ -225,6 +233,10 @@ def bdd_section(folder: Path, learned: list[str], ablate: str | None = None) -> 
     for video_id, _, detections in detections_from_results(check_results(original, dataset, folder / "ytvis_results.json"), dataset):
         frames.setdefault(video_id, []).append(detections)
     section = Section(f"BDD100K MOTS {BDD.split('_')[-1]}: the original tracker's masks re-linked", class_agnostic=False)
+    names = {c.id: c.name for c in dataset.categories}
+    for instance in (instance for video in dataset.videos for instance in dataset.instances(video.id)
+                     if not instance.iscrowd):  # crowd regions are ignored by the metrics
+        section.instances[names[instance.category_id]] = section.instances.get(names[instance.category_id], 0) + 1
     section.rows.append(score("original tracks", dataset, original, False, note="Scalabel: MOTA 64.31, IDF1 74.52"))
     categories = [{"id": c.id, "name": c.name} for c in dataset.categories]
     relink(section, dataset, list(frames.items()), categories, learned)
@@ -263,15 +275,50 @@ def table(section: Section) -> list[str]:
         cells += [str(row.tracks), "" if row.seconds is None else f"{row.seconds:.1f}"]
         name = row.name + (f" ({row.note})" if row.note else "")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return lines + ablation_lines(section)
+    return lines + category_lines(section) + ablation_lines(section)
+
+
+def compared_setting(section: Section) -> tuple[Row, Row] | None:
+    """The learned setting a section's summary lines read (the ablated one, else the last learned row) and
+    the heuristic with the best AP; ``None`` without a learned row."""
+    heuristics = {name for name, _, _ in HEURISTICS}
+    learned = [row for row in section.rows if row.name.startswith("learned")]
+    if not learned:
+        return None
+    reference = (next(row for row in learned if row.name == learned_spec(section.ablated)[0]) if section.ablated
+                 else learned[-1])
+    return reference, max((row for row in section.rows if row.name in heuristics), key=lambda r: r.stats["AP"])
+
+
+def category_lines(section: Section) -> list[str]:
+    """Per-category AP and class-agnostic AP of every row of a section scored per category: the AP column is
+    the mean over the categories with ground truth, so a category with few instances moves it as much as
+    one with many."""
+    if section.class_agnostic or not section.instances:
+        return []
+    shown = [name for name in section.rows[0].per_category if section.instances.get(name)]
+    lines = ["", f"*Per category.* The AP above is the mean of these {len(shown)} columns (ground-truth instances in "
+             "brackets), each one category's video AP; the class-agnostic AP scores every track against every "
+             "instance whatever the category (`gvis eval --class-agnostic`).", "",
+             "| | " + " | ".join(f"{name} ({section.instances[name]})" for name in shown) + " | mean (AP) | class-agnostic AP |",
+             "|---" * (len(shown) + 3) + "|"]
+    for row in section.rows:
+        cells = [f"{100 * row.per_category[name]:.2f}" for name in shown]
+        lines.append(f"| {row.name} | " + " | ".join(cells) + f" | {100 * row.stats['AP']:.2f} | {100 * row.agnostic_ap:.2f} |")
+    compared = compared_setting(section)
+    if compared is not None:
+        reference, best = compared
+        deltas = ", ".join(f"{name} {100 * (reference.per_category[name] - best.per_category[name]):+.2f}" for name in shown)
+        lines += ["", f"{reference.name} against the best heuristic ({best.name}), per category: {deltas}; "
+                  f"class-agnostic {100 * (reference.agnostic_ap - best.agnostic_ap):+.2f}."]
+    return lines
 
 
 def ablation_lines(section: Section) -> list[str]:
     """The input ablation of a section (``--ablate``), after its table; nothing without one."""
     if section.ablated is None:
         return []
-    reference = next(row for row in section.rows if row.name == learned_spec(section.ablated)[0])
-    best = max((row for row in section.rows if row.name in {name for name, _, _ in HEURISTICS}), key=lambda r: r.stats["AP"])
+    reference, best = compared_setting(section)
     gap = 100 * (reference.stats["AP"] - best.stats["AP"])
     return [
         "",

@@ -177,3 +177,24 @@ def test_ablation_table_reads_each_change_against_the_reference(monkeypatch):
     assert [c[-1] for c in cells] == ["the reference |", "the setting's AP does not depend on it here |",
                                       "the setting relies on it: 1.00 AP of its result comes from it |",
                                       "it costs the setting 1.00 AP here: its AP rises without it |"]
+
+
+def test_category_table_lists_categories_with_ground_truth_and_the_learned_gap(monkeypatch):
+    real_data = load_script("real_data", monkeypatch)
+    mots = {"MOTA": 0.1, "IDF1": 0.5, "IDSw": 1, "FP": 2, "FN": 3}
+
+    def row(name, car, truck, agnostic):
+        stats = {s: (car + truck) / 2 for s in real_data.AP_STATS}
+        return real_data.Row(name, stats, mots, 4, per_category={"car": car, "truck": truck, "bus": -1.0},
+                             agnostic_ap=agnostic)
+
+    section = real_data.Section("t", class_agnostic=False, instances={"car": 8, "truck": 1},
+                                rows=[row("masktrack-rule", 0.02, 0.30, 0.03), row("iou", 0.01, 0.0, 0.01),
+                                      row("learned, a.pt", 0.09, 0.20, 0.09)])
+    lines = real_data.category_lines(section)
+    assert lines[3] == "| | car (8) | truck (1) | mean (AP) | class-agnostic AP |"  # bus: no ground truth
+    assert lines[5:8] == ["| masktrack-rule | 2.00 | 30.00 | 16.00 | 3.00 |", "| iou | 1.00 | 0.00 | 0.50 | 1.00 |",
+                          "| learned, a.pt | 9.00 | 20.00 | 14.50 | 9.00 |"]
+    assert lines[-1] == ("learned, a.pt against the best heuristic (masktrack-rule), per category: car +7.00, "
+                         "truck -10.00; class-agnostic +6.00.")
+    assert real_data.category_lines(real_data.Section("davis", class_agnostic=True, rows=section.rows)) == []
