@@ -61,6 +61,9 @@ class Row:
     curves: dict[int, list[tuple[int, float]]] = field(default_factory=dict)
     warmup_steps: int = 0
     learning: LearningCheck | None = None
+    #: The paired difference to the reference, for every row with results; ``verdict``: the same where it
+    #: decides (both learned), else ``None``.
+    difference: Verdict | None = None
     verdict: Verdict | None = None
     status: str = "–"
     ordering: str = "–"
@@ -94,6 +97,7 @@ class Row:
             "paper": None if self.paper is None else {"name": self.paper.name, "table": self.paper.table,
                                                       "AP": ap_fraction(self.paper.ap)},
             "verdict": self.status, "vs_reference": None if self.verdict is None else self.verdict.to_json(),
+            "difference": None if self.difference is None else self.difference.to_json(verdict=False),
             "learning": None if self.learning is None else self.learning.to_json(),
             "ordering": self.ordering, "agrees": self.agrees,
         }
@@ -209,14 +213,13 @@ def assess(rows: Sequence[Row], comparison: Comparison) -> None:
 
 
 def _verdicts(rows: Sequence[Row], comparison: Comparison) -> None:
-    """``verdict`` and ``status`` of every row against the reference (none if it has no results or did not
-    learn)."""
+    """``difference`` of every row with results against the reference, and ``verdict`` and ``status`` (no
+    verdict where the row or the reference has not learned)."""
     bench = comparison.bench
     reference = next((r for r in rows if r.name == comparison.reference and r.kind == "learned"), None)
-    if reference is None or not reference.results or reference.not_learned:
-        why = "no reference results" if reference is None or not reference.results else "reference not learned"
+    if reference is None or not reference.results:
         for row in rows:
-            row.status = "reference" if row is reference else f"– ({why})"
+            row.status = "reference" if row is reference else "– (no reference results)"
         return
     gts = {test.name: test / "instances.json" for test in bench.test_sets}
     bootstrap = PairedBootstrap({name: len(json.loads(gt.read_text(encoding="utf-8"))["videos"])
@@ -229,14 +232,18 @@ def _verdicts(rows: Sequence[Row], comparison: Comparison) -> None:
         return per_seed
 
     reference_scores = scores(reference)
-    judged = [r for r in rows if r is not reference and r.results and not r.not_learned]
+    judged = [] if reference.not_learned else [r for r in rows if r is not reference and r.results and not r.not_learned]
     for row in rows:
+        if row is not reference and row.results:
+            row.difference = bootstrap.compare(scores(row), reference_scores, family=max(1, len(judged)))
         if row is reference:
             row.status = "reference"
+        elif reference.not_learned:
+            row.status = "– (reference not learned)"
         elif row.not_learned:
             row.status = "– (not learned at this budget)"
         elif row in judged:
-            row.verdict = bootstrap.compare(scores(row), reference_scores, family=len(judged))
+            row.verdict = row.difference
             row.status = row.verdict.outcome if row.verdict is not None else "– (no seed shared with the reference)"
         else:
             row.status = "– (no results)"
@@ -310,7 +317,8 @@ def criteria(comparison: Comparison) -> str:
         f"AP (mean over seeds; {comparison.bench.val_videos} validation videos, {VALIDATIONS} points per run) at "
         f"the point nearest {100 * LATE_FRACTION:.0f} % of the steps reached and at the end differ by more than "
         f"{CURVE_TOLERANCE:g} AP, or a run ends inside the learning-rate warm-up; such a row keeps its numbers "
-        "and gets no verdict (its difference measures how fast it learns, not where it ends).")
+        "and gets no verdict (its difference, shown with its interval, measures how fast it learns, not where "
+        "it ends); so does every row when the reference has not learned.")
 
 
 def warnings(rows: Sequence[Row], comparison: Comparison) -> list[str]:
@@ -342,8 +350,8 @@ def _mean_std(row: Row, stat: str) -> str:
 
 
 def _difference(row: Row) -> str:
-    verdict = row.verdict
-    return "–" if verdict is None else f"{verdict.difference:+.1f} [{verdict.low:+.1f}, {verdict.high:+.1f}]"
+    difference = row.difference
+    return "–" if difference is None else f"{difference.difference:+.1f} [{difference.low:+.1f}, {difference.high:+.1f}]"
 
 
 def _learned_cell(row: Row) -> str:
@@ -387,8 +395,9 @@ def reading(rows: Sequence[Row], comparison: Comparison) -> list[str]:
                      "(compare it too, or choose another with `--reference`).")
     elif reference.not_learned:
         lines.append(f"- **No verdicts**: the reference `{ref}` has not learned at this budget "
-                     f"({', '.join(reference.learning.reasons)}), so every difference would measure learning speed; "
-                     "give the runs a longer budget (`--steps`, `--minutes`, in their own `--runs` folder).")
+                     f"({', '.join(reference.learning.reasons)}), so every difference (shown, with its interval) "
+                     "measures learning speed as much as the variant; give the runs a longer budget (`--steps`, "
+                     "`--minutes`, in their own `--runs` folder).")
     groups = {outcome: [r for r in rows if r.verdict is not None and r.verdict.outcome == outcome]
               for outcome in ("better", "worse", "undecided")}
     for outcome, members in groups.items():
@@ -506,7 +515,7 @@ def markdown(rows: Sequence[Row], comparison: Comparison, png: Path | None, doc:
             cells = []
             for s in seeds:
                 if s in row.per_seed:
-                    paired = row.verdict.per_seed.get(s) if row.verdict is not None else None
+                    paired = row.difference.per_seed.get(s) if row.difference is not None else None
                     cells.append(f"{100 * row.per_seed[s]['AP']:.1f}" + ("" if paired is None else f" ({paired:+.1f})"))
                 else:
                     cells.append(f"diverged at step {row.diverged[s]['step']}" if s in row.diverged else "–")
@@ -519,7 +528,7 @@ def markdown(rows: Sequence[Row], comparison: Comparison, png: Path | None, doc:
         lines += ["", f"![AP, differences and learning curves per config]({os.path.relpath(png, doc.parent)})", "",
                   "Left: held-out AP per config, mean over training seeds (bars) and each seed (dots); vertical "
                   f"lines: the MaskTrack rule. Middle: Δ AP to `{comparison.reference}` with its "
-                  f"{100 * LEVEL:.0f} % interval (grey: not learned at this budget) and the paper's difference "
+                  f"{100 * LEVEL:.0f} % interval (grey: no verdict, the row or the reference not learned) and the paper's difference "
                   "(diamonds). Right: validation AP during training, each seed's points and their mean."]
     return "\n".join(lines) + "\n"
 
@@ -561,16 +570,13 @@ def chart(rows: Sequence[Row], png: Path, comparison: Comparison) -> None:
     ap_axis.set_ylim(-0.5, count - 0.5)
     ap_axis.set_xlabel(f"held-out AP (synthetic {comparison.bench.preset})")
     for position, row in zip(positions, learned):
-        if row.verdict is not None:
-            verdict = row.verdict
-            delta_axis.errorbar(verdict.difference, position, xerr=[[verdict.difference - verdict.low],
-                                                                    [verdict.high - verdict.difference]],
-                                fmt="o", color={"better": "tab:green", "worse": "tab:red"}.get(verdict.outcome, "tab:orange"),
-                                capsize=3)
-        elif row.not_learned and row.mean("AP") is not None and comparison.reference in [r.name for r in learned]:
-            reference = next(r for r in learned if r.name == comparison.reference)
-            if reference.mean("AP") is not None:
-                delta_axis.plot(row.mean("AP") - reference.mean("AP"), position, "o", color="lightgray")
+        if row.difference is not None:
+            difference, verdict = row.difference, row.verdict
+            color = ("tab:gray" if verdict is None else
+                     {"better": "tab:green", "worse": "tab:red"}.get(verdict.outcome, "tab:orange"))
+            delta_axis.errorbar(difference.difference, position, xerr=[[difference.difference - difference.low],
+                                                                       [difference.high - difference.difference]],
+                                fmt="o", color=color, capsize=3)
         if (comparison.reference == REFERENCE and row.paper is not None and row.paper.ap is not None
                 and row.paper.ap != PAPER_ROWS[REFERENCE].ap):  # not the paper's proposed row itself
             delta_axis.scatter(row.paper.ap - PAPER_ROWS[REFERENCE].ap, position, marker="D", color="black", zorder=3)

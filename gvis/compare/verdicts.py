@@ -74,13 +74,16 @@ class Verdict:
     family: int = 1
     family_outcome: Outcome | None = None
 
-    def to_json(self) -> dict:
-        """The verdict with its AP differences as fractions."""
-        return {"difference": ap_fraction(self.difference), "interval": [ap_fraction(self.low), ap_fraction(self.high)],
-                "level": self.level, "verdict": self.outcome, "paired_seeds": self.seeds,
-                "per_seed": {str(k): ap_fraction(v) for k, v in self.per_seed.items()},
-                "per_set": {k: ap_fraction(v) for k, v in self.per_set.items()},
-                "family": self.family, "verdict_at_family_level": self.family_outcome}
+    def to_json(self, verdict: bool = True) -> dict:
+        """The verdict with its AP differences as fractions (``verdict=False``: the paired difference only, for
+        a row that gets no verdict)."""
+        paired = {"difference": ap_fraction(self.difference), "interval": [ap_fraction(self.low), ap_fraction(self.high)],
+                  "level": self.level, "paired_seeds": self.seeds,
+                  "per_seed": {str(k): ap_fraction(v) for k, v in self.per_seed.items()},
+                  "per_set": {k: ap_fraction(v) for k, v in self.per_set.items()}}
+        if verdict:
+            paired.update({"verdict": self.outcome, "family": self.family, "verdict_at_family_level": self.family_outcome})
+        return paired
 
 
 def ap_fraction(points: float | None) -> float | None:

@@ -8,6 +8,7 @@ paper's timing; with ``slots > 1`` it is a throughput, not a per-video rate.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
@@ -16,10 +17,16 @@ import torch
 
 from gvis.data.ytvis import YTVISDataset
 from gvis.detections.structures import Detections
+from gvis.errors import GvisError
 from gvis.eval.results import VideoResults
 from gvis.eval.ytvis_ap import evaluate
 from gvis.tracker.model import RecurrentGraphTracker
 from gvis.tracker.online import BatchedLearnedTracker
+
+
+class NonFiniteScores(GvisError):
+    """The tracker gave tracks scores that are not finite numbers: its state overflowed on these videos
+    (finite weights can still overflow on videos longer than the training clips, e.g. without a gate)."""
 
 
 @dataclass
@@ -87,7 +94,12 @@ def score_tracker(model: RecurrentGraphTracker, categories: Sequence, dataset: Y
                   videos: Sequence[tuple[int, Sequence[Detections]]], slots: int = 1,
                   on_frame: Callable[[int], None] | None = None, class_agnostic: bool = False) -> TrackerScore:
     """Track ``videos`` and score them against ``dataset`` restricted to those videos (``class_agnostic``:
-    with every category as one, ``gvis eval --class-agnostic``)."""
+    with every category as one, ``gvis eval --class-agnostic``). Raises :class:`NonFiniteScores` when a track's
+    score is not finite."""
     entries, frames, seconds = track_videos(model, categories, videos, slots=slots, on_frame=on_frame)
+    broken = [entry for entry in entries if not math.isfinite(entry["score"])]
+    if broken:
+        raise NonFiniteScores(f"the tracker's scores are not finite for {len(broken)} of {len(entries)} tracks "
+                              f"(first: video {broken[0]['video_id']}, score {broken[0]['score']})")
     stats = evaluate(subset(dataset, [video_id for video_id, _ in videos]), entries, class_agnostic=class_agnostic)
     return TrackerScore(entries, {k: float(v) for k, v in stats.items()}, frames, seconds)

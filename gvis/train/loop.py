@@ -11,7 +11,8 @@ installed (every loss, lr, gradient norm; validation stats every ``val_every`` s
 ``model.pt`` (model only) for tracking; SIGINT / SIGTERM stop at the next step boundary and save;
 ``resume=True`` continues from ``last.pt`` exactly (same weights as an uninterrupted run on CPU); a
 non-finite loss or gradient stops with :class:`~gvis.engine.optim.TrainingDiverged`, leaving ``last.pt`` as
-it was. Only rank 0 writes.
+it was, and so does a validation whose track scores are not finite (finite weights that overflow on whole
+videos). Only rank 0 writes.
 
 Stage 2 (``detector`` set, :mod:`gvis.train.stage2`): the frozen detector runs on the clips' frames while
 batches are prepared, its appearance network trains with the tracker (in the optimiser, with its own
@@ -34,6 +35,7 @@ from torch import nn
 from gvis import __version__
 from gvis.config import to_dict
 from gvis.detectors.yolact.checkpoint import detector_fingerprints
+from gvis.engine.optim import TrainingDiverged
 from gvis.engine.trainer import TrainingEngine
 from gvis.errors import ConfigError, InputError
 from gvis.eval.results import write_results
@@ -41,7 +43,7 @@ from gvis.tracker.model import RecurrentGraphTracker
 from gvis.train.checkpoint import export_model, load_checkpoint, save_checkpoint
 from gvis.train.config import Stage2Config, TrainConfig
 from gvis.train.data import TrainingVideos
-from gvis.train.evaluation import score_tracker
+from gvis.train.evaluation import NonFiniteScores, score_tracker
 from gvis.train.objective import LOSS_NAMES, ClipBatch, ClipObjective, collate
 from gvis.train.stage2 import FrozenDetectorAppearance, detect_videos
 from gvis.train.stream import ClipStream
@@ -203,8 +205,13 @@ class Trainer(TrainingEngine):
             videos = detect_videos(self.stage2.detector, self.val_videos.dataset, [v.id for v in self.val_videos.videos])
         else:
             videos = [(video.id, self.val_videos.detections(video.id)) for video in self.val_videos.videos]
-        score = score_tracker(self.model, self.category_ids, self.val_videos.dataset, videos,
-                              slots=self.config.data.batch_size, class_agnostic=self.config.data.class_agnostic)
+        try:
+            score = score_tracker(self.model, self.category_ids, self.val_videos.dataset, videos,
+                                  slots=self.config.data.batch_size, class_agnostic=self.config.data.class_agnostic)
+        except NonFiniteScores as error:  # the run has diverged, at inference on whole videos
+            kept = (f"the last checkpoint is {self.out / 'last.pt'} (step {self.saved_step})" if self.saved_step >= 0
+                    else "no checkpoint was written yet")
+            raise TrainingDiverged(f"the validation output is not finite at step {self.step}: {error}; {kept}") from None
         record = {"step": self.step, "stats": score.stats, "fps": score.fps}
         self.metrics = record
         write_results(self.out / "val_results.json", score.entries,

@@ -125,6 +125,15 @@ def test_a_row_not_learned_keeps_its_numbers_and_gets_no_verdict(bench):
     for row in (rising, warmup):
         assert row.not_learned and row.verdict is None and row.status == "– (not learned at this budget)"
         assert row.mean("AP") is not None
+        # It keeps its paired difference and interval (shown, and in the JSON), without a verdict.
+        assert row.difference.high < 0 and row.difference.seeds == [0, 1, 2]
+    text = markdown(rows, comparison(bench), None, bench.work / "r.md")
+    difference = rising.difference
+    assert (f"| {difference.difference:+.1f} [{difference.low:+.1f}, {difference.high:+.1f}] | – (not learned at this "
+            "budget) |") in text
+    by_name = {row["name"]: row for row in report_json(rows, comparison(bench), report="r.md")["rows"]}
+    assert by_name["gnn_3_blocks"]["vs_reference"] is None and "verdict" not in by_name["gnn_3_blocks"]["difference"]
+    assert by_name["gnn_3_blocks"]["difference"]["interval"][1] == pytest.approx(difference.high / 100)
     assert "still moving: +3.0 AP from step 240 to 300" in rising.learning.reasons[0]
     assert "inside the 50-step warm-up" in warmup.learning.reasons[0]
     paper_orderings(rows)
@@ -135,6 +144,7 @@ def test_no_verdicts_when_the_reference_has_not_learned(bench):
     rows = [make_row(bench, "proposed", MOST, final_step=40), make_row(bench, "attention", FEW)]
     assess(rows, comparison(bench))
     assert rows[1].verdict is None and rows[1].status == "– (reference not learned)"
+    assert rows[1].difference is not None and rows[1].difference.high < 0  # shown, not judged
     assert "**No verdicts**: the reference `proposed` has not learned" in markdown(rows, comparison(bench), None,
                                                                                  bench.work / "r.md")
 

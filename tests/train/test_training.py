@@ -191,3 +191,26 @@ def test_rollout_keys_steer_training_and_the_checkpoint_keeps_the_models(tiny_co
     assert (model_keys["assignment"], model_keys["claimed_start_tracks"]) == ("exclusive", False)
     with pytest.raises(ConfigError, match="rollout: key 'mask_stride' is not an inference key"):
         tiny_config("rollout.mask_stride=8")
+
+
+def test_non_finite_validation_scores_stop_the_run_as_diverged(tiny_config, tiny_train_set, monkeypatch):
+    # Finite weights can overflow on whole videos (no gate): validation is where it shows, and gvis compare
+    # must read the run as diverged (its pattern: "is not finite at step N"), not as a failed command.
+    import gvis.train.evaluation as evaluation
+    from gvis.compare.benchmark import DIVERGED_PATTERN
+
+    real = evaluation.track_videos
+
+    def overflowing(*args, **kwargs):
+        entries, frames, seconds = real(*args, **kwargs)
+        return [{**entry, "score": float("nan")} for entry in entries], frames, seconds
+
+    monkeypatch.setattr(evaluation, "track_videos", overflowing)
+    config = tiny_config("train.steps=4", "train.val_every=2", "train.checkpoint_every=1",
+                         f"data.val.annotations={tiny_train_set / 'data'}",
+                         f"data.val.detections={tiny_train_set / 'dets.pt'}", "data.val.max_videos=2")
+    with pytest.raises(TrainingDiverged, match=r"validation output is not finite at step 2: the tracker's scores are "
+                                               r"not finite for \d+ of \d+ tracks .*last\.pt \(step 1\)") as stopped:
+        Trainer(config, progress=False).run()
+    assert DIVERGED_PATTERN.search(str(stopped.value)).group(1) == "2"
+    assert not os.path.exists(os.path.join(config.output_dir, "model.pt"))
