@@ -238,15 +238,15 @@ def _verdicts(rows: Sequence[Row], comparison: Comparison) -> None:
             row.difference = bootstrap.compare(scores(row), reference_scores, family=max(1, len(judged)))
         if row is reference:
             row.status = "reference"
+        elif not row.results:
+            row.status = "– (diverged)" if row.diverged else "– (no results)"
         elif reference.not_learned:
             row.status = "– (reference not learned)"
         elif row.not_learned:
             row.status = "– (not learned at this budget)"
-        elif row in judged:
+        else:
             row.verdict = row.difference
             row.status = row.verdict.outcome if row.verdict is not None else "– (no seed shared with the reference)"
-        else:
-            row.status = "– (no results)"
 
 
 def paper_orderings(rows: Sequence[Row]) -> None:
@@ -445,16 +445,26 @@ def reading(rows: Sequence[Row], comparison: Comparison) -> list[str]:
     return lines
 
 
+def _previous_difference(row: dict) -> str:
+    """A previous report's JSON row's paired difference, as :func:`_difference` shows it (in AP points)."""
+    paired = row.get("difference") or row.get("vs_reference")  # reports before "difference" had only verdicts
+    if paired is None:
+        return "–"
+    low, high = paired["interval"]
+    return f"{100 * paired['difference']:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}]"
+
+
 def changes_since(rows: Sequence[Row], previous: dict) -> list[str]:
-    """Rows whose verdict differs from a previous report's JSON (``--since``)."""
-    before = {row["name"]: row["verdict"] for row in previous.get("rows", [])}
-    changed = [(r.name, before[r.name], r.status) for r in rows if r.name in before and before[r.name] != r.status]
-    same = [r.name for r in rows if r.name in before and before[r.name] == r.status]
+    """Rows whose verdict differs from a previous report's JSON (``--since``), with both differences."""
+    before = {row["name"]: row for row in previous.get("rows", [])}
+    changed = [(r, before[r.name]) for r in rows if r.name in before and before[r.name]["verdict"] != r.status]
+    same = [r.name for r in rows if r.name in before and before[r.name]["verdict"] == r.status]
     lines = [f"Against the previous report ({previous.get('command', 'unknown command')}): "
              f"{len(changed)} verdict{'s' if len(changed) != 1 else ''} changed, {len(same)} unchanged."]
     if changed:
-        lines += ["", "| config | before | now |", "|---|---|---|"]
-        lines += [f"| {name} | {old} | {new} |" for name, old, new in changed]
+        lines += ["", "| config | before | Δ before [interval] | now | Δ now [interval] |", "|---|---|---|---|---|"]
+        lines += [f"| {row.name} | {old['verdict']} | {_previous_difference(old)} | {row.status} | {_difference(row)} |"
+                  for row, old in changed]
     return lines
 
 

@@ -96,7 +96,7 @@ def test_compare_table_skip_budget_and_divergence(swept, capsys):
     assert re.fullmatch(r"paper -2\.9; ours (better: disagrees|worse: agrees|undecided)", one_block[-1])
     assert int(one_block[column["parameters"]].replace(",", "")) < int(proposed[column["parameters"]].replace(",", ""))
     assert diverged[1] == "model.loglik_offset=1.0e+39" and diverged[2:6] == ["–"] * 4
-    assert diverged[column["verdict"]] == "– (no results)" and diverged[-1] == "–"
+    assert diverged[column["verdict"]] == "– (diverged)" and diverged[-1] == "–"
     # The heuristic rows are the cached held-out scores (mean over the held-out sets, in percent), with verdicts.
     default = json.loads((work / "heuristic_default.json").read_text())["test_seed1"]
     assert rows["MaskTrack rule, default (alpha=2, beta=10, gamma=1)"][2] == f"{100 * default['AP']:.1f}"

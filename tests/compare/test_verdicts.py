@@ -9,7 +9,7 @@ from pycocotools import mask as mask_utils
 
 from gvis.compare.benchmark import STATS, Benchmark
 from gvis.compare.paper import PAPER_ROWS
-from gvis.compare.report import Comparison, Row, assess, markdown, paper_orderings, report_json, title
+from gvis.compare.report import Comparison, Row, assess, changes_since, markdown, paper_orderings, report_json, title
 from gvis.compare.verdicts import Verdict, check_learning, late_point, validation_interval
 from gvis.eval.ytvis_ap import evaluate
 
@@ -243,3 +243,24 @@ def test_rows_below_the_untrained_rule_are_named(bench):
     assert few < 30 < rows[0].mean("AP")
     assert (f"- **Below the untrained MaskTrack rule** (30.0 AP, no learning at all): `attention` ({few:.1f})."
             in markdown(rows, comparison(bench), None, bench.work / "r.md"))
+
+
+def test_changes_since_a_previous_report_give_both_differences_and_diverged_rows_say_so(bench):
+    # Before: the reference had not learned (no verdicts, differences shown); now it has.
+    before = [make_row(bench, "proposed", MOST, curve=(1.0, 2.0, 4.0, 6.0, 9.0)), make_row(bench, "gnn_1_block", FEW),
+              make_row(bench, "attention", MOST)]
+    assess(before, comparison(bench))
+    previous = report_json(before, comparison(bench), report="before.md")
+    assert [row["verdict"] for row in previous["rows"]] == ["reference", "– (reference not learned)",
+                                                            "– (reference not learned)"]
+    gated = Row("no_gating", "learned", paper=PAPER_ROWS["no_gating"], warmup_steps=50,
+                diverged={0: {"step": 53, "message": "not finite"}})
+    now = [make_row(bench, "proposed", MOST), make_row(bench, "gnn_1_block", FEW), make_row(bench, "attention", MOST), gated]
+    assess(now, comparison(bench))
+    assert gated.status == "– (diverged)"
+    lines = changes_since(now, previous)
+    assert lines[0].endswith("2 verdicts changed, 1 unchanged.")  # proposed stays "reference"; no_gating is new
+    worse = now[1].difference
+    shown = f"{worse.difference:+.1f} [{worse.low:+.1f}, {worse.high:+.1f}]"
+    assert f"| gnn_1_block | – (reference not learned) | {shown} | worse | {shown} |" in lines
+    assert "| attention | – (reference not learned) | +0.0 [+0.0, +0.0] | undecided | +0.0 [+0.0, +0.0] |" in lines
