@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     chart(rows, png, comparison)
     failed = [r for r in records if r.status == "failed"]
     log(f"compare: wrote {out}, {out.with_suffix('.json')} and {png}"
-        + (f"; {len(failed)} runs failed (rerun to retry)" if failed else ""))
+        + (f"; {len(failed)} run{'s' if len(failed) != 1 else ''} failed (rerun to retry)" if failed else ""))
     if args.json:
         print_json(result)
     return 1 if failed else 0
