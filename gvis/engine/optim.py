@@ -69,9 +69,14 @@ def _plain_divergence(what: str, values: dict[str, float]) -> TrainingDiverged:
     return TrainingDiverged(f"the {what} is not finite ({values})")
 
 
+def kept_checkpoint(last: Path, saved_step: int) -> str:
+    """Which checkpoint survives a diverged run (``saved_step`` −1: none yet)."""
+    return f"the last good checkpoint is {last} (step {saved_step})" if saved_step >= 0 else "no checkpoint was written yet"
+
+
 def divergence_message(what: str, values: dict[str, float], step: int, last: Path, saved_step: int) -> str:
     """Why a run stopped at ``step + 1`` and which checkpoint (``saved_step``, −1: none yet) survives."""
     shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
-    kept = f"the last good checkpoint is {last} (step {saved_step})" if saved_step >= 0 else "no checkpoint was written yet"
-    return (f"the {what} is not finite at step {step + 1} ({shown}); stopped before updating the weights; {kept}. "
+    return (f"the {what} is not finite at step {step + 1} ({shown}); stopped before updating the weights; "
+            f"{kept_checkpoint(last, saved_step)}. "
             "Try a lower optim.lr or optim.grad_clip.")

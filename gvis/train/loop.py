@@ -35,7 +35,7 @@ from torch import nn
 from gvis import __version__
 from gvis.config import to_dict
 from gvis.detectors.yolact.checkpoint import detector_fingerprints
-from gvis.engine.optim import TrainingDiverged
+from gvis.engine.optim import TrainingDiverged, kept_checkpoint
 from gvis.engine.trainer import TrainingEngine
 from gvis.errors import ConfigError, InputError
 from gvis.eval.results import write_results
@@ -209,9 +209,8 @@ class Trainer(TrainingEngine):
             score = score_tracker(self.model, self.category_ids, self.val_videos.dataset, videos,
                                   slots=self.config.data.batch_size, class_agnostic=self.config.data.class_agnostic)
         except NonFiniteScores as error:  # the run has diverged, at inference on whole videos
-            kept = (f"the last checkpoint is {self.out / 'last.pt'} (step {self.saved_step})" if self.saved_step >= 0
-                    else "no checkpoint was written yet")
-            raise TrainingDiverged(f"the validation output is not finite at step {self.step}: {error}; {kept}") from None
+            raise TrainingDiverged(f"the validation output is not finite at step {self.step}: {error}; "
+                                   f"{kept_checkpoint(self.out / 'last.pt', self.saved_step)}") from None
         record = {"step": self.step, "stats": score.stats, "fps": score.fps}
         self.metrics = record
         write_results(self.out / "val_results.json", score.entries,
