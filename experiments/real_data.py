@@ -53,6 +53,9 @@ class Row:
     #: Where AP is per category: each category's AP (-1 without ground truth) and the class-agnostic AP.
     per_category: dict[str, float] | None = None
     agnostic_ap: float | None = None
+    #: With ``--category-hypotheses K > 1``, where AP is per category: ``{"AP", "per_category"}`` of the same
+    #: tracking written with K entries per track.
+    hypotheses: dict | None = None
 
 
 @dataclass
@@ -62,6 +65,8 @@ class Section:
     rows: list[Row] = field(default_factory=list)
     #: Ground-truth instances per category name (for the per-category table of a section scored per category).
     instances: dict[str, int] = field(default_factory=dict)
+    #: Category hypotheses per track of the section's second scoring (``--category-hypotheses``; 1: none).
+    hypotheses: int = 1
     #: The learned setting of the input ablation (``--ablate``) and its rows, or ``None``.
     ablated: str | None = None
     ablation: list[Row] = field(default_factory=list)
@@ -207,10 +212,12 @@ def score(name: str, dataset, entries: list, class_agnostic: bool, seconds: floa
                per_category, agnostic_ap)
 
 
-def relink(section: Section, dataset, videos: list, categories: list, learned: list[str]) -> None:
-    """Append the oracle, every heuristic and the learned rows for detections ``videos``."""
+def relink(section: Section, dataset, videos: list, categories: list, learned: list[str], hypotheses: int = 1) -> None:
+    """Append the oracle, every heuristic and the learned rows for detections ``videos``; ``hypotheses > 1``
+    (a section scored per category): each tracker's AP with that many category hypotheses per track too."""
     from gvis.baselines.runner import run_tracker, tracker_threads
     from gvis.eval.oracle import oracle_link
+    from gvis.eval.ytvis_ap import evaluate
 
     section.rows.append(score("gvis oracle", dataset, oracle_link(dataset, videos), section.class_agnostic,
                               note="the masks linked by the ground truth"))
@@ -218,11 +225,15 @@ def relink(section: Section, dataset, videos: list, categories: list, learned: l
     for name, tracker in trackers + learned_rows(learned, categories):
         start = time.perf_counter()
         with tracker_threads(tracker):
-            entries = run_tracker(tracker, videos).entries
-        section.rows.append(score(name, dataset, entries, section.class_agnostic, time.perf_counter() - start))
+            run = run_tracker(tracker, videos, category_hypotheses=hypotheses)
+        row = score(name, dataset, run.track_entries, section.class_agnostic, time.perf_counter() - start)
+        if hypotheses > 1:
+            stats = evaluate(dataset, run.entries, per_category=True)
+            row.hypotheses = {"AP": stats["AP"], "per_category": stats["per_category"]}
+        section.rows.append(row)
 
 
-def bdd_section(folder: Path, learned: list[str], ablate: str | None = None) -> Section:
+def bdd_section(folder: Path, learned: list[str], ablate: str | None = None, hypotheses: int = 1) -> Section:
     from gvis.data.ytvis import YTVISDataset
     from gvis.eval.results import load_results
     from gvis.eval.results_to_detections import check_results, detections_from_results
@@ -232,14 +243,15 @@ def bdd_section(folder: Path, learned: list[str], ablate: str | None = None) -> 
     frames: dict[int, list] = {}
     for video_id, _, detections in detections_from_results(check_results(original, dataset, folder / "ytvis_results.json"), dataset):
         frames.setdefault(video_id, []).append(detections)
-    section = Section(f"BDD100K MOTS {BDD.split('_')[-1]}: the original tracker's masks re-linked", class_agnostic=False)
+    section = Section(f"BDD100K MOTS {BDD.split('_')[-1]}: the original tracker's masks re-linked", class_agnostic=False,
+                      hypotheses=hypotheses)
     names = {c.id: c.name for c in dataset.categories}
     for instance in (instance for video in dataset.videos for instance in dataset.instances(video.id)
                      if not instance.iscrowd):  # crowd regions are ignored by the metrics
         section.instances[names[instance.category_id]] = section.instances.get(names[instance.category_id], 0) + 1
     section.rows.append(score("original tracks", dataset, original, False, note="Scalabel: MOTA 64.31, IDF1 74.52"))
     categories = [{"id": c.id, "name": c.name} for c in dataset.categories]
-    relink(section, dataset, list(frames.items()), categories, learned)
+    relink(section, dataset, list(frames.items()), categories, learned, hypotheses)
     if ablate is not None:
         section.ablated, section.ablation = ablate, ablation_rows(ablate, dataset, list(frames.items()), categories)
     return section
@@ -275,19 +287,19 @@ def table(section: Section) -> list[str]:
         cells += [str(row.tracks), "" if row.seconds is None else f"{row.seconds:.1f}"]
         name = row.name + (f" ({row.note})" if row.note else "")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return lines + category_lines(section) + ablation_lines(section)
+    return lines + category_lines(section) + hypotheses_lines(section) + ablation_lines(section)
 
 
-def compared_setting(section: Section) -> tuple[Row, Row] | None:
+def compared_setting(section: Section, ap=lambda row: row.stats["AP"]) -> tuple[Row, Row] | None:
     """The learned setting a section's summary lines read (the ablated one, else the last learned row) and
-    the heuristic with the best AP; ``None`` without a learned row."""
+    the heuristic with the best ``ap(row)``; ``None`` without a learned row."""
     heuristics = {name for name, _, _ in HEURISTICS}
     learned = [row for row in section.rows if row.name.startswith("learned")]
     if not learned:
         return None
     reference = (next(row for row in learned if row.name == learned_spec(section.ablated)[0]) if section.ablated
                  else learned[-1])
-    return reference, max((row for row in section.rows if row.name in heuristics), key=lambda r: r.stats["AP"])
+    return reference, max((row for row in section.rows if row.name in heuristics), key=ap)
 
 
 def category_lines(section: Section) -> list[str]:
@@ -311,6 +323,30 @@ def category_lines(section: Section) -> list[str]:
         deltas = ", ".join(f"{name} {100 * (reference.per_category[name] - best.per_category[name]):+.2f}" for name in shown)
         lines += ["", f"{reference.name} against the best heuristic ({best.name}), per category: {deltas}; "
                   f"class-agnostic {100 * (reference.agnostic_ap - best.agnostic_ap):+.2f}."]
+    return lines
+
+
+def hypotheses_lines(section: Section) -> list[str]:
+    """Per-category AP of every tracker with K category hypotheses per track (``--category-hypotheses``),
+    next to its AP with one; nothing without them."""
+    rows = [row for row in section.rows if row.hypotheses is not None]
+    if not rows:
+        return []
+    shown = [name for name in rows[0].hypotheses["per_category"] if section.instances.get(name)]
+    lines = ["", f"*With category hypotheses* (`--category-hypotheses {section.hypotheses}`, K chosen on synthetic data: "
+             "[category_hypotheses.md](category_hypotheses.md)). The same tracking of every tracker, each track also "
+             "reported for up to K − 1 other categories its detections were labelled with, scored by their share "
+             "(docs/evaluation.md, \"Category hypotheses\"). The oracle and the original tracks keep one entry.", "",
+             "| | " + " | ".join(shown) + " | AP | Δ AP to one entry per track |", "|---" * (len(shown) + 3) + "|"]
+    for row in rows:
+        cells = [f"{100 * row.hypotheses['per_category'][name]:.2f}" for name in shown]
+        lines.append(f"| {row.name} | " + " | ".join(cells) + f" | {100 * row.hypotheses['AP']:.2f} | "
+                     f"{100 * (row.hypotheses['AP'] - row.stats['AP']):+.2f} |")
+    compared = compared_setting(section, lambda row: row.hypotheses is not None and row.hypotheses["AP"])
+    if compared is not None:
+        reference, best = compared
+        lines += ["", f"{reference.name} against the best heuristic with hypotheses ({best.name}, AP "
+                  f"{100 * best.hypotheses['AP']:.2f}): {100 * (reference.hypotheses['AP'] - best.hypotheses['AP']):+.2f} AP."]
     return lines
 
 
@@ -373,6 +409,9 @@ def main() -> int:
                              "CHECKPOINT:KEY=VALUE,... sets its inference keys (docs/tracker.md)")
     parser.add_argument("--ablate", metavar="CHECKPOINT", help="also ablate the inputs of this learned setting "
                         "on BDD100K MOTS (one of the --learned settings; a small table under its section)")
+    parser.add_argument("--category-hypotheses", type=int, default=1, metavar="K",
+                        help="on BDD100K MOTS also score every tracker with K category hypotheses per track "
+                             "(K chosen on synthetic data: experiments/category_hypotheses.py)")
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "real_data", help="folder for the built proposals")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "real_data.md", help="report to write")
     args = parser.parse_args()
@@ -386,10 +425,11 @@ def main() -> int:
 
     started = time.perf_counter()
     args.work.mkdir(parents=True, exist_ok=True)
-    sections = [bdd_section(real / BDD, args.learned, args.ablate)]
+    sections = [bdd_section(real / BDD, args.learned, args.ablate, args.category_hypotheses)]
     sections += davis_sections([real / name for name in DAVIS], args.work, args.learned)
     command = "python experiments/real_data.py" + "".join(f" --learned {c}" for c in args.learned) + (
-        f" --ablate {args.ablate}" if args.ablate else "")
+        f" --ablate {args.ablate}" if args.ablate else "") + (
+        f" --category-hypotheses {args.category_hypotheses}" if args.category_hypotheses > 1 else "")
     text = report(sections, command, time.perf_counter() - started)
     if args.learned:
         text = text.replace("none was given for this run.", "this run: " + ", ".join(args.learned) + ".")

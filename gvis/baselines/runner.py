@@ -10,7 +10,7 @@ import contextlib
 import csv
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -18,19 +18,31 @@ from gvis.detections.structures import Detections, Tracks
 from gvis.errors import InputError
 from gvis.io import atomic_open
 
+if TYPE_CHECKING:
+    from gvis.eval.results import VideoResults
+
 #: Columns of ``gvis track --tracks-csv``: one row per track with a detection in a frame.
 CSV_COLUMNS = ("video_id", "frame_index", "track_id", "det_index", "category_id", "score", "x1", "y1", "x2", "y2")
 
 
 @dataclass
 class TrackingRun:
-    """What :func:`run_tracker` produced: results entries (official YTVIS list), optional CSV rows, the
-    tracked videos in order and the frame count."""
+    """What :func:`run_tracker` produced: results entries (official YTVIS list; with category hypotheses more
+    than one per track), ``track_entries`` (one per track, in its own category: what an overlay draws),
+    optional CSV rows, the tracked videos in order and the frame count."""
 
     entries: list[dict] = field(default_factory=list)
+    track_entries: list[dict] = field(default_factory=list)
     rows: list[tuple] = field(default_factory=list)
     video_ids: list[int] = field(default_factory=list)
     frames: int = 0
+
+    def add_video(self, video_id: int, results: "VideoResults") -> None:
+        """Take a finished video's entries."""
+        run_entries = results.entries()
+        self.entries.extend(run_entries)
+        self.track_entries.extend(run_entries if results.category_hypotheses == 1 else results.entries(hypotheses=False))
+        self.video_ids.append(video_id)
 
 
 def track_rows(video_id: int, frame_index: int, tracks: Tracks) -> list[tuple]:
@@ -89,24 +101,25 @@ def run_tracker(
     videos: Iterable[tuple[int, Iterable[Detections]]],
     with_rows: bool = False,
     on_frame: Callable[[], None] | None = None,
+    category_hypotheses: int = 1,
 ) -> TrackingRun:
-    """Track every video of ``videos`` (``(video_id, frames)`` pairs) with ``tracker``."""
+    """Track every video of ``videos`` (``(video_id, frames)`` pairs) with ``tracker``; ``category_hypotheses``:
+    entries per track (:class:`~gvis.eval.results.VideoResults`)."""
     from gvis.eval.results import VideoResults
 
     run = TrackingRun()
     for video_id, frames in videos:
         tracker.reset()
-        results = VideoResults(video_id)
+        results = VideoResults(video_id, category_hypotheses)
         for frame_index, detections in enumerate(frames):
             tracks = tracker.update(detections)
-            results.add_frame(tracks)
+            results.add_frame(tracks, detections)
             if with_rows:
                 run.rows.extend(track_rows(video_id, frame_index, tracks))
             run.frames += 1
             if on_frame is not None:
                 on_frame()
-        run.entries.extend(results.entries())
-        run.video_ids.append(video_id)
+        run.add_video(video_id, results)
     return run
 
 

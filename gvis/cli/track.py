@@ -52,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", metavar="R.json", help="write YouTube-VIS results here")
     parser.add_argument("--overlay", metavar="O.mp4", help="write an overlay video, every frame of the first video (needs INPUT)")
     parser.add_argument("--overlay-all", action="store_true", help="put every tracked video in the overlay")
+    parser.add_argument("--category-hypotheses", type=int, default=1, metavar="K",
+                        help="results entries per track: its category and up to K-1 others its detections were "
+                             "labelled with, scored by their share (default 1; docs/evaluation.md)")
     parser.add_argument("--tracks-csv", metavar="T.csv", help="write one row per track and frame with a detection")
     parser.add_argument("--allow-truncated", action="store_true",
                         help="track a video file that ends early or fails to decode up to where it breaks, with a "
@@ -192,6 +195,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("nothing to write: give --results, --overlay, --tracks-csv or --json")
     if args.input is None and args.detections is None:
         raise InputError("give INPUT (a video file, a frame folder or a dataset folder) or --detections D.jsonl")
+    if args.category_hypotheses < 1:
+        raise InputError(f"--category-hypotheses must be at least 1, got {args.category_hypotheses}")
     if args.detections is not None and (args.input is None or _is_dataset(Path(args.input))):
         return _track_detections(args)
     return _track_frames(args)
@@ -238,7 +243,8 @@ def _track_frames(args: argparse.Namespace) -> int:
         bar = stack.enter_context(tqdm(desc=f"track ({getattr(detector, 'meta', {}).get('detector', args.detector)} + "
                                             f"{args.tracker})", unit="frame", file=sys.stderr))
         tracked = track_inputs(detector, tracker, videos, with_rows=args.tracks_csv is not None, overlay=overlay,
-                               overlay_videos=overlay_videos, min_score=args.min_score, on_frame=bar.update)
+                               overlay_videos=overlay_videos, min_score=args.min_score, on_frame=bar.update,
+                               category_hypotheses=args.category_hypotheses)
         if args.detections is not None and not detector.finished():
             raise InputError(f"the detections have more frames than INPUT ({tracked.frames})", file=args.detections)
     seconds = time.perf_counter() - start
@@ -248,7 +254,8 @@ def _track_frames(args: argparse.Namespace) -> int:
 
         config = getattr(tracker, "config", None)
         meta = {"tracker": args.tracker, "input": str(args.input), "detector": getattr(detector, "meta", None),
-                "checkpoint": _recorded(args.checkpoint), "config": to_dict(config) if config is not None else None}
+                "checkpoint": _recorded(args.checkpoint), "config": to_dict(config) if config is not None else None,
+                "category_hypotheses": args.category_hypotheses}
         write_results(args.results, tracked.entries, meta=meta)
     if args.tracks_csv:
         write_tracks_csv(args.tracks_csv, tracked.rows)
@@ -277,7 +284,8 @@ def _track_detections(args: argparse.Namespace) -> int:
     videos = _checked_lengths(group_videos(reader.frames(), str(args.detections)), dataset, str(args.detections))
     start = time.perf_counter()
     with tracker_threads(tracker), tqdm(desc=f"track ({args.tracker})", unit="frame", file=sys.stderr) as bar:
-        tracked = run_tracker(tracker, videos, with_rows=args.tracks_csv is not None, on_frame=bar.update)
+        tracked = run_tracker(tracker, videos, with_rows=args.tracks_csv is not None, on_frame=bar.update,
+                              category_hypotheses=args.category_hypotheses)
     seconds = time.perf_counter() - start
 
     if args.results:
@@ -286,7 +294,7 @@ def _track_detections(args: argparse.Namespace) -> int:
         config = getattr(tracker, "config", None)
         meta = {"tracker": args.tracker, "detections": str(args.detections), "checkpoint": _recorded(args.checkpoint),
                 "config": to_dict(config) if config is not None else None,
-                "detections_meta": reader.header.get("meta")}
+                "detections_meta": reader.header.get("meta"), "category_hypotheses": args.category_hypotheses}
         write_results(args.results, tracked.entries, meta=meta)
     if args.tracks_csv:
         write_tracks_csv(args.tracks_csv, tracked.rows)
@@ -294,19 +302,20 @@ def _track_detections(args: argparse.Namespace) -> int:
         from gvis.viz.overlay import write_overlay
 
         video_ids = tracked.video_ids if args.overlay_all else None
-        write_overlay(dataset, tracked.entries, args.overlay, video_ids=video_ids, min_score=args.min_score,
+        write_overlay(dataset, tracked.track_entries, args.overlay, video_ids=video_ids, min_score=args.min_score,
                       source=str(args.detections))
     return _report(args, tracked, seconds)
 
 
 def _report(args: argparse.Namespace, tracked, seconds: float) -> int:
-    summary = {"videos": len(tracked.video_ids), "frames": tracked.frames, "tracks": len(tracked.entries),
+    summary = {"videos": len(tracked.video_ids), "frames": tracked.frames, "tracks": len(tracked.track_entries),
+               "entries": len(tracked.entries),
                "frames_per_s": round(tracked.frames / seconds, 2) if seconds > 0 else None,
                "results": args.results, "overlay": args.overlay, "tracks_csv": args.tracks_csv}
     if args.json:
         print_json(summary)
     else:
         written = ", ".join(p for p in (args.results, args.overlay, args.tracks_csv) if p) or "nothing"
-        print(f"tracked {len(tracked.video_ids)} videos ({tracked.frames} frames, {len(tracked.entries)} tracks, "
+        print(f"tracked {len(tracked.video_ids)} videos ({tracked.frames} frames, {len(tracked.track_entries)} tracks, "
               f"{summary['frames_per_s']} frames/s) with {args.tracker}; wrote {written}")
     return 0

@@ -15,6 +15,7 @@ import math
 import os
 import shlex
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from numbers import Integral, Real
@@ -31,7 +32,7 @@ from gvis.io import atomic_open, write_json_atomic
 from gvis.provenance import git_hash
 
 if TYPE_CHECKING:  # reading results (gvis eval) must not pay for importing torch
-    from gvis.detections.structures import Tracks
+    from gvis.detections.structures import Detections, Tracks
 
 ENTRY_KEYS = ("video_id", "category_id", "score", "segmentations")
 
@@ -45,17 +46,30 @@ class VideoResults:
     Call :meth:`add_frame` once per frame, in order. Masks are RLE-encoded as they arrive, so memory
     grows with the compressed masks only. A track's class and score are the last ones reported for
     it; a track that never had a non-empty mask gives no entry.
+
+    ``category_hypotheses = K > 1`` reports each track once more for each of up to ``K − 1`` other
+    categories that its assigned detections were labelled with (most frequent first; ties: the lower id),
+    with the same masks and the score ``s · n_c / n``: the track's score times the share of its ``n``
+    assigned detections labelled ``c``. Its own category keeps the score ``s``, so with ``K = 1`` (the
+    default, one entry per track as in MaskTrack R-CNN) nothing changes; see docs/evaluation.md,
+    "Category hypotheses". The labels come from the frame's detections given to :meth:`add_frame`.
     """
 
-    def __init__(self, video_id: int) -> None:
+    def __init__(self, video_id: int, category_hypotheses: int = 1) -> None:
+        if category_hypotheses < 1:
+            raise ValueError(f"category_hypotheses must be at least 1, got {category_hypotheses}")
         self.video_id = video_id
+        self.category_hypotheses = category_hypotheses
         self.num_frames = 0
         self._image_size: tuple[int, int] | None = None
         # track id -> [category id, score, {frame index: RLE}], in order of first appearance
         self._tracks: dict[int, list] = {}
+        # track id -> {category id: number of its assigned detections with that label}
+        self._label_counts: dict[int, Counter] = {}
 
-    def add_frame(self, tracks: "Tracks") -> None:
-        """Record the tracks of the next frame (``tracks.masks [K, H, W]`` bool)."""
+    def add_frame(self, tracks: "Tracks", detections: "Detections | None" = None) -> None:
+        """Record the tracks of the next frame (``tracks.masks [K, H, W]`` bool). ``detections``: the frame's
+        detections that ``tracks.det_indices`` index, needed with ``category_hypotheses > 1``."""
         from gvis.detections.structures import encode_masks
 
         frame = self.num_frames
@@ -67,6 +81,13 @@ class VideoResults:
         track_ids = tracks.track_ids.tolist()
         if len(set(track_ids)) != len(track_ids):
             raise ValueError(f"VideoResults: frame {frame} repeats a track id: {track_ids}")
+        if self.category_hypotheses > 1:
+            if detections is None:
+                raise ValueError("VideoResults: category_hypotheses > 1 needs each frame's detections")
+            det_labels = detections.labels.tolist()
+            for track_id, det in zip(track_ids, tracks.det_indices.tolist()):
+                if det >= 0:
+                    self._label_counts.setdefault(track_id, Counter())[det_labels[det]] += 1
         # Reductions and encoding that keep the masks' memory layout (no full-size copy per track).
         has_mask = tracks.masks.amax(dim=(1, 2)).tolist()
         rles = encode_masks(tracks.masks)
@@ -78,18 +99,31 @@ class VideoResults:
                 record[2][frame] = {"size": [int(v) for v in rle["size"]], "counts": rle["counts"]}
         self.num_frames += 1
 
-    def entries(self) -> list[dict]:
-        """Official results entries of the tracks seen so far, in order of first appearance."""
+    def hypotheses(self, track_id: int, category_id: int, score: float) -> list[tuple[int, float]]:
+        """``(category id, score)`` of a track's entries: its own category first (the class docstring)."""
+        counts = self._label_counts.get(track_id)
+        if self.category_hypotheses == 1 or not counts:
+            return [(category_id, score)]
+        total = sum(counts.values())
+        others = sorted((c for c in counts if c != category_id), key=lambda c: (-counts[c], c))
+        return [(category_id, score)] + [(c, score * counts[c] / total) for c in others[:self.category_hypotheses - 1]]
+
+    def entries(self, hypotheses: bool = True) -> list[dict]:
+        """Official results entries of the tracks seen so far, in order of first appearance (a track's category
+        hypotheses after it; ``hypotheses=False``: one entry per track, in its own category)."""
         out = []
-        for category_id, score, masks in self._tracks.values():
+        for track_id, (category_id, score, masks) in self._tracks.items():
             if not masks:
                 continue
-            out.append({
-                "video_id": self.video_id,
-                "category_id": category_id,
-                "score": score,
-                "segmentations": [masks.get(frame) for frame in range(self.num_frames)],
-            })
+            segmentations = [masks.get(frame) for frame in range(self.num_frames)]
+            chosen = self.hypotheses(track_id, category_id, score) if hypotheses else [(category_id, score)]
+            for hypothesis, hypothesis_score in chosen:
+                out.append({
+                    "video_id": self.video_id,
+                    "category_id": hypothesis,
+                    "score": hypothesis_score,
+                    "segmentations": list(segmentations),
+                })
         return out
 
 

@@ -43,6 +43,7 @@ def track_inputs(
     overlay_videos: Iterable[int] | None = None,
     min_score: float = 0.3,
     on_frame: Callable[[], None] | None = None,
+    category_hypotheses: int = 1,
 ) -> TrackingRun:
     """Run ``detector`` and ``tracker`` over every frame of ``videos``.
 
@@ -54,6 +55,7 @@ def track_inputs(
         overlay_videos: ids of the videos drawn into ``overlay`` (default: all).
         min_score: tracks scoring less are not drawn.
         on_frame: called after each frame (progress bars).
+        category_hypotheses: results entries per track (:class:`~gvis.eval.results.VideoResults`).
     """
     from gvis.eval.results import VideoResults
 
@@ -66,11 +68,11 @@ def track_inputs(
     run = TrackingRun()
     for video in videos:
         tracker.reset()
-        results = VideoResults(video.video_id)
+        results = VideoResults(video.video_id, category_hypotheses)
         for frame_index, frame in enumerate(video.frames()):
             detections = detector([frame])[0]
             tracks = tracker.update(detections, frame=frame)
-            results.add_frame(tracks)
+            results.add_frame(tracks, detections)
             if with_rows:
                 run.rows.extend(track_rows(video.video_id, frame_index, tracks))
             if overlay is not None and video.video_id in drawn:
@@ -79,6 +81,5 @@ def track_inputs(
             run.frames += 1
             if on_frame is not None:
                 on_frame()
-        run.entries.extend(results.entries())
-        run.video_ids.append(video.video_id)
+        run.add_video(video.video_id, results)
     return run

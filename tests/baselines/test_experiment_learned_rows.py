@@ -198,3 +198,26 @@ def test_category_table_lists_categories_with_ground_truth_and_the_learned_gap(m
     assert lines[-1] == ("learned, a.pt against the best heuristic (masktrack-rule), per category: car +7.00, "
                          "truck -10.00; class-agnostic +6.00.")
     assert real_data.category_lines(real_data.Section("davis", class_agnostic=True, rows=section.rows)) == []
+
+
+def test_hypotheses_table_compares_each_tracker_with_its_one_entry_ap(monkeypatch):
+    real_data = load_script("real_data", monkeypatch)
+    mots = {"MOTA": 0.1, "IDF1": 0.5, "IDSw": 1, "FP": 2, "FN": 3}
+
+    def row(name, ap, hypotheses):
+        per_category = {"car": hypotheses[0], "truck": hypotheses[1], "bus": -1.0}
+        return real_data.Row(name, {s: ap for s in real_data.AP_STATS}, mots, 4,
+                             hypotheses={"AP": sum(hypotheses) / 2, "per_category": per_category})
+
+    rows = [row("masktrack-rule", 0.10, (0.02, 0.30)), row("deepsort", 0.12, (0.04, 0.24)),
+            row("learned, a.pt", 0.09, (0.10, 0.20))]
+    section = real_data.Section("t", class_agnostic=False, instances={"car": 8, "truck": 1}, hypotheses=2,
+                                rows=[real_data.Row("gvis oracle", {s: 0.5 for s in real_data.AP_STATS}, mots, 4), *rows])
+    lines = real_data.hypotheses_lines(section)
+    assert "`--category-hypotheses 2`" in lines[1]
+    assert lines[3] == "| | car | truck | AP | Δ AP to one entry per track |"  # bus: no ground truth; no oracle row
+    assert lines[5:8] == ["| masktrack-rule | 2.00 | 30.00 | 16.00 | +6.00 |", "| deepsort | 4.00 | 24.00 | 14.00 | +2.00 |",
+                          "| learned, a.pt | 10.00 | 20.00 | 15.00 | +6.00 |"]
+    # The best heuristic is chosen by its AP with hypotheses (masktrack-rule), not by its AP with one entry (deepsort).
+    assert lines[-1] == "learned, a.pt against the best heuristic with hypotheses (masktrack-rule, AP 16.00): -1.00 AP."
+    assert real_data.hypotheses_lines(real_data.Section("t", class_agnostic=False, rows=[section.rows[0]])) == []

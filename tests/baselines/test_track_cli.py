@@ -36,6 +36,30 @@ def test_track_writes_results_meta_csv_and_overlay(tiny_set, tmp_path, capsys):
         assert sum(1 for _ in container.decode(video=0)) == total
 
 
+def test_track_category_hypotheses(tiny_set, tmp_path, capsys):
+    """With K = 3 every track keeps its K = 1 entry, and gets at most two more, each in another category, with
+    the same masks and a lower score."""
+    dets = str(tiny_set / "dets.jsonl")
+    entries = {}
+    for k in (1, 3):
+        assert main(["track", "--tracker", "iou", "--detections", dets, "--category-hypotheses", str(k),
+                     "--results", str(tmp_path / f"k{k}.json"), "--json"]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        entries[k] = json.loads((tmp_path / f"k{k}.json").read_text())
+        assert summary["entries"] == len(entries[k]) and json.loads((tmp_path / f"k{k}.meta.json").read_text())[
+            "category_hypotheses"] == k
+    assert summary["tracks"] == len(entries[1])
+    by_masks: dict[str, list[dict]] = {}
+    for entry in entries[3]:
+        by_masks.setdefault(json.dumps([entry["video_id"], entry["segmentations"]]), []).append(entry)
+    assert len(entries[3]) > len(entries[1])  # the tiny set's detector confuses classes
+    for own in entries[1]:
+        group = by_masks[json.dumps([own["video_id"], own["segmentations"]])]
+        assert group[0] == own and len(group) <= 3
+        assert len({e["category_id"] for e in group}) == len(group)
+        assert all(e["score"] < own["score"] for e in group[1:])
+
+
 @pytest.mark.parametrize("tracker", ["masktrack-rule", "iou"])
 def test_same_input_same_results(tiny_set, tmp_path, tracker):
     for name in ("a", "b"):
@@ -58,6 +82,7 @@ def test_track_errors_are_one_line(tiny_set, tmp_path, capsys):
         (["--tracker", "iou", "--detections", dets, "--overlay", "o.mp4"], "--overlay needs INPUT"),
         (["--tracker", "nope", "--detections", dets, "--json"], "unknown tracker 'nope'"),
         (["--tracker", "iou", "--detections", dets, "--json", "--set", "iou_treshold=0.5"], "unknown key 'iou_treshold'"),
+        (["--tracker", "iou", "--detections", dets, "--json", "--category-hypotheses", "0"], "at least 1, got 0"),
     ]
     for argv, message in cases:
         code = main(["track", *argv])

@@ -135,3 +135,66 @@ def test_bad_json_and_wrong_layout(tmp_path, vis_case, masks):
     assert "JSON list of entries" in reading_error(tmp_path, vis_case, masks, text='{"annotations": []}')
     with pytest.raises(InputError, match="cannot read"):
         load_results(tmp_path / "missing.json")
+
+
+def frame_detections(labels: list[int], size=(6, 5)):
+    """Detections of one frame with these labels (the masks do not matter here)."""
+    from gvis.detections.structures import Detections
+
+    n = len(labels)
+    return Detections(boxes=torch.zeros((n, 4)), scores=torch.ones(n), labels=torch.tensor(labels, dtype=torch.long),
+                      masks=torch.zeros((n, *size), dtype=torch.bool), image_size=size)
+
+
+def test_category_hypotheses_report_other_labels_by_share(masks):
+    """A track reported as category 2 whose detections were labelled 1, 2, 2, 3 in frames 0-3: K = 1 gives one
+    entry; K = 2 adds category 1 (tie with 3: the lower id) at s · 1/4; K = 3 also category 3; K = 5 no more."""
+    box = masks.rect(6, 5, 0, 2, 0, 2)
+    labels_per_frame = [1, 2, 2, 3]
+    by_k = {k: VideoResults(video_id=4, category_hypotheses=k) for k in (1, 2, 3, 5)}
+    for label in labels_per_frame:
+        # The detection the track holds is row 1 of the frame; row 0 (label 8) belongs to no track.
+        rows = tracks([(5, 2, 0.8, box)])
+        rows.det_indices[:] = 1
+        for results in by_k.values():
+            results.add_frame(rows, frame_detections([8, label]))
+    summary = {k: [(e["category_id"], round(e["score"], 6)) for e in r.entries()] for k, r in by_k.items()}
+    assert summary[1] == [(2, pytest.approx(0.8))]
+    assert summary[2] == [(2, pytest.approx(0.8)), (1, pytest.approx(0.2))]
+    assert summary[3] == summary[5] == [(2, pytest.approx(0.8)), (1, pytest.approx(0.2)), (3, pytest.approx(0.2))]
+    assert all(e["segmentations"] == by_k[1].entries()[0]["segmentations"] for e in by_k[5].entries())
+    assert by_k[5].entries(hypotheses=False) == by_k[1].entries()
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+def test_category_hypothesis_finds_a_misclassified_object(tmp_path, masks):
+    """Hand-computed: one object of category 1, tracked over 3 frames by a track voted category 2 (two of its
+    three detections were mislabelled). One entry per track scores AP 0 on category 1 (the only one with
+    ground truth); with K = 2 the category-1 hypothesis matches the object exactly: AP 1."""
+    from gvis.data.ytvis import YTVISDataset
+
+    box = masks.rect(6, 5, 1, 4, 1, 4)
+    rle = mask_utils.encode(np.asfortranarray(box.astype(np.uint8)))
+    rle["counts"] = rle["counts"].decode()
+    dataset = YTVISDataset.from_dict({
+        "videos": [{"id": 1, "width": 5, "height": 6, "length": 3, "file_names": [f"{i}.jpg" for i in range(3)]}],
+        "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
+        "annotations": [{"id": 1, "video_id": 1, "category_id": 1, "iscrowd": 0, "segmentations": [rle] * 3,
+                         "areas": [9] * 3, "bboxes": [[1, 1, 3, 3]] * 3}],
+    })
+    aps = {}
+    for k in (1, 2):
+        results = VideoResults(video_id=1, category_hypotheses=k)
+        for label in (2, 1, 2):
+            rows = tracks([(1, 2, 0.9, box)])
+            results.add_frame(rows, frame_detections([label]))
+        aps[k] = evaluate(dataset, results.entries())["AP"]
+    assert aps == {1: pytest.approx(0.0), 2: pytest.approx(1.0)}
+
+
+def test_category_hypotheses_need_detections_and_k_at_least_1(masks):
+    with pytest.raises(ValueError, match="at least 1"):
+        VideoResults(video_id=1, category_hypotheses=0)
+    results = VideoResults(video_id=1, category_hypotheses=2)
+    with pytest.raises(ValueError, match="needs each frame's detections"):
+        results.add_frame(tracks([(1, 1, 0.5, masks.rect(6, 5, 0, 1, 0, 1))]))
