@@ -81,6 +81,10 @@ class TrackerConfig:
     detector, ``false`` stops an already tracked object from being started again (docs/tracker.md)."""
     output_masks: Literal["head", "detection"] = "head"
     """A matched track's output mask: the mask head's (paper) or its detection's, at full resolution."""
+    score_prior_frames: float = 0.0
+    """A reported track score is ``s · n / (n + score_prior_frames)``, ``n`` the frames in which the track held a
+    detection so far: as the heuristics' key of that name, a short track ranks below a long one of the same
+    score (0: the scorer's ``s`` as it is, the paper's). Output only: the step and training do not read it."""
     max_tracks: int | None = None
     """Most live tracks per video (``null``: unbounded)."""
     max_inactive_frames: int | None = None
@@ -112,6 +116,8 @@ class TrackerConfig:
             raise ValueError(f"assignment must be 'best' or 'exclusive', got {self.assignment!r}")
         if self.output_masks not in ("head", "detection"):
             raise ValueError(f"output_masks must be 'head' or 'detection', got {self.output_masks!r}")
+        if self.score_prior_frames < 0:
+            raise ValueError(f"score_prior_frames must be >= 0, got {self.score_prior_frames}")
         if self.mask_stride < 1:
             raise ValueError(f"mask_stride must be at least 1, got {self.mask_stride}")
 

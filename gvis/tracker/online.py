@@ -91,6 +91,8 @@ class BatchedLearnedTracker:
     def reset(self) -> None:
         """Forget every video."""
         self.state = self.model.initial_state(self.num_videos)
+        # (video slot, track id) -> frames in which the track held a detection (``score_prior_frames``).
+        self._hits: dict[tuple[int, int], int] = {}
 
     def prepare(self, frames: list[Detections | None]):
         """Filter the detections (``config.filtering``) and flatten them; also returns the kept indices."""
@@ -139,7 +141,8 @@ class BatchedLearnedTracker:
                 continue
             image_size = det_frame.image_size
             det_indices = _with_missing(kept_indices[b].to(local.device))[local[rows]].cpu()
-            track_scores = score[rows].clamp(0, 1).cpu()
+            track_scores = self.with_score_prior(b, output.track_id[rows].tolist(), local[rows].tolist(),
+                                                 score[rows].clamp(0, 1).cpu())
             if output.mask_logits is not None and self.reference:
                 masks = self.model.pixel_assignment(output.mask_logits[b].float(), image_size)
             elif output.mask_logits is not None:
@@ -157,6 +160,20 @@ class BatchedLearnedTracker:
                 masks=masks.cpu(),
             ))
         return results
+
+    def with_score_prior(self, slot: int, track_ids: list[int], assigned: list[int], scores: Tensor) -> Tensor:
+        """``scores [T]`` of one slot's tracks times ``n / (n + score_prior_frames)``, ``n`` counting this frame
+        if the track holds a detection (``assigned`` ≥ 0); unchanged with ``score_prior_frames: 0``."""
+        prior = self.model.config.score_prior_frames
+        if prior == 0:
+            return scores
+        hits = []
+        for track_id, det in zip(track_ids, assigned):
+            key = (slot, track_id)
+            self._hits[key] = self._hits.get(key, 0) + (det >= 0)
+            hits.append(self._hits[key])
+        hits_tensor = torch.tensor(hits, dtype=scores.dtype)
+        return scores * hits_tensor / (hits_tensor + prior)
 
 
 def detection_masks(detections: Detections, det_indices: Tensor, scores: Tensor) -> Tensor:
@@ -314,7 +331,7 @@ def checkpoint_config(checkpoint: dict, path: str | Path) -> TrackerConfig:
 #: Keys of the model config that change only what inference does with trained weights, so that they may be
 #: set on a checkpoint (``gvis track --set``; ``filtering`` is a section: ``filtering.top_n=8``).
 INFERENCE_KEYS = ("match_threshold", "init_threshold", "assignment", "claimed_start_tracks", "output_masks",
-                  "max_tracks", "max_inactive_frames", "filtering")
+                  "max_tracks", "max_inactive_frames", "score_prior_frames", "filtering")
 
 
 def with_inference_overrides(config: TrackerConfig, overrides: Sequence[str]) -> TrackerConfig:

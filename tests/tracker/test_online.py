@@ -109,6 +109,32 @@ def test_batched_form_equals_online_form(synthetic):
                 assert (tracks.masks != expected.masks).sum() <= 1e-3 * tracks.masks.numel()
 
 
+def test_score_prior_scales_scores_by_the_frames_with_a_detection(synthetic):
+    """``score_prior_frames: k`` changes only the reported scores: s · n / (n + k), n counted here from the
+    tracks' own det_indices, per video (the batched form with two slots included)."""
+    dataset, videos = synthetic
+    plain, prior = learned(dataset), learned(dataset, "score_prior_frames=2")
+    prior.model.load_state_dict(plain.model.state_dict())
+    checked = 0
+    for _, frames in videos:
+        hits: dict[int, int] = {}
+        for ours, theirs in zip(track_video(prior, frames), track_video(plain, frames)):
+            assert torch.equal(ours.track_ids, theirs.track_ids) and torch.equal(ours.det_indices, theirs.det_indices)
+            assert torch.equal(ours.labels, theirs.labels) and torch.equal(ours.masks, theirs.masks)
+            for row, (track_id, det) in enumerate(zip(ours.track_ids.tolist(), ours.det_indices.tolist())):
+                hits[track_id] = hits.get(track_id, 0) + (det >= 0)
+                n = hits[track_id]
+                assert float(ours.scores[row]) == pytest.approx(float(theirs.scores[row]) * n / (n + 2), abs=1e-6)
+                checked += 1
+    assert checked > 20
+    batched = BatchedLearnedTracker(prior.model, dataset.categories, num_videos=2)
+    (first_id, first), (second_id, second) = videos[:2]
+    online = {first_id: track_video(prior, first), second_id: track_video(prior, second)}
+    for t in range(min(len(first), len(second))):
+        for video_id, tracks in zip((first_id, second_id), batched.update([first[t], second[t]])):
+            assert torch.allclose(tracks.scores, online[video_id][t].scores, atol=1e-6)
+
+
 def test_zero_detection_frames_and_detections_without_appearance():
     categories = [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}, {"id": 3, "name": "c"}]
     with warnings.catch_warnings():
@@ -212,3 +238,5 @@ def test_inference_keys_set_on_a_checkpoint(tmp_path, synthetic):
         build_tracker("learned", categories, None, ["gnn.width=8"], str(path))
     with pytest.raises(ConfigError, match="assignment"):
         build_tracker("learned", categories, None, ["assignment=sometimes"], str(path))
+    with pytest.raises(ConfigError, match="score_prior_frames must be >= 0"):
+        build_tracker("learned", categories, None, ["score_prior_frames=-1"], str(path))
