@@ -56,6 +56,8 @@ class Row:
     #: With ``--category-hypotheses K > 1``, where AP is per category: ``{"AP", "per_category"}`` of the same
     #: tracking written with K entries per track.
     hypotheses: dict | None = None
+    #: Where AP is class-agnostic: the AP at each IoU threshold 0.50:0.05:0.95 (their mean is the AP).
+    ap_per_threshold: list[float] | None = None
 
 
 @dataclass
@@ -203,13 +205,16 @@ def ablation_table(reference: Row, rows: list[Row]) -> list[str]:
 
 def score(name: str, dataset, entries: list, class_agnostic: bool, seconds: float | None = None, note: str = "") -> Row:
     from gvis.eval.clear_mot import evaluate_mots
-    from gvis.eval.ytvis_ap import evaluate
+    from gvis.eval.ytvis_ap import evaluate, match_videos
 
     stats = evaluate(dataset, entries, per_category=not class_agnostic, class_agnostic=class_agnostic)
     per_category = stats.pop("per_category", None)
     agnostic_ap = None if class_agnostic else evaluate(dataset, entries, class_agnostic=True)["AP"]
-    return Row(name, stats, evaluate_mots(dataset, entries, class_agnostic=class_agnostic), len(entries), seconds, note,
-               per_category, agnostic_ap)
+    row = Row(name, stats, evaluate_mots(dataset, entries, class_agnostic=class_agnostic), len(entries), seconds, note,
+              per_category, agnostic_ap)
+    if class_agnostic:
+        row.ap_per_threshold = match_videos(dataset, entries, class_agnostic=True).ap_per_threshold()[0].tolist()
+    return row
 
 
 def relink(section: Section, dataset, videos: list, categories: list, learned: list[str], hypotheses: int = 1) -> None:
@@ -287,7 +292,7 @@ def table(section: Section) -> list[str]:
         cells += [str(row.tracks), "" if row.seconds is None else f"{row.seconds:.1f}"]
         name = row.name + (f" ({row.note})" if row.note else "")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return lines + category_lines(section) + hypotheses_lines(section) + ablation_lines(section)
+    return lines + category_lines(section) + hypotheses_lines(section) + threshold_lines(section) + ablation_lines(section)
 
 
 def compared_setting(section: Section, ap=lambda row: row.stats["AP"]) -> tuple[Row, Row] | None:
@@ -347,6 +352,25 @@ def hypotheses_lines(section: Section) -> list[str]:
         reference, best = compared
         lines += ["", f"{reference.name} against the best heuristic with hypotheses ({best.name}, AP "
                   f"{100 * best.hypotheses['AP']:.2f}): {100 * (reference.hypotheses['AP'] - best.hypotheses['AP']):+.2f} AP."]
+    return lines
+
+
+def threshold_lines(section: Section) -> list[str]:
+    """Where AP is class-agnostic: the AP of the learned setting and of the best heuristic at each IoU threshold,
+    so that a gap reads as which thresholds it comes from; nothing without a learned row."""
+    compared = compared_setting(section)
+    if compared is None or compared[0].ap_per_threshold is None:
+        return []
+    reference, best = compared
+    thresholds = [f"{0.5 + 0.05 * t:.2f}" for t in range(len(reference.ap_per_threshold))]
+    lines = ["", f"*AP per IoU threshold* (`VideoMatches.ap_per_threshold`; the AP is their mean): {reference.name} "
+             f"against the best heuristic ({best.name}).", "",
+             "| | " + " | ".join(thresholds) + " |", "|---" * (len(thresholds) + 1) + "|"]
+    for row in (best, reference):
+        lines.append(f"| {row.name} | " + " | ".join(f"{100 * ap:.2f}" for ap in row.ap_per_threshold) + " |")
+    differ = [f"{t} ({100 * (a - b):+.2f})" for t, a, b in zip(thresholds, reference.ap_per_threshold, best.ap_per_threshold)
+              if abs(a - b) >= 5e-5]
+    lines += ["", "Thresholds where they differ: " + (", ".join(differ) if differ else "none") + "."]
     return lines
 
 

@@ -392,11 +392,17 @@ class VideoMatches:
     def ap(self, weights: np.ndarray) -> np.ndarray:
         """``[B]`` AP of ``B`` weightings of the videos, ``weights [B, V]`` (how many times each video
         counts; all ones gives :func:`evaluate`'s AP); -1 where no counted video has ground truth."""
-        weights = np.asarray(weights, np.float64)
+        per_threshold = self.ap_per_threshold(weights)
+        return np.where(per_threshold[:, 0] >= 0, per_threshold.mean(axis=-1), -1.0)
+
+    def ap_per_threshold(self, weights: np.ndarray | None = None) -> np.ndarray:
+        """``[B, T]`` AP at each IoU threshold of :data:`IOU_THRESHOLDS` (their mean is :meth:`ap`): where a
+        results set gains or loses AP. ``weights`` as for :meth:`ap`; default one weighting of all ones."""
+        weights = np.ones((1, len(self.video_ids))) if weights is None else np.asarray(weights, np.float64)
         if weights.shape[0] > _WEIGHTINGS_AT_ONCE:  # bounds the [B, T, D] curves in memory
-            return np.concatenate([self.ap(weights[start:start + _WEIGHTINGS_AT_ONCE])
+            return np.concatenate([self.ap_per_threshold(weights[start:start + _WEIGHTINGS_AT_ONCE])
                                    for start in range(0, weights.shape[0], _WEIGHTINGS_AT_ONCE)])
-        total = np.zeros(weights.shape[0])
+        total = np.zeros((weights.shape[0], len(IOU_THRESHOLDS)))
         counted = np.zeros(weights.shape[0])
         for video, true_positive, false_positive, num_gt in zip(self.video, self.true_positive,
                                                                  self.false_positive, self.num_gt):
@@ -406,9 +412,9 @@ class VideoMatches:
                 continue
             weight = weights[present][:, None, video]  # [B', 1, D]
             precision, _ = _precision_recall(true_positive * weight, false_positive * weight, gt[present])
-            total[present] += precision.mean(axis=(-2, -1))
+            total[present] += precision.mean(axis=-1)
             counted += present
-        return np.where(counted > 0, total / np.maximum(counted, 1), -1.0)
+        return np.where(counted[:, None] > 0, total / np.maximum(counted, 1)[:, None], -1.0)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Flat arrays for ``np.savez`` (:meth:`from_arrays` reads them back)."""

@@ -221,3 +221,21 @@ def test_hypotheses_table_compares_each_tracker_with_its_one_entry_ap(monkeypatc
     # The best heuristic is chosen by its AP with hypotheses (masktrack-rule), not by its AP with one entry (deepsort).
     assert lines[-1] == "learned, a.pt against the best heuristic with hypotheses (masktrack-rule, AP 16.00): -1.00 AP."
     assert real_data.hypotheses_lines(real_data.Section("t", class_agnostic=False, rows=[section.rows[0]])) == []
+
+
+def test_threshold_table_names_the_thresholds_of_a_gap(monkeypatch):
+    real_data = load_script("real_data", monkeypatch)
+    mots = {"MOTA": 0.1, "IDF1": 0.5, "IDSw": 1, "FP": 2, "FN": 3}
+
+    def row(name, per_threshold):
+        stats = {s: sum(per_threshold) / 10 for s in real_data.AP_STATS}
+        return real_data.Row(name, stats, mots, 4, ap_per_threshold=per_threshold)
+
+    rule = row("masktrack-rule, masktrack-rule-dense.yaml", [1.0] * 6 + [0.5, 0.5, 0.0, 0.0])
+    learned = row("learned, a.pt", [1.0] * 6 + [0.25, 0.5, 0.0, 0.1])
+    section = real_data.Section("davis", class_agnostic=True, rows=[row("iou", [0.1] * 10), rule, learned])
+    lines = real_data.threshold_lines(section)
+    assert lines[3] == "| | 0.50 | 0.55 | 0.60 | 0.65 | 0.70 | 0.75 | 0.80 | 0.85 | 0.90 | 0.95 |"
+    assert lines[5] == "| masktrack-rule, masktrack-rule-dense.yaml | " + " | ".join(["100.00"] * 6 + ["50.00", "50.00", "0.00", "0.00"]) + " |"
+    assert lines[-1] == "Thresholds where they differ: 0.80 (-25.00), 0.95 (+10.00)."
+    assert real_data.threshold_lines(real_data.Section("davis", class_agnostic=True, rows=[rule])) == []

@@ -88,3 +88,17 @@ def test_arrays_round_trip(vis_case, masks, tmp_path):
     weights = np.random.default_rng(0).integers(0, 3, size=(7, 5))
     assert loaded.video_ids == matches.video_ids
     assert np.array_equal(loaded.ap(weights), matches.ap(weights))
+
+
+def test_ap_per_threshold_hand_computed(vis_case, masks):
+    """Two videos, each object found by its video's only track: video 1 with mask IoU 0.75 (12 of 16 pixels),
+    video 2 exactly. Up to IoU 0.75 both are true positives: AP 1. From 0.80 video 1's track is a false
+    positive; it scores higher (0.9 > 0.8), so the one true positive comes second: precision 1/2 up to recall
+    0.5, AP 51/101 / 2. The mean over the ten thresholds is the evaluator's AP."""
+    case = vis_case().video(1, frames=1, height=8, width=8).video(2, frames=1, height=8, width=8)
+    case.instance(1, [masks.rect(8, 8, 0, 4, 0, 4)]).predict(1, [masks.rect(8, 8, 0, 4, 0, 3)], score=0.9)
+    case.instance(2, [masks.rect(8, 8, 2, 6, 2, 6)]).predict(2, [masks.rect(8, 8, 2, 6, 2, 6)], score=0.8)
+    per_threshold = match_videos(case.dataset(), case.results).ap_per_threshold()
+    expected = [1.0] * 6 + [51 / 101 / 2] * 4
+    assert per_threshold.shape == (1, 10) and per_threshold[0].tolist() == pytest.approx(expected)
+    assert per_threshold[0].mean() == pytest.approx(case.evaluate()["AP"])
