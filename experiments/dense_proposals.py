@@ -48,6 +48,7 @@ ABLATION = [
     ("+ new_track_iou_without_appearance 0.1", {"new_track_iou_without_appearance": 0.1}),
     ("+ on_conflict: new", {"on_conflict": "new"}),
     ("+ score_prior_frames 5", {"score_prior_frames": 5}),
+    ("+ mask voting 0.5", {"filtering": {"vote_iou": 0.5}}),
     ("all of: support-ranked mask NMS 0.3, new-track IoU 0.1, score prior 5",
      {"filtering": DENSE_FILTERING, "new_track_iou_without_appearance": 0.1, "score_prior_frames": 5}),
 ]
@@ -56,6 +57,7 @@ GRID = {
     "filtering.nms_iou": [0.3, 0.4],
     "new_track_iou_without_appearance": [0.1, 0.2],
     "overlap": ["box", "mask"],
+    "filtering.vote_iou": [None, 0.3, 0.5, 0.7],
 }
 
 

@@ -12,6 +12,7 @@ fixture, where every score is 1.0).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,7 +21,7 @@ import torch
 from pycocotools import mask as mask_utils
 from torch import Tensor
 
-from gvis.detections.structures import RLE, Detections, pycoco_rle
+from gvis.detections.structures import RLE, Detections, pycoco_rle, tight_boxes
 
 
 @dataclass
@@ -35,6 +36,11 @@ class FilterConfig:
       every detection's score times its IoU with this one (itself included), so that of many overlapping
       proposals of one object the one most others agree with is kept (parts and loose copies agree less).
     - ``top_n``: keep at most this many, highest scores first (paper: 16). ``null`` keeps all.
+    - ``vote_iou``: mask voting after NMS and top-N (``null``, the default: off). Each kept detection's mask
+      becomes the pixels covered by at least half the score weight of the detections whose mask IoU with it
+      is at least ``vote_iou`` (itself and those NMS suppressed included; :func:`vote_masks`), and its box
+      that mask's extent: where a segmenter reports many noisy masks of one object, their majority is
+      closer to the object than any one of them (MNC's mask voting).
     """
 
     score_threshold: float = 0.03
@@ -42,6 +48,7 @@ class FilterConfig:
     nms_overlap: Literal["box", "mask"] = "box"
     nms_rank: Literal["score", "support"] = "score"
     top_n: int | None = 16
+    vote_iou: float | None = None
 
     def validate(self) -> None:
         if not 0.0 <= self.score_threshold < 1.0:
@@ -50,6 +57,8 @@ class FilterConfig:
             raise ValueError(f"nms_iou must be in (0, 1], got {self.nms_iou}")
         if self.top_n is not None and self.top_n < 1:
             raise ValueError(f"top_n must be at least 1, got {self.top_n}")
+        if self.vote_iou is not None and not 0.0 < self.vote_iou <= 1.0:
+            raise ValueError(f"vote_iou must be in (0, 1], got {self.vote_iou}")
 
 
 def box_intersection_union(boxes_a: Tensor, boxes_b: Tensor) -> tuple[Tensor, Tensor]:
@@ -101,14 +110,43 @@ def greedy_nms(overlaps: Tensor, iou_threshold: float) -> Tensor:
     return (~suppressed).nonzero().flatten()
 
 
+def vote_masks(kept: Detections, voters: Detections, iou_threshold: float) -> Detections:
+    """``kept`` with each mask replaced by the score-weighted majority of the ``voters`` that overlap it.
+
+    For kept detection k, ``V_k`` = the voters whose mask IoU with k's mask is at least ``iou_threshold``;
+    its new mask is ``{p : sum_{v in V_k} s_v [p in m_v] >= 1/2 sum_{v in V_k} s_v}`` (``s``: scores) and its
+    new box the extent of that mask. A kept detection with an empty mask, no voter or an empty majority keeps
+    its own mask and box. Scores, labels and the other fields are unchanged, except ``mask_logits``, which
+    are dropped (they described the old masks). Masks come back as a ``[K, H, W]`` bool tensor.
+    """
+    if len(kept) == 0 or len(voters) == 0:
+        return kept
+    overlaps = torch.from_numpy(mask_ious(kept.mask_rles(), voters.mask_rles()))  # [K, V]
+    voter_masks = voters.mask_tensor().flatten(1).float()  # [V, H*W]
+    weights = voters.scores.float()  # [V]
+    masks, boxes = kept.mask_tensor().clone(), kept.boxes.clone()
+    for row in range(len(kept)):
+        near = overlaps[row] >= iou_threshold
+        if not near.any():
+            continue
+        votes = weights[near] @ voter_masks[near]  # [H*W]
+        voted = (votes >= 0.5 * weights[near].sum()).view(kept.image_size)
+        if voted.any():
+            masks[row] = voted
+            boxes[row] = tight_boxes(voted[None])[0].to(boxes.dtype)
+    return dataclasses.replace(kept, masks=masks, boxes=boxes, mask_logits=None)
+
+
 def filter_detections(detections: Detections, config: FilterConfig) -> tuple[Detections, Tensor]:
-    """Apply threshold, NMS and top-N to one frame.
+    """Apply threshold, NMS, top-N and mask voting to one frame.
 
     Returns the kept detections, highest score (or support) first, ties in input order, and ``[K]`` int64
     indices of them in ``detections`` (so a tracker can report ``det_index`` in the caller's numbering).
+    With ``vote_iou`` the kept detections' masks and boxes are the voted ones, not those at these indices.
     """
     order = torch.sort(detections.scores, descending=True, stable=True).indices
     order = order[detections.scores[order] > config.score_threshold]
+    candidates = order
     if config.nms_iou is not None and order.numel() > 1:
         if config.nms_overlap == "mask":
             rles = [detections.mask_rles()[i] for i in order.tolist()]
@@ -124,4 +162,6 @@ def filter_detections(detections: Detections, config: FilterConfig) -> tuple[Det
         order = order[greedy_nms(overlaps, config.nms_iou)]
     if config.top_n is not None:
         order = order[: config.top_n]
+    if config.vote_iou is not None:
+        return vote_masks(detections[order], detections[candidates], config.vote_iou), order
     return detections[order], order

@@ -48,6 +48,20 @@ def decode_masks(rles: list[RLE], height: int, width: int) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(decoded.transpose(2, 0, 1))).bool()
 
 
+def tight_boxes(masks: Tensor) -> Tensor:
+    """``[K, 4]`` (x1, y1, x2, y2) pixel boxes enclosing each non-empty mask of ``masks [K, H, W]``
+    (pixel edges, as COCO boxes: x2 = last column + 1)."""
+    if masks.shape[0] == 0:
+        return torch.zeros((0, 4))
+    rows, cols = masks.any(dim=2), masks.any(dim=1)  # [K, H], [K, W]
+    height, width = masks.shape[1:]
+    y1 = rows.float().argmax(dim=1)
+    y2 = height - rows.flip(1).float().argmax(dim=1)
+    x1 = cols.float().argmax(dim=1)
+    x2 = width - cols.flip(1).float().argmax(dim=1)
+    return torch.stack([x1, y1, x2, y2], dim=1).float()
+
+
 def class_probs_from_scores(labels: Tensor, scores: Tensor, category_ids: Sequence[int]) -> Tensor:
     """``[N, C+1]`` class probabilities of detections that have only a label and a score.
 

@@ -95,52 +95,47 @@ class BatchedLearnedTracker:
         self._hits: dict[tuple[int, int], int] = {}
 
     def prepare(self, frames: list[Detections | None]):
-        """Filter the detections (``config.filtering``) and flatten them; also returns the kept indices."""
+        """Filter the detections (``config.filtering``) and flatten them; also returns, per slot, the kept
+        detections and their indices in the slot's detections (``None`` where the slot had no frame)."""
         if len(frames) != self.num_videos:
             raise ValueError(f"expected {self.num_videos} frames (one per video slot), got {len(frames)}")
         config = self.model.config
-        kept, kept_indices = [], []
-        for det in frames:
-            if det is None:
-                kept.append(None)
-                kept_indices.append(None)
-                continue
-            det_kept, indices = filter_detections(det, config.filtering)
-            kept.append(det_kept)
-            kept_indices.append(indices)
+        kept = [None if det is None else filter_detections(det, config.filtering) for det in frames]
         device = self.state.h.device
         frame = prepare_frame(
-            kept, self.label_columns, self.model.num_classes, config.appearance_dim, self.model.uses_appearance,
+            [None if slot is None else slot[0] for slot in kept], self.label_columns, self.model.num_classes,
+            config.appearance_dim, self.model.uses_appearance,
             mask_stride=config.mask_stride if self.head_masks else None,
             binary_mask_logit=config.binary_mask_logit, min_prob=config.min_class_prob,
             device=device, dtype=self.state.h.dtype, mask_grid=self.model.inputs.mask_grid,
         )
-        return frame, kept_indices
+        return frame, kept
 
     @torch.no_grad()
     def update(self, frames: list[Detections | None]) -> list[Tracks | None]:
         """Track one frame of every slot; ``Tracks`` per slot (``None`` where the slot had no frame)."""
-        frame, kept_indices = self.prepare(frames)
+        frame, kept = self.prepare(frames)
         self.state, output = self.model.step(self.state, frame, with_masks=self.head_masks and self.reference)
         if self.head_masks and not self.reference:
             output.mask_logits = self.model.track_masks(self.state, frame, output.assigned_det, per_detection=True)
-        return self.tracks(frames, frame, kept_indices, output)
+        return self.tracks(kept, frame, output)
 
-    def tracks(self, frames: list[Detections | None], frame, kept_indices: list[Tensor | None],
-               output: StepOutput) -> list[Tracks | None]:
-        """Per-slot :class:`Tracks` from a step's output (rows: the video's live tracks, in creation order)."""
+    def tracks(self, kept: list[tuple[Detections, Tensor] | None], frame, output: StepOutput) -> list[Tracks | None]:
+        """Per-slot :class:`Tracks` from a step's output (rows: the video's live tracks, in creation order);
+        ``kept``: per slot the filtered detections and their indices, as :meth:`prepare` returns them."""
         column, score = class_scores(output.class_logits.float())
         labels = self._category_of_column.to(column.device)[column]
         # Detection row → row in the video's filtered detections (−1 stays −1 via the appended entry).
         local = _with_missing(frame.index)[output.assigned_det]
         counts = torch.bincount(output.video, minlength=self.num_videos).tolist()
         results: list[Tracks | None] = []
-        for b, (det_frame, rows) in enumerate(zip(frames, _row_slices(counts))):
-            if det_frame is None:
+        for b, (slot, rows) in enumerate(zip(kept, _row_slices(counts))):
+            if slot is None:
                 results.append(None)
                 continue
-            image_size = det_frame.image_size
-            det_indices = _with_missing(kept_indices[b].to(local.device))[local[rows]].cpu()
+            kept_frame, kept_indices = slot
+            image_size = kept_frame.image_size
+            det_indices = _with_missing(kept_indices.to(local.device))[local[rows]].cpu()
             track_scores = self.with_score_prior(b, output.track_id[rows].tolist(), local[rows].tolist(),
                                                  score[rows].clamp(0, 1).cpu())
             if output.mask_logits is not None and self.reference:
@@ -149,7 +144,7 @@ class BatchedLearnedTracker:
                 owner = pixel_labels(output.mask_logits[b].float(), self.model.config.background_mask_logit, image_size)
                 masks = label_masks(owner, counts[b])
             elif self.with_masks:
-                masks = detection_masks(det_frame, det_indices, track_scores)
+                masks = detection_masks(kept_frame, local[rows].cpu(), track_scores)
             else:
                 masks = torch.zeros((counts[b], *image_size), dtype=torch.bool)
             results.append(Tracks(

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gvis.data.ytvis import YTVISDataset
+from gvis.detections.structures import tight_boxes
 from gvis.detectors.yolact.losses import ImageTargets
 from gvis.detectors.yolact.model import IMAGENET_MEAN, IMAGENET_STD
 from gvis.errors import InputError
@@ -42,19 +43,6 @@ def frame_list(dataset: YTVISDataset, stride: int = 1, max_videos: int | None = 
         picks = np.linspace(0, len(frames) - 1, max_frames).round().astype(int)
         frames = [frames[i] for i in picks]
     return frames
-
-
-def tight_boxes(masks: Tensor) -> Tensor:
-    """``[K, 4]`` (x1, y1, x2, y2) pixel boxes enclosing each non-empty mask of ``masks [K, H, W]``."""
-    if masks.shape[0] == 0:
-        return torch.zeros((0, 4))
-    rows, cols = masks.any(dim=2), masks.any(dim=1)  # [K, H], [K, W]
-    height, width = masks.shape[1:]
-    y1 = rows.float().argmax(dim=1)
-    y2 = height - rows.flip(1).float().argmax(dim=1)
-    x1 = cols.float().argmax(dim=1)
-    x2 = width - cols.flip(1).float().argmax(dim=1)
-    return torch.stack([x1, y1, x2, y2], dim=1).float()
 
 
 def _place(x: Tensor, size: tuple[int, int], offset: tuple[int, int], fill: Tensor | float) -> Tensor:

@@ -221,3 +221,16 @@ def test_deterministic(make_frame):
         return out
 
     assert run() == run()
+
+
+@pytest.mark.parametrize("name", ["masktrack-rule", "iou", "deepsort"])
+def test_heuristics_report_the_voted_masks(make_frame, name):
+    # A (score 1.0) and two copies shifted 2 columns right (0.8 each, mask IoU with A 360/440): mask NMS keeps
+    # A, mask voting gives it the copies' pixels (docs/baselines.md, filtering); the track reports A's index.
+    frame = make_frame([[12, 10, 32, 30], [10, 10, 30, 30], [12, 10, 32, 30]], scores=[0.8, 1.0, 0.8])
+    filtering = {"nms_overlap": "mask", "nms_iou": 0.7}
+    for vote_iou, shown in ((None, 1), (0.5, 0)):
+        tracker = TRACKERS.build(name, categories=[1], config={"filtering": {**filtering, "vote_iou": vote_iou}})
+        tracks = tracker.update(frame)
+        assert tracks.det_indices.tolist() == [1]
+        assert torch.equal(tracks.masks[0], frame.masks[shown])

@@ -12,7 +12,8 @@ from gvis.cli import main
 from gvis.data.ytvis import YTVISDataset
 from gvis.errors import ConfigError, InputError
 from gvis.train_detector.config import ImageAugmentConfig
-from gvis.train_detector.data import FrameSource, frame_list, make_training_image, tight_boxes
+from gvis.detections.structures import tight_boxes
+from gvis.train_detector.data import FrameSource, frame_list, make_training_image
 from gvis.train_detector.evaluation import coco_ground_truth, mask_ap
 from gvis.train_detector.loop import DetectorTrainer
 

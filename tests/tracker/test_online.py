@@ -173,6 +173,26 @@ def test_detection_masks_show_each_detection_once():
     assert torch.equal(third.masks[best], frames[2].mask_tensor()[0])
 
 
+def test_detection_masks_are_the_voted_ones():
+    # One object proposed three times: A (score 1.0) and two copies shifted 2 columns right (0.8 each; mask IoU
+    # with A 360/440). Mask NMS keeps A; with vote_iou the copies outvote A's left columns (docs: filtering),
+    # so the track reports A's index with the copies' mask.
+    categories = [{"id": 1, "name": "a"}]
+    frame = detections([[12, 10, 32, 30], [10, 10, 30, 30], [12, 10, 32, 30]], scores=[0.8, 1.0, 0.8])
+    masks = {}
+    for vote in ("null", "0.5"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tracker = LearnedTracker(categories, config=tiny_config(
+                *ALWAYS, "appearance={type: none}", "output_masks=detection",
+                f"filtering={{nms_overlap: mask, nms_iou: 0.7, vote_iou: {vote}}}"))
+        tracks = tracker.update(frame)
+        assert tracks.det_indices.tolist() == [1]
+        masks[vote] = tracks.masks[0]
+    assert torch.equal(masks["null"], frame.mask_tensor()[1])
+    assert torch.equal(masks["0.5"], frame.mask_tensor()[0])
+
+
 def test_filtering_maps_detection_indices_back(synthetic):
     dataset, _ = synthetic
     tracker = learned(dataset, "filtering={score_threshold: 0.5, nms_iou: null, top_n: 2}")
