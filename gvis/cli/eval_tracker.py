@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--class-agnostic", action="store_true",
                         help="score with all categories as one (gvis eval --class-agnostic); the detections may then "
                              "have other categories than the dataset, e.g. class-agnostic proposals")
+    parser.add_argument("--category-hypotheses", type=int, default=1, metavar="K",
+                        help="results entries per track: its category and up to K-1 others its detections were "
+                             "labelled with, scored by their share (default 1; docs/evaluation.md)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
@@ -77,8 +80,8 @@ def run(args: argparse.Namespace) -> int:
     from gvis.train.checkpoint import choose_checkpoint
     from gvis.train.evaluation import score_tracker
 
-    if args.slots < 1 or (args.max_videos is not None and args.max_videos < 1):
-        raise ConfigError("--slots and --max-videos must be at least 1")
+    if args.slots < 1 or args.category_hypotheses < 1 or (args.max_videos is not None and args.max_videos < 1):
+        raise ConfigError("--slots, --category-hypotheses and --max-videos must be at least 1")
     dataset = open_dataset(args.data)
     videos, header = read_videos(args.detections, dataset, args.max_videos)
     category_ids = [int(c["id"]) for c in header["categories"]]
@@ -90,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     total = sum(len(frames) for _, frames in videos)
     with tqdm(total=total, desc="eval-tracker", unit="frame", file=sys.stderr) as bar:
         score = score_tracker(model, category_ids, dataset, videos, slots=args.slots, on_frame=bar.update,
-                              class_agnostic=args.class_agnostic)
+                              class_agnostic=args.class_agnostic, category_hypotheses=args.category_hypotheses)
     if args.results:
         from gvis.config import to_dict
         from gvis.resources import recorded_path
@@ -99,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         write_results(args.results, score.entries, meta={
             **checkpoint_info(args.checkpoint), "checkpoint": recorded_path(args.checkpoint),
             "detections": str(args.detections), "model_config": to_dict(model.config),
-            "stats": score.stats, "fps": score.fps})
+            "stats": score.stats, "fps": score.fps, "category_hypotheses": args.category_hypotheses})
     summary = {"stats": score.stats, "fps": round(score.fps, 2), "frames": score.frames}
     if args.json:
         print_json(summary)

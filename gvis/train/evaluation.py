@@ -57,10 +57,12 @@ def subset(dataset: YTVISDataset, video_ids: Iterable[int]) -> YTVISDataset:
 @torch.no_grad()
 def track_videos(model: RecurrentGraphTracker, categories: Sequence, videos: Sequence[tuple[int, Sequence[Detections]]],
                  slots: int = 1, with_masks: bool = True,
-                 on_frame: Callable[[int], None] | None = None) -> tuple[list[dict], int, float]:
+                 on_frame: Callable[[int], None] | None = None,
+                 category_hypotheses: int = 1) -> tuple[list[dict], int, float]:
     """Track ``(video_id, frames)`` pairs, ``slots`` videos at a time; returns ``(entries, frames, seconds)``.
 
-    ``on_frame(n)`` is called after each step with the number of frames it tracked.
+    ``on_frame(n)`` is called after each step with the number of frames it tracked; ``category_hypotheses``:
+    results entries per track (:class:`~gvis.eval.results.VideoResults`).
     """
     was_training = model.training
     tracker = BatchedLearnedTracker(model, categories, num_videos=slots, with_masks=with_masks)
@@ -68,7 +70,7 @@ def track_videos(model: RecurrentGraphTracker, categories: Sequence, videos: Seq
     frames_done, seconds = 0, 0.0
     for first in range(0, len(videos), slots):
         group = list(videos[first:first + slots])
-        results = [VideoResults(video_id) for video_id, _ in group]
+        results = [VideoResults(video_id, category_hypotheses) for video_id, _ in group]
         tracker.reset()
         for t in range(max(len(frames) for _, frames in group)):
             # Slots without a frame (video ended, or no video) get None.
@@ -79,7 +81,7 @@ def track_videos(model: RecurrentGraphTracker, categories: Sequence, videos: Seq
             count = 0
             for s, video_tracks in enumerate(tracks[:len(group)]):
                 if video_tracks is not None:
-                    results[s].add_frame(video_tracks)
+                    results[s].add_frame(video_tracks, frames[s])
                     count += 1
             frames_done += count
             if on_frame is not None:
@@ -92,11 +94,13 @@ def track_videos(model: RecurrentGraphTracker, categories: Sequence, videos: Seq
 
 def score_tracker(model: RecurrentGraphTracker, categories: Sequence, dataset: YTVISDataset,
                   videos: Sequence[tuple[int, Sequence[Detections]]], slots: int = 1,
-                  on_frame: Callable[[int], None] | None = None, class_agnostic: bool = False) -> TrackerScore:
+                  on_frame: Callable[[int], None] | None = None, class_agnostic: bool = False,
+                  category_hypotheses: int = 1) -> TrackerScore:
     """Track ``videos`` and score them against ``dataset`` restricted to those videos (``class_agnostic``:
-    with every category as one, ``gvis eval --class-agnostic``). Raises :class:`NonFiniteScores` when a track's
-    score is not finite."""
-    entries, frames, seconds = track_videos(model, categories, videos, slots=slots, on_frame=on_frame)
+    with every category as one, ``gvis eval --class-agnostic``; ``category_hypotheses``: entries per track).
+    Raises :class:`NonFiniteScores` when a track's score is not finite."""
+    entries, frames, seconds = track_videos(model, categories, videos, slots=slots, on_frame=on_frame,
+                                            category_hypotheses=category_hypotheses)
     broken = [entry for entry in entries if not math.isfinite(entry["score"])]
     if broken:
         raise NonFiniteScores(f"the tracker's scores are not finite for {len(broken)} of {len(entries)} tracks "

@@ -71,6 +71,24 @@ def test_eval_tracker_matches_track_then_eval(trained, tiny_train_set, tmp_path,
     assert json.loads(capsys.readouterr().out) == summary["stats"]
 
 
+def test_eval_tracker_category_hypotheses_match_track(trained, tiny_train_set, tmp_path, capsys):
+    data, dets = tiny_train_set / "data", tiny_train_set / "dets.jsonl"
+    paths = {k: tmp_path / f"{k}.json" for k in ("one", "eval", "track")}
+    common = ["--checkpoint", str(trained / "model.pt"), "--detections", str(dets)]
+    assert main(["eval-tracker", *common, "--data", str(data), "--results", str(paths["one"])]) == 0
+    assert main(["eval-tracker", *common, "--data", str(data), "--category-hypotheses", "2",
+                 "--results", str(paths["eval"])]) == 0
+    assert main(["track", "--tracker", "learned", *common, "--category-hypotheses", "2",
+                 "--results", str(paths["track"])]) == 0
+    entries = {k: json.loads(p.read_text()) for k, p in paths.items()}
+    assert_same_entries(entries["eval"], entries["track"])
+    assert len(entries["eval"]) >= len(entries["one"])
+    assert json.loads((tmp_path / "eval.meta.json").read_text())["category_hypotheses"] == 2
+    capsys.readouterr()
+    assert main(["eval-tracker", *common, "--data", str(data), "--category-hypotheses", "0"]) != 0
+    assert "--category-hypotheses" in capsys.readouterr().err
+
+
 def test_learned_tracker_reads_training_checkpoints(trained, tiny_train_set):
     categories = json.loads((tiny_train_set / "data" / "instances.json").read_text())["categories"]
     for name in ("last.pt", "model.pt", "best.pt"):
