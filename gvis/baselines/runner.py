@@ -87,12 +87,12 @@ def group_videos(frames: Iterable[tuple[int, int, Detections]], source: str = "d
 
 
 @contextlib.contextmanager
-def tracker_threads(tracker: Any) -> Iterator[None]:
-    """Run the block with the tracker's preferred number of torch threads (its ``num_threads``
-    attribute, if any), and restore the previous number after."""
+def tracker_threads(tracker: Any, count: int | None = None) -> Iterator[None]:
+    """Run the block with ``count`` torch threads, or without one the tracker's preferred number (its
+    ``num_threads`` attribute, if any; else torch's as it is), and restore the previous number after."""
     from gvis.runtime import pinned_threads
 
-    with pinned_threads(getattr(tracker, "num_threads", None) or None):
+    with pinned_threads(count or getattr(tracker, "num_threads", None) or None):
         yield
 
 

@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--category-hypotheses", type=int, default=1, metavar="K",
                         help="results entries per track: its category and up to K-1 others its detections were "
                              "labelled with, scored by their share (default 1; docs/evaluation.md)")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="torch CPU threads (default: torch's); 1 is fastest on a CPU shared with other jobs")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
@@ -76,12 +78,14 @@ def run(args: argparse.Namespace) -> int:
     from gvis.data.folders import open_dataset
     from gvis.errors import ConfigError, InputError
     from gvis.eval.results import write_results
+    from gvis.runtime import pinned_threads
     from gvis.tracker.online import load_model
     from gvis.train.checkpoint import choose_checkpoint
     from gvis.train.evaluation import score_tracker
 
-    if args.slots < 1 or args.category_hypotheses < 1 or (args.max_videos is not None and args.max_videos < 1):
-        raise ConfigError("--slots, --category-hypotheses and --max-videos must be at least 1")
+    given = [args.slots, args.category_hypotheses, args.max_videos, args.threads]
+    if any(value is not None and value < 1 for value in given):
+        raise ConfigError("--slots, --category-hypotheses, --max-videos and --threads must be at least 1")
     dataset = open_dataset(args.data)
     videos, header = read_videos(args.detections, dataset, args.max_videos)
     category_ids = [int(c["id"]) for c in header["categories"]]
@@ -91,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     choose_checkpoint(header["categories"], header["appearance_dim"], args.detections, args.checkpoint)
     model = load_model(args.checkpoint, num_classes=len(category_ids), device=args.device)
     total = sum(len(frames) for _, frames in videos)
-    with tqdm(total=total, desc="eval-tracker", unit="frame", file=sys.stderr) as bar:
+    with pinned_threads(args.threads), tqdm(total=total, desc="eval-tracker", unit="frame", file=sys.stderr) as bar:
         score = score_tracker(model, category_ids, dataset, videos, slots=args.slots, on_frame=bar.update,
                               class_agnostic=args.class_agnostic, category_hypotheses=args.category_hypotheses)
     if args.results:

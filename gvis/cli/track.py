@@ -59,6 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-truncated", action="store_true",
                         help="track a video file that ends early or fails to decode up to where it breaks, with a "
                              "warning (default: an error)")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="torch CPU threads of the run (default: torch's, but 1 for a heuristic tracker on "
+                             "--detections); 1 is fastest on a CPU shared with other jobs")
     parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     add_set_argument(parser, "gvis.baselines.masktrack_rule:MaskTrackRuleConfig", "filtering.top_n=32",
                      "--tracker masktrack-rule")
@@ -197,6 +200,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("give INPUT (a video file, a frame folder or a dataset folder) or --detections D.jsonl")
     if args.category_hypotheses < 1:
         raise InputError(f"--category-hypotheses must be at least 1, got {args.category_hypotheses}")
+    if args.threads is not None and args.threads < 1:
+        raise InputError(f"--threads must be at least 1, got {args.threads}")
     if args.detections is not None and (args.input is None or _is_dataset(Path(args.input))):
         return _track_detections(args)
     return _track_frames(args)
@@ -216,6 +221,7 @@ def _track_frames(args: argparse.Namespace) -> int:
     from gvis.errors import InputError
     from gvis.pipeline.sources import open_input
     from gvis.pipeline.track import track_inputs
+    from gvis.runtime import pinned_threads
     from gvis.train.checkpoint import check_detector_pairing
     from gvis.viz.writers import Mp4Writer
 
@@ -239,6 +245,7 @@ def _track_frames(args: argparse.Namespace) -> int:
     fps = videos[0].fps or 10.0
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
+        stack.enter_context(pinned_threads(args.threads))
         overlay = stack.enter_context(Mp4Writer(args.overlay, fps)) if args.overlay else None
         bar = stack.enter_context(tqdm(desc=f"track ({getattr(detector, 'meta', {}).get('detector', args.detector)} + "
                                             f"{args.tracker})", unit="frame", file=sys.stderr))
@@ -283,7 +290,7 @@ def _track_detections(args: argparse.Namespace) -> int:
 
     videos = _checked_lengths(group_videos(reader.frames(), str(args.detections)), dataset, str(args.detections))
     start = time.perf_counter()
-    with tracker_threads(tracker), tqdm(desc=f"track ({args.tracker})", unit="frame", file=sys.stderr) as bar:
+    with tracker_threads(tracker, args.threads), tqdm(desc=f"track ({args.tracker})", unit="frame", file=sys.stderr) as bar:
         tracked = run_tracker(tracker, videos, with_rows=args.tracks_csv is not None, on_frame=bar.update,
                               category_hypotheses=args.category_hypotheses)
     seconds = time.perf_counter() - start

@@ -62,10 +62,11 @@ def test_track_category_hypotheses(tiny_set, tmp_path, capsys):
 
 @pytest.mark.parametrize("tracker", ["masktrack-rule", "iou"])
 def test_same_input_same_results(tiny_set, tmp_path, tracker):
-    for name in ("a", "b"):
-        assert main(["track", "--tracker", tracker, "--detections", str(tiny_set / "dets.jsonl"),
+    for name, threads in (("a", []), ("b", []), ("c", ["--threads", "2"])):
+        assert main(["track", "--tracker", tracker, "--detections", str(tiny_set / "dets.jsonl"), *threads,
                      "--results", str(tmp_path / f"{name}.json")]) == 0
     assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "c.json").read_bytes()
 
 
 def test_track_errors_are_one_line(tiny_set, tmp_path, capsys):
@@ -83,6 +84,7 @@ def test_track_errors_are_one_line(tiny_set, tmp_path, capsys):
         (["--tracker", "nope", "--detections", dets, "--json"], "unknown tracker 'nope'"),
         (["--tracker", "iou", "--detections", dets, "--json", "--set", "iou_treshold=0.5"], "unknown key 'iou_treshold'"),
         (["--tracker", "iou", "--detections", dets, "--json", "--category-hypotheses", "0"], "at least 1, got 0"),
+        (["--tracker", "iou", "--detections", dets, "--json", "--threads", "0"], "--threads must be at least 1"),
     ]
     for argv, message in cases:
         code = main(["track", *argv])
@@ -115,3 +117,21 @@ def test_tune_baseline_picks_the_best_setting(tiny_set, tmp_path, capsys):
     assert main(["track", "--tracker", "masktrack-rule", "--config", str(out), "--detections",
                  str(tiny_set / "dets.jsonl"), "--results", str(tmp_path / "r.json")]) == 0
     assert evaluate(tiny_set / "data" / "instances.json", tmp_path / "r.json")["AP"] == pytest.approx(best_ap)
+
+
+def test_tracker_threads_prefers_the_given_count():
+    import torch
+
+    from gvis.baselines.runner import tracker_threads
+
+    class OneThread:
+        num_threads = 1
+
+    before = torch.get_num_threads()
+    with tracker_threads(OneThread()):
+        assert torch.get_num_threads() == 1
+    with tracker_threads(OneThread(), 3):
+        assert torch.get_num_threads() == 3
+    with tracker_threads(object()):
+        assert torch.get_num_threads() == before
+    assert torch.get_num_threads() == before

@@ -85,8 +85,19 @@ def test_eval_tracker_category_hypotheses_match_track(trained, tiny_train_set, t
     assert len(entries["eval"]) >= len(entries["one"])
     assert json.loads((tmp_path / "eval.meta.json").read_text())["category_hypotheses"] == 2
     capsys.readouterr()
-    assert main(["eval-tracker", *common, "--data", str(data), "--category-hypotheses", "0"]) != 0
-    assert "--category-hypotheses" in capsys.readouterr().err
+    for flag in ("--category-hypotheses", "--threads", "--max-videos"):
+        assert main(["eval-tracker", *common, "--data", str(data), flag, "0"]) != 0
+        assert flag in capsys.readouterr().err
+
+
+def test_eval_tracker_threads_give_the_same_results(trained, tiny_train_set, tmp_path, capsys):
+    common = ["eval-tracker", "--checkpoint", str(trained / "model.pt"), "--data", str(tiny_train_set / "data"),
+              "--detections", str(tiny_train_set / "dets.jsonl"), "--json"]
+    stats = []
+    for threads in ("1", "2"):
+        assert main([*common, "--threads", threads]) == 0
+        stats.append(json.loads(capsys.readouterr().out)["stats"])
+    assert stats[0] == stats[1]
 
 
 def test_learned_tracker_reads_training_checkpoints(trained, tiny_train_set):
