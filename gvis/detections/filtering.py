@@ -122,15 +122,15 @@ def vote_masks(kept: Detections, voters: Detections, iou_threshold: float) -> De
     if len(kept) == 0 or len(voters) == 0:
         return kept
     overlaps = torch.from_numpy(mask_ious(kept.mask_rles(), voters.mask_rles()))  # [K, V]
-    voter_masks = voters.mask_tensor().flatten(1).float()  # [V, H*W]
+    voter_masks = voters.mask_tensor()  # [V, H, W] bool; only each row's voters are made float
     weights = voters.scores.float()  # [V]
     masks, boxes = kept.mask_tensor().clone(), kept.boxes.clone()
     for row in range(len(kept)):
         near = overlaps[row] >= iou_threshold
         if not near.any():
             continue
-        votes = weights[near] @ voter_masks[near]  # [H*W]
-        voted = (votes >= 0.5 * weights[near].sum()).view(kept.image_size)
+        votes = torch.einsum("v,vhw->hw", weights[near], voter_masks[near].float())  # [H, W]
+        voted = votes >= 0.5 * weights[near].sum()
         if voted.any():
             masks[row] = voted
             boxes[row] = tight_boxes(voted[None])[0].to(boxes.dtype)
