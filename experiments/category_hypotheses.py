@@ -35,7 +35,8 @@ from real_data import HEURISTICS, heuristic, learned_rows
 
 REPO = Path(__file__).resolve().parent.parent
 AGNOSTIC_SETTING = ("checkpoints/learned-agnostic.pt:output_masks=detection,assignment=exclusive,claimed_start_tracks=false,"
-                    "filtering.nms_overlap=mask,filtering.nms_rank=support,filtering.nms_iou=0.3,score_prior_frames=1")
+                    "filtering.nms_overlap=mask,filtering.nms_rank=support,filtering.nms_iou=0.3,score_prior_frames=1,"
+                    "filtering.vote_iou=0.5")
 LEARNED = ["checkpoints/learned-synth-hard.pt", AGNOSTIC_SETTING]
 #: (name, generator seed, videos) of the tuning set and the held-out sets.
 TUNING = ("val", 100, 20)
