@@ -38,9 +38,9 @@ class FilterConfig:
     - ``top_n``: keep at most this many, highest scores first (paper: 16). ``null`` keeps all.
     - ``vote_iou``: mask voting after NMS and top-N (``null``, the default: off). Each kept detection's mask
       becomes the pixels covered by at least half the score weight of the detections whose mask IoU with it
-      is at least ``vote_iou`` (itself and those NMS suppressed included; :func:`vote_masks`), and its box
-      that mask's extent: where a segmenter reports many noisy masks of one object, their majority is
-      closer to the object than any one of them (MNC's mask voting).
+      is at least ``vote_iou``, whatever their label (itself and those NMS suppressed included;
+      :func:`vote_masks`), and its box that mask's extent: where a segmenter reports many noisy masks of one
+      object, their majority is closer to the object than any one of them (MNC's mask voting).
     """
 
     score_threshold: float = 0.03
@@ -113,27 +113,34 @@ def greedy_nms(overlaps: Tensor, iou_threshold: float) -> Tensor:
 def vote_masks(kept: Detections, voters: Detections, iou_threshold: float) -> Detections:
     """``kept`` with each mask replaced by the score-weighted majority of the ``voters`` that overlap it.
 
-    For kept detection k, ``V_k`` = the voters whose mask IoU with k's mask is at least ``iou_threshold``;
-    its new mask is ``{p : sum_{v in V_k} s_v [p in m_v] >= 1/2 sum_{v in V_k} s_v}`` (``s``: scores) and its
-    new box the extent of that mask. A kept detection with an empty mask, no voter or an empty majority keeps
-    its own mask and box. Scores, labels and the other fields are unchanged, except ``mask_logits``, which
-    are dropped (they described the old masks). Masks come back as a ``[K, H, W]`` bool tensor.
+    For kept detection k, ``V_k`` = the voters whose mask IoU with k's mask is at least ``iou_threshold``,
+    whatever their label; its new mask is ``{p : sum_{v in V_k} s_v [p in m_v] >= 1/2 sum_{v in V_k} s_v}``
+    (``s``: scores; a pixel half the weight covers is in) and its new box the extent of that mask. A kept
+    detection whose voted mask is empty or equal to its own keeps its mask and box (so one that only votes
+    for itself is unchanged). Scores, labels and the other fields stay; ``mask_logits`` are dropped when a
+    mask changed (they described the old masks). Masks come back as a ``[K, H, W]`` bool tensor.
     """
     if len(kept) == 0 or len(voters) == 0:
         return kept
-    overlaps = torch.from_numpy(mask_ious(kept.mask_rles(), voters.mask_rles()))  # [K, V]
-    voter_masks = voters.mask_tensor()  # [V, H, W] bool; only each row's voters are made float
-    weights = voters.scores.float()  # [V]
+    overlaps = torch.from_numpy(mask_ious(kept.mask_rles(), voters.mask_rles())) >= iou_threshold  # [K, V]
+    used = overlaps.any(dim=0)  # decode only the voters some kept detection listens to
+    overlaps, voters = overlaps[:, used], voters[used.nonzero().flatten()]
+    voter_masks = voters.mask_tensor()  # [V', H, W] bool; only each row's voters are made float
+    weights = voters.scores.float()  # [V']
     masks, boxes = kept.mask_tensor().clone(), kept.boxes.clone()
+    changed = False
     for row in range(len(kept)):
-        near = overlaps[row] >= iou_threshold
-        if not near.any():
+        near = overlaps[row]
+        if int(near.sum()) < 2:  # itself alone (or an empty mask): nothing to vote on
             continue
         votes = torch.einsum("v,vhw->hw", weights[near], voter_masks[near].float())  # [H, W]
         voted = votes >= 0.5 * weights[near].sum()
-        if voted.any():
+        if voted.any() and not torch.equal(voted, masks[row]):
             masks[row] = voted
             boxes[row] = tight_boxes(voted[None])[0].to(boxes.dtype)
+            changed = True
+    if not changed:
+        return kept
     return dataclasses.replace(kept, masks=masks, boxes=boxes, mask_logits=None)
 
 

@@ -34,7 +34,7 @@ from gvis.errors import ConfigError, InputError
 from gvis.io import check_finite_tensors, first_line
 from gvis.plugins import import_config_modules
 from gvis.registry import APPEARANCE_MODELS, TRACKERS
-from gvis.tracker.features import prepare_frame
+from gvis.tracker.features import FrameDetections, prepare_frame
 from gvis.tracker.masks import label_masks, pixel_labels
 from gvis.tracker.model import RecurrentGraphTracker, StepOutput, TrackerConfig, is_class_free
 
@@ -94,7 +94,7 @@ class BatchedLearnedTracker:
         # (video slot, track id) -> frames in which the track held a detection (``score_prior_frames``).
         self._hits: dict[tuple[int, int], int] = {}
 
-    def prepare(self, frames: list[Detections | None]):
+    def prepare(self, frames: list[Detections | None]) -> tuple[FrameDetections, list[tuple[Detections, Tensor] | None]]:
         """Filter the detections (``config.filtering``) and flatten them; also returns, per slot, the kept
         detections and their indices in the slot's detections (``None`` where the slot had no frame)."""
         if len(frames) != self.num_videos:
@@ -120,7 +120,8 @@ class BatchedLearnedTracker:
             output.mask_logits = self.model.track_masks(self.state, frame, output.assigned_det, per_detection=True)
         return self.tracks(kept, frame, output)
 
-    def tracks(self, kept: list[tuple[Detections, Tensor] | None], frame, output: StepOutput) -> list[Tracks | None]:
+    def tracks(self, kept: list[tuple[Detections, Tensor] | None], frame: FrameDetections,
+               output: StepOutput) -> list[Tracks | None]:
         """Per-slot :class:`Tracks` from a step's output (rows: the video's live tracks, in creation order);
         ``kept``: per slot the filtered detections and their indices, as :meth:`prepare` returns them."""
         column, score = class_scores(output.class_logits.float())

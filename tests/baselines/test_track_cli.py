@@ -127,11 +127,13 @@ def test_tracker_threads_prefers_the_given_count():
     class OneThread:
         num_threads = 1
 
-    before = torch.get_num_threads()
-    with tracker_threads(OneThread()):
-        assert torch.get_num_threads() == 1
-    with tracker_threads(OneThread(), 3):
-        assert torch.get_num_threads() == 3
-    with tracker_threads(object()):
-        assert torch.get_num_threads() == before
-    assert torch.get_num_threads() == before
+    from gvis.runtime import pinned_threads
+
+    with pinned_threads(2):  # not 1 already, whatever the environment set
+        with tracker_threads(OneThread()):
+            assert torch.get_num_threads() == 1
+        with tracker_threads(OneThread(), 3):
+            assert torch.get_num_threads() == 3
+        with tracker_threads(object()):
+            assert torch.get_num_threads() == 2
+        assert torch.get_num_threads() == 2

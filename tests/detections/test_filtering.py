@@ -98,7 +98,8 @@ def voting_frame() -> Detections:
     with A 56/72 = 0.78), D = rows 0-1 x all columns."""
     a, b, d = rect(2, 10, 2, 10), rect(2, 10, 3, 11), rect(0, 2, 0, 12)
     frame = masks_frame([b, a, d, b], [0.8, 1.0, 0.5, 0.8])
-    frame.boxes = torch.tensor([[3.0, 2, 11, 10], [2, 2, 10, 10], [0, 0, 12, 2], [3, 2, 11, 10]])
+    # D's box is larger than its mask (as a detector's box may be): a detection that votes alone keeps it.
+    frame.boxes = torch.tensor([[3.0, 2, 11, 10], [2, 2, 10, 10], [0, 0, 12, 3], [3, 2, 11, 10]])
     frame.mask_logits = torch.zeros((4, 6, 6))
     return frame
 
@@ -107,13 +108,13 @@ def test_mask_voting_by_hand():
     # NMS (mask IoU 0.7) keeps A (index 1) and D (index 2). A's voters at vote_iou 0.5: A, B, C (weights 1.0,
     # 0.8, 0.8; half of the sum is 1.3). Column 2 is covered by A only (1.0 < 1.3): out; column 10 by B and C
     # (1.6): in; columns 3-9 by all three: in. So A's voted mask is B's pixels and its box B's box. D has no
-    # voter but itself: unchanged.
+    # voter but itself: unchanged, box included.
     frame = voting_frame()
     config = FilterConfig(nms_overlap="mask", vote_iou=0.5)
     kept, indices = filter_detections(frame, config)
     assert indices.tolist() == [1, 2]
     assert kept.masks[0].equal(rect(2, 10, 3, 11)) and kept.boxes[0].tolist() == [3.0, 2.0, 11.0, 10.0]
-    assert kept.masks[1].equal(rect(0, 2, 0, 12)) and kept.boxes[1].tolist() == [0.0, 0.0, 12.0, 2.0]
+    assert kept.masks[1].equal(rect(0, 2, 0, 12)) and kept.boxes[1].tolist() == [0.0, 0.0, 12.0, 3.0]
     assert kept.scores.tolist() == [1.0, 0.5] and kept.mask_logits is None
     # The input is not modified.
     assert frame.masks[1].equal(rect(2, 10, 2, 10)) and frame.mask_logits is not None
@@ -121,9 +122,11 @@ def test_mask_voting_by_hand():
 
 def test_mask_voting_only_counts_overlapping_detections_above_the_threshold():
     frame = voting_frame()
-    # vote_iou above the copies' IoU (0.78): A votes alone and keeps its mask and box.
+    # vote_iou above the copies' IoU (0.78): every kept detection votes alone, so nothing changes, the
+    # detector's mask logits included.
     kept, _ = filter_detections(frame, FilterConfig(nms_overlap="mask", vote_iou=0.8))
     assert kept.masks[0].equal(rect(2, 10, 2, 10)) and kept.boxes[0].tolist() == [2.0, 2.0, 10.0, 10.0]
+    assert kept.boxes[1].tolist() == [0.0, 0.0, 12.0, 3.0] and kept.mask_logits is not None
     # A copy under the score threshold does not vote: with one copy left (1.0 vs 0.8 of 1.8), A's pixels win.
     frame.scores = torch.tensor([0.8, 1.0, 0.5, 0.02])
     kept, _ = filter_detections(frame, FilterConfig(nms_overlap="mask", vote_iou=0.5))

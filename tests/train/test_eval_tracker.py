@@ -82,15 +82,16 @@ def test_eval_tracker_category_hypotheses_match_track(trained, tiny_train_set, t
                  "--results", str(paths["track"])]) == 0
     entries = {k: json.loads(p.read_text()) for k, p in paths.items()}
     assert_same_entries(entries["eval"], entries["track"])
-    assert len(entries["eval"]) >= len(entries["one"])
+    assert len(entries["eval"]) > len(entries["one"])  # the hard preset's detections confuse categories
     assert json.loads((tmp_path / "eval.meta.json").read_text())["category_hypotheses"] == 2
     capsys.readouterr()
     for flag in ("--category-hypotheses", "--threads", "--max-videos"):
-        assert main(["eval-tracker", *common, "--data", str(data), flag, "0"]) != 0
-        assert flag in capsys.readouterr().err
+        assert main(["eval-tracker", *common, "--data", str(data), flag, "0"]) == 2
+        err = capsys.readouterr().err
+        assert "must be at least 1" in err and len(err.strip().splitlines()) == 1
 
 
-def test_eval_tracker_threads_give_the_same_results(trained, tiny_train_set, tmp_path, capsys):
+def test_eval_tracker_with_one_or_two_threads_gives_the_same_results(trained, tiny_train_set, tmp_path, capsys):
     common = ["eval-tracker", "--checkpoint", str(trained / "model.pt"), "--data", str(tiny_train_set / "data"),
               "--detections", str(tiny_train_set / "dets.jsonl"), "--json"]
     stats = []
