@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from gvis.cli._common import print_json
+from gvis.cli._common import add_set_argument, print_json
 
 COMMAND = "eval-tracker"
 HELP = "track precomputed detections with a learned-tracker checkpoint; print the 12 YTVIS stats and FPS"
@@ -12,7 +12,8 @@ DESCRIPTION = (
     "the detections file, score the results against the dataset's ground truth (video AP) and report the "
     "tracker's speed (frames per second of the tracker alone: filtering, graph, network, masks). "
     "--json prints {\"stats\": {...}, \"fps\": float, \"frames\": int}. The checkpoint must fit the "
-    "detections (categories and appearance width, docs/pipeline.md \"Which checkpoint\")."
+    "detections (categories and appearance width, docs/pipeline.md \"Which checkpoint\"). --set changes "
+    "the checkpoint's inference keys only (docs/tracker.md), as gvis track --set does."
 )
 
 READS = ("checkpoint", "data", "detections")
@@ -38,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, metavar="N",
                         help="torch CPU threads (default: torch's); 1 is fastest on a CPU shared with other jobs")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_set_argument(parser, "gvis.tracker.model:TrackerConfig", "filtering.vote_iou=0.5")
 
 
 def read_videos(path, dataset, max_videos: int | None = None) -> tuple[list, dict]:
@@ -79,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from gvis.errors import ConfigError, InputError
     from gvis.eval.results import write_results
     from gvis.runtime import pinned_threads
-    from gvis.tracker.online import load_model
+    from gvis.tracker.online import load_model, with_inference_overrides
     from gvis.train.checkpoint import choose_checkpoint
     from gvis.train.evaluation import score_tracker
 
@@ -94,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
                          "anyway)", file=args.detections, field="categories")
     choose_checkpoint(header["categories"], header["appearance_dim"], args.detections, args.checkpoint)
     model = load_model(args.checkpoint, num_classes=len(category_ids), device=args.device)
+    model.config = with_inference_overrides(model.config, args.overrides)
     total = sum(len(frames) for _, frames in videos)
     with pinned_threads(args.threads), tqdm(total=total, desc="eval-tracker", unit="frame", file=sys.stderr) as bar:
         score = score_tracker(model, category_ids, dataset, videos, slots=args.slots, on_frame=bar.update,
@@ -106,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
         write_results(args.results, score.entries, meta={
             **checkpoint_info(args.checkpoint), "checkpoint": recorded_path(args.checkpoint),
             "detections": str(args.detections), "model_config": to_dict(model.config),
-            "stats": score.stats, "fps": score.fps, "category_hypotheses": args.category_hypotheses})
+            "stats": score.stats, "fps": score.fps, "category_hypotheses": args.category_hypotheses,
+            "overrides": args.overrides})
     summary = {"stats": score.stats, "fps": round(score.fps, 2), "frames": score.frames}
     if args.json:
         print_json(summary)

@@ -91,6 +91,25 @@ def test_eval_tracker_category_hypotheses_match_track(trained, tiny_train_set, t
         assert "must be at least 1" in err and len(err.strip().splitlines()) == 1
 
 
+def test_eval_tracker_inference_keys_match_track(trained, tiny_train_set, tmp_path, capsys):
+    data, dets = tiny_train_set / "data", tiny_train_set / "dets.jsonl"
+    common = ["--checkpoint", str(trained / "model.pt"), "--detections", str(dets)]
+    keys = ["--set", "output_masks=detection", "--set", "filtering.vote_iou=0.5", "--set", "score_prior_frames=2"]
+    assert main(["eval-tracker", *common, "--data", str(data), *keys, "--results", str(tmp_path / "eval.json")]) == 0
+    assert main(["track", "--tracker", "learned", *common, *keys, "--results", str(tmp_path / "track.json")]) == 0
+    assert main(["eval-tracker", *common, "--data", str(data), "--results", str(tmp_path / "plain.json")]) == 0
+    entries = {k: json.loads((tmp_path / f"{k}.json").read_text()) for k in ("eval", "track", "plain")}
+    assert_same_entries(entries["eval"], entries["track"])
+    assert [e["score"] for e in entries["eval"]] != [e["score"] for e in entries["plain"]]  # the keys took effect
+    meta = json.loads((tmp_path / "eval.meta.json").read_text())
+    assert meta["model_config"]["filtering"]["vote_iou"] == 0.5 and meta["overrides"] == keys[1::2]
+    capsys.readouterr()
+    # A key training fixed is refused in one line.
+    assert main(["eval-tracker", *common, "--data", str(data), "--set", "gnn.width=8"]) == 2
+    err = capsys.readouterr().err
+    assert "not an inference key" in err and len(err.strip().splitlines()) == 1
+
+
 def test_eval_tracker_with_one_or_two_threads_gives_the_same_results(trained, tiny_train_set, tmp_path, capsys):
     common = ["eval-tracker", "--checkpoint", str(trained / "model.pt"), "--data", str(tiny_train_set / "data"),
               "--detections", str(tiny_train_set / "dets.jsonl"), "--json"]
