@@ -156,7 +156,8 @@ def filter_detections(detections: Detections, config: FilterConfig) -> tuple[Det
     candidates = order
     if config.nms_iou is not None and order.numel() > 1:
         if config.nms_overlap == "mask":
-            rles = [detections.mask_rles()[i] for i in order.tolist()]
+            all_rles = detections.mask_rles()  # once: with [N, H, W] masks each call encodes them all
+            rles = [all_rles[i] for i in order.tolist()]
             overlaps = torch.from_numpy(mask_ious(rles, rles))
         else:
             boxes = detections.boxes[order].float()
