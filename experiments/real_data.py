@@ -10,13 +10,16 @@
    seed 0; one category "object", no appearance, identities removed), with constant and with spread
    scores, re-linked the same way; class-agnostic video AP and MOTS metrics.
 
-Heuristics run with their default configs and with the improvement tuned on synthetic data
-(``configs/baselines/masktrack-rule-dense.yaml``, ``experiments/dense_proposals.py``); nothing is chosen on
-these fixtures. The learned tracker's rows: ``--learned CHECKPOINT`` (repeatable; see :func:`learned_rows`);
-``--ablate`` one of them: its inputs taken away one at a time on BDD100K MOTS (:data:`INPUT_ABLATION`).
+Heuristics run with their default configs and with the rule's configs tuned on synthetic data for dense
+proposals (``configs/baselines/masktrack-rule-dense.yaml``, ``experiments/dense_proposals.py``) and for a
+segmenter's final output (``masktrack-rule-final.yaml``, ``experiments/final_outputs.py``); nothing is chosen
+on these fixtures. The learned tracker's rows: ``--learned CHECKPOINT`` (repeatable; see :func:`learned_rows`);
+``--final`` and ``--dense`` name the ones chosen on each kind of synthetic input, which the BDD100K and the
+DAVIS summary lines compare with the heuristics; ``--ablate`` one of them: its inputs taken away one at a
+time on BDD100K MOTS (:data:`INPUT_ABLATION`).
 
-    .venv/bin/python experiments/real_data.py [--shared DIR] [--learned C.pt[:KEY=VALUE,...]] [--ablate C.pt[:KEY=VALUE,...]]
-        [--out docs/results/real_data.md]
+    .venv/bin/python experiments/real_data.py [--shared DIR] [--learned C.pt[:KEY=VALUE,...]] [--final SETTING]
+        [--dense SETTING] [--ablate SETTING] [--category-hypotheses K] [--out docs/results/real_data.md]
 """
 from __future__ import annotations
 
@@ -69,6 +72,8 @@ class Section:
     instances: dict[str, int] = field(default_factory=dict)
     #: Category hypotheses per track of the section's second scoring (``--category-hypotheses``; 1: none).
     hypotheses: int = 1
+    #: The learned setting the section's summary lines compare with the heuristics (``None``: the last learned row).
+    compared: str | None = None
     #: The learned setting of the input ablation (``--ablate``) and its rows, or ``None``.
     ablated: str | None = None
     ablation: list[Row] = field(default_factory=list)
@@ -238,7 +243,8 @@ def relink(section: Section, dataset, videos: list, categories: list, learned: l
         section.rows.append(row)
 
 
-def bdd_section(folder: Path, learned: list[str], ablate: str | None = None, hypotheses: int = 1) -> Section:
+def bdd_section(folder: Path, learned: list[str], compared: str | None = None, ablate: str | None = None,
+                hypotheses: int = 1) -> Section:
     from gvis.data.ytvis import YTVISDataset
     from gvis.eval.results import load_results
     from gvis.eval.results_to_detections import check_results, detections_from_results
@@ -249,7 +255,7 @@ def bdd_section(folder: Path, learned: list[str], ablate: str | None = None, hyp
     for video_id, _, detections in detections_from_results(check_results(original, dataset, folder / "ytvis_results.json"), dataset):
         frames.setdefault(video_id, []).append(detections)
     section = Section(f"BDD100K MOTS {BDD.split('_')[-1]}: the original tracker's masks re-linked", class_agnostic=False,
-                      hypotheses=hypotheses)
+                      hypotheses=hypotheses, compared=compared)
     names = {c.id: c.name for c in dataset.categories}
     for instance in (instance for video in dataset.videos for instance in dataset.instances(video.id)
                      if not instance.iscrowd):  # crowd regions are ignored by the metrics
@@ -262,7 +268,7 @@ def bdd_section(folder: Path, learned: list[str], ablate: str | None = None, hyp
     return section
 
 
-def davis_sections(folders: list[Path], work: Path, learned: list[str]) -> list[Section]:
+def davis_sections(folders: list[Path], work: Path, learned: list[str], compared: str | None = None) -> list[Section]:
     from gvis.data.ytvis import YTVISDataset
     from gvis.detections.jsonl import DetectionsReader
     from gvis.detections.proposals import DenseProposalConfig, write_dense_proposals
@@ -276,7 +282,7 @@ def davis_sections(folders: list[Path], work: Path, learned: list[str]) -> list[
                                            meta={"source": str(folder / "ytvis_gt.json")})
             reader = DetectionsReader(path)
             section = Section(f"{folder.name}, dense proposals, {scores} scores ({counts['detections'] / counts['frames']:.1f} "
-                              f"per frame, {counts['frames']} frames)", class_agnostic=True)
+                              f"per frame, {counts['frames']} frames)", class_agnostic=True, compared=compared)
             relink(section, dataset, list(reader.videos()), reader.categories, learned)
             sections.append(section)
     return sections
@@ -296,13 +302,13 @@ def table(section: Section) -> list[str]:
 
 
 def compared_setting(section: Section, ap=lambda row: row.stats["AP"]) -> tuple[Row, Row] | None:
-    """The learned setting a section's summary lines read (the ablated one, else the last learned row) and
+    """The learned setting a section's summary lines read (``section.compared``, else the last learned row) and
     the heuristic with the best ``ap(row)``; ``None`` without a learned row."""
     heuristics = {name for name, _, _ in HEURISTICS}
     learned = [row for row in section.rows if row.name.startswith("learned")]
     if not learned:
         return None
-    reference = (next(row for row in learned if row.name == learned_spec(section.ablated)[0]) if section.ablated
+    reference = (next(row for row in learned if row.name == learned_spec(section.compared)[0]) if section.compared
                  else learned[-1])
     return reference, max((row for row in section.rows if row.name in heuristics), key=ap)
 
@@ -378,7 +384,8 @@ def ablation_lines(section: Section) -> list[str]:
     """The input ablation of a section (``--ablate``), after its table; nothing without one."""
     if section.ablated is None:
         return []
-    reference, best = compared_setting(section)
+    _, best = compared_setting(section)
+    reference = next(row for row in section.rows if row.name == learned_spec(section.ablated)[0])
     gap = 100 * (reference.stats["AP"] - best.stats["AP"])
     return [
         "",
@@ -401,9 +408,12 @@ def report(sections: list[Section], command: str, seconds: float) -> str:
         f"Generated by `{command}` ({seconds:.0f} s on this machine: {platform.machine()}, {platform.system()},",
         "a shared 2-core CPU, 1 torch thread per tracker). Do not edit by hand.",
         "",
-        "Heuristics run with their default configs (`configs/baselines/<tracker>.yaml`) and with the improvement",
-        "tuned on synthetic proposals only (`masktrack-rule-dense.yaml`, [dense_proposals.md](dense_proposals.md));",
-        "no weight, threshold or config was chosen on these fixtures. AP columns: YouTube-VIS video AP (%),",
+        "Heuristics run with their default configs (`configs/baselines/<tracker>.yaml`) and with the rule's configs",
+        "tuned on synthetic data only: for dense proposals (`masktrack-rule-dense.yaml`, [dense_proposals.md](dense_proposals.md))",
+        "and for a segmenter's final output (`masktrack-rule-final.yaml`, [final_outputs.md](final_outputs.md)). The",
+        "learned setting each section compares with the heuristics was chosen the same way, on the synthetic data of",
+        "its kind of input: BDD100K's masks are a tracker's final output (about one mask per object), DAVIS's are",
+        "dense proposals. No weight, threshold or config was chosen on these fixtures. AP columns: YouTube-VIS video AP (%),",
         "per category on BDD100K, class-agnostic on the DAVIS proposals (one \"object\" category). MOTS columns:",
         "CLEAR MOT / IDF1 on masks with BDD100K's rules (`gvis eval --mots`; mask IoU >= 0.5, crowd regions",
         "ignored; per category on BDD100K, all as one on DAVIS). The oracle links each frame's masks to the",
@@ -431,6 +441,12 @@ def main() -> int:
     parser.add_argument("--learned", action="append", default=[], metavar="CHECKPOINT",
                         help="add a row of the learned tracker with this checkpoint (repeatable); "
                              "CHECKPOINT:KEY=VALUE,... sets its inference keys (docs/tracker.md)")
+    parser.add_argument("--final", metavar="CHECKPOINT", help="the learned setting chosen on synthetic final outputs "
+                        "(experiments/final_outputs.py), which BDD100K's summary lines compare with the heuristics "
+                        "(one of the --learned settings; default: the last)")
+    parser.add_argument("--dense", metavar="CHECKPOINT", help="the learned setting chosen on synthetic dense proposals "
+                        "(experiments/dense_proposals.py), which the DAVIS sections' summary lines compare (one of the "
+                        "--learned settings; default: the last)")
     parser.add_argument("--ablate", metavar="CHECKPOINT", help="also ablate the inputs of this learned setting "
                         "on BDD100K MOTS (one of the --learned settings; a small table under its section)")
     parser.add_argument("--category-hypotheses", type=int, default=1, metavar="K",
@@ -439,8 +455,9 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "real_data", help="folder for the built proposals")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "real_data.md", help="report to write")
     args = parser.parse_args()
-    if args.ablate is not None and args.ablate not in args.learned:
-        parser.error("--ablate must be one of the --learned settings (its table compares against that row)")
+    for flag in ("final", "dense", "ablate"):
+        if getattr(args, flag) is not None and getattr(args, flag) not in args.learned:
+            parser.error(f"--{flag} must be one of the --learned settings")
     real = args.shared / "data" / "real"
     if not (real / BDD).is_dir():
         print(f"fixtures not found: {real}", file=sys.stderr)
@@ -449,10 +466,10 @@ def main() -> int:
 
     started = time.perf_counter()
     args.work.mkdir(parents=True, exist_ok=True)
-    sections = [bdd_section(real / BDD, args.learned, args.ablate, args.category_hypotheses)]
-    sections += davis_sections([real / name for name in DAVIS], args.work, args.learned)
-    command = "python experiments/real_data.py" + "".join(f" --learned {c}" for c in args.learned) + (
-        f" --ablate {args.ablate}" if args.ablate else "") + (
+    sections = [bdd_section(real / BDD, args.learned, args.final, args.ablate, args.category_hypotheses)]
+    sections += davis_sections([real / name for name in DAVIS], args.work, args.learned, args.dense)
+    command = "python experiments/real_data.py" + "".join(f" --learned {c}" for c in args.learned) + "".join(
+        f" --{flag} {getattr(args, flag)}" for flag in ("final", "dense", "ablate") if getattr(args, flag)) + (
         f" --category-hypotheses {args.category_hypotheses}" if args.category_hypotheses > 1 else "")
     text = report(sections, command, time.perf_counter() - started)
     if args.learned:

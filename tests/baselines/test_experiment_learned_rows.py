@@ -239,3 +239,73 @@ def test_threshold_table_names_the_thresholds_of_a_gap(monkeypatch):
     assert lines[5] == "| masktrack-rule, masktrack-rule-dense.yaml | " + " | ".join(["100.00"] * 6 + ["50.00", "50.00", "0.00", "0.00"]) + " |"
     assert lines[-1] == "Thresholds where they differ: 0.80 (-25.00), 0.95 (+10.00)."
     assert real_data.threshold_lines(real_data.Section("davis", class_agnostic=True, rows=[rule])) == []
+
+
+def test_a_section_compares_the_learned_setting_it_names(monkeypatch):
+    real_data = load_script("real_data", monkeypatch)
+    mots = {"MOTA": 0.1, "IDF1": 0.5, "IDSw": 1, "FP": 2, "FN": 3}
+    rows = [real_data.Row(name, {s: ap for s in real_data.AP_STATS}, mots, 4)
+            for name, ap in (("iou", 0.1), ("learned, a.pt, x=1", 0.3), ("learned, a.pt, x=2", 0.2))]
+    named = real_data.Section("t", class_agnostic=True, rows=rows, compared="ckpt/a.pt:x=1")
+    assert real_data.compared_setting(named) == (rows[1], rows[0])
+    assert real_data.compared_setting(real_data.Section("t", class_agnostic=True, rows=rows)) == (rows[2], rows[0])
+
+
+def test_final_output_videos_drop_appearance_and_set_constant_scores(tiny_set, monkeypatch):
+    final = load_script("final_outputs", monkeypatch)
+    from gvis.detections.jsonl import DetectionsReader
+
+    categories, files = final.final_output_videos(tiny_set)
+    given = list(DetectionsReader(tiny_set / "dets.jsonl").videos())
+    assert categories == DetectionsReader(tiny_set / "dets.jsonl").categories
+    assert set(files) == set(final.SCORES)
+    frames = 0
+    for (video_id, original), (spread_id, spread), (constant_id, constant) in zip(given, files["spread"], files["constant"]):
+        assert video_id == spread_id == constant_id
+        for det, s, c in zip(original, spread, constant):
+            assert s.appearance is None and c.appearance is None and s.frame_appearance is None
+            assert torch.equal(s.scores, det.scores) and torch.equal(c.scores, torch.ones_like(det.scores))
+            assert torch.equal(c.labels, det.labels) and c.mask_rles() == det.mask_rles()
+            frames += 1
+    assert frames > 0 and any(det.appearance is not None for _, video in given for det in video)
+
+
+def test_tuned_rule_is_the_best_grid_point_named_by_the_shipped_config_it_equals(tiny_set, tmp_path, monkeypatch):
+    final = load_script("final_outputs", monkeypatch)
+    import shutil
+    import statistics
+
+    shutil.copy(tiny_set / "data" / "instances.json", tmp_path / "instances.json")
+    shutil.copy(tiny_set / "dets.jsonl", tmp_path / "dets.jsonl")
+    rule, config = final.tune_rule(tmp_path)
+    means = {point: statistics.mean(aps) for point, aps in rule["points"].items()}
+    assert len(means) == 32 and rule["mean_ap"] == max(means.values()) == means[json.dumps(rule["values"])]
+    shipped = {name: final.rule_config(file) for name, tracker, file in final.HEURISTICS if tracker == "masktrack-rule"}
+    assert rule["shipped"] == next((name for name, c in shipped.items() if c == config), None)
+    from gvis.baselines.masktrack_rule import MaskTrackRuleConfig
+    from gvis.config import load_config
+
+    (tmp_path / "tuned.yaml").write_text(rule["yaml"])
+    assert load_config(MaskTrackRuleConfig, tmp_path / "tuned.yaml") == config
+
+
+def test_final_outputs_grids_start_from_the_defaults_and_the_dense_setting(tiny_set, monkeypatch):
+    final = load_script("final_outputs", monkeypatch)
+    from gvis.baselines.masktrack_rule import MaskTrackRuleConfig
+    from gvis.baselines.tuning import grid_search
+    from gvis.config import load_config
+    from gvis.data.ytvis import YTVISDataset
+    from gvis.registry import TRACKERS
+
+    default = load_config(MaskTrackRuleConfig, final.REPO / "configs" / "baselines" / "masktrack-rule.yaml")
+    categories, files = final.final_output_videos(tiny_set)
+    points = grid_search(lambda c: TRACKERS.build("masktrack-rule", categories=categories, config=c), default,
+                         final.RULE_GRID, files["constant"], YTVISDataset.from_json(tiny_set / "data" / "instances.json"))
+    configs = {json.dumps(point.values): point.config for point in points}
+    assert configs[json.dumps(final._defaults())] == default  # the grid's first values are the rule's defaults
+    dense = load_config(MaskTrackRuleConfig, final.REPO / "configs" / "baselines" / "masktrack-rule-dense.yaml")
+    assert dense in configs.values()  # and the dense config is one of its points
+    settings = final.default_learned()
+    assert settings[0] == final.DENSE_SETTING and len(set(settings)) == len(final.THRESHOLDS) ** 2
+    assert all(s.startswith(final.DENSE_SETTING) for s in settings)
+    assert f"{final.DENSE_SETTING},match_threshold=-3,init_threshold=-4" in settings

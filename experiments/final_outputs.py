@@ -1,0 +1,245 @@
+"""Trackers behind a segmenter's final output (synthetic data only): the inference settings of the learned
+detector-agnostic tracker and of the MaskTrack R-CNN rule chosen for it, and docs/results/final_outputs.md.
+
+A segmenter's *final output* (what a detector with its own NMS, or another tracker with its identities
+removed, hands over) has about one mask per object, the detector's own labels, often no appearance vectors
+and often no informative scores (BDD100K MOTS predictions: all 1.0). That is not what dense proposals are
+(``experiments/dense_proposals.py``: many overlapping masks per object), and the two want different settings:
+with duplicates a tracker must be slow to start and to keep tracks, without them it can afford not to be.
+
+Data: the learning proof's synthetic ``hard`` videos (tuning set: 20 videos of generator seed 100; held-out
+sets: 50 videos of each of the seeds 1, 2, 3; made with ``gvis synth`` + ``gvis detect`` where absent) with
+the ``hard`` simulated detector's detections (misses, false positives, merges, class confusion), their
+appearance vectors removed, with the simulated scores (``spread``) and with every score 1.0 (``constant``).
+Video AP per category (YouTube-VIS 2019), as the real-data report scores BDD100K.
+
+1. The rule: a grid (:data:`RULE_GRID`) on top of its default config, the dense config among its points; the
+   best mean AP over the two tuning files is the tuned rule (named by the shipped config it equals, if any).
+2. The learned tracker: each setting (``--learned``, default :func:`default_learned`: the setting chosen on
+   dense proposals with the match and start thresholds of a 3 x 3 grid) on the tuning files; the best mean AP
+   is chosen (the first given on a tie).
+3. The held-out sets: every heuristic of the real-data report (default configs, the dense config), the tuned
+   rule if no shipped config equals it, the chosen learned setting and the oracle linking.
+
+    .venv/bin/python experiments/final_outputs.py [--work runs/learning_proof] [--learned C.pt[:KEY=VALUE,...] ...]
+        # about 15 minutes on the 2-core CPU
+
+Nothing here reads the real fixtures.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+from gvis.compare.benchmark import make_set
+from gvis.io import atomic_open, write_json_atomic
+from gvis.provenance import git_hash
+from real_data import HEURISTICS, heuristic, learned_rows, learned_spec
+
+REPO = Path(__file__).resolve().parent.parent
+SCORES = ("spread", "constant")
+#: (name, generator seed, videos) of the tuning set and the held-out sets (the learning proof's).
+TUNING = ("val", 100, 20)
+HELD_OUT = [(f"test_seed{seed}", seed, 50) for seed in (1, 2, 3)]
+#: The rule's grid, on top of its default config (configs/baselines/masktrack-rule.yaml); the first value of
+#: every key is the default. ``filtering``: the default's, or that of ``masktrack-rule-dense.yaml``.
+RULE_GRID = {
+    "filtering": [{}, {"nms_overlap": "mask", "nms_rank": "support", "nms_iou": 0.3, "vote_iou": 0.5}],
+    "overlap": ["box", "mask"],
+    "new_track_iou_without_appearance": [0.3, 0.1],
+    "on_conflict": ["drop", "new"],
+    "score_prior_frames": [0.0, 5.0],
+}
+#: The learned setting chosen on dense proposals (docs/results/dense_proposals.md), the base of the grid.
+DENSE_SETTING = ("checkpoints/learned-agnostic.pt:output_masks=detection,assignment=exclusive,claimed_start_tracks=false,"
+                 "filtering.nms_overlap=mask,filtering.nms_rank=support,filtering.nms_iou=0.3,score_prior_frames=1,"
+                 "filtering.vote_iou=0.5")
+#: The learned tracker's thresholds (logits; model defaults -2): a track keeps its best detection when
+#: s_mn >= match_threshold, a detection starts a track when s_0n > init_threshold.
+THRESHOLDS = (-2.0, -3.0, -4.0)
+
+
+def default_learned() -> list[str]:
+    """:data:`DENSE_SETTING` as it is, then with every other pair of :data:`THRESHOLDS`."""
+    pairs = [pair for pair in itertools.product(THRESHOLDS, THRESHOLDS) if pair != (-2.0, -2.0)]
+    return [DENSE_SETTING] + [f"{DENSE_SETTING},match_threshold={m:g},init_threshold={i:g}" for m, i in pairs]
+
+
+def final_output_videos(folder: Path) -> tuple[list, dict[str, list]]:
+    """The categories and, per score kind of :data:`SCORES`, the ``(video_id, frames)`` of a set's detections
+    without appearance vectors."""
+    import torch
+
+    from gvis.detections.jsonl import DetectionsReader
+
+    reader = DetectionsReader(folder / "dets.jsonl")
+    spread = [(video_id, [dataclasses.replace(frame, appearance=None, frame_appearance=None) for frame in frames])
+              for video_id, frames in reader.videos()]
+    constant = [(video_id, [dataclasses.replace(frame, scores=torch.ones_like(frame.scores)) for frame in frames])
+                for video_id, frames in spread]
+    return reader.categories, {"spread": spread, "constant": constant}
+
+
+def tracked_ap(tracker, dataset, videos: list) -> float:
+    from gvis.baselines.runner import run_tracker, tracker_threads
+    from gvis.eval.ytvis_ap import evaluate
+
+    with tracker_threads(tracker):
+        return evaluate(dataset, run_tracker(tracker, videos).entries)["AP"]
+
+
+def rule_config(name: str | None):
+    """The MaskTrack rule's config ``configs/baselines/<name>.yaml`` (``None``: its default config)."""
+    from gvis.baselines.masktrack_rule import MaskTrackRuleConfig
+    from gvis.config import find_config, load_config
+
+    return load_config(MaskTrackRuleConfig, find_config(name or "masktrack-rule", "baselines"))
+
+
+def tune_rule(folder: Path) -> tuple[dict, object]:
+    """The rule's grid on both tuning files: ``({values, mean_ap, per_file, points, yaml, shipped}, config)`` of
+    the point of the best mean AP (ties: grid order); ``shipped``: the row of :data:`HEURISTICS` whose config
+    equals it (``None`` if none does)."""
+    from gvis.baselines.tuning import grid_search
+    from gvis.config import dump_yaml
+    from gvis.data.ytvis import YTVISDataset
+    from gvis.registry import TRACKERS
+
+    dataset = YTVISDataset.from_json(folder / "instances.json")
+    categories, files = final_output_videos(folder)
+    by_point: dict[str, list[float]] = {}
+    configs = {}
+    for kind in SCORES:
+        points = grid_search(lambda c: TRACKERS.build("masktrack-rule", categories=categories, config=c),
+                             rule_config(None), RULE_GRID, files[kind], dataset)
+        for point in points:
+            by_point.setdefault(json.dumps(point.values), []).append(point.stats["AP"])
+            configs[json.dumps(point.values)] = point.config
+        print(f"rule grid, {kind}: best {points[0].values} AP {100 * points[0].stats['AP']:.2f}", flush=True)
+    best = max(by_point, key=lambda key: statistics.mean(by_point[key]))  # max keeps the first (grid order)
+    shipped = next((name for name, tracker, config in HEURISTICS
+                    if tracker == "masktrack-rule" and rule_config(config) == configs[best]), None)
+    return ({"values": json.loads(best), "mean_ap": statistics.mean(by_point[best]), "per_file": by_point[best],
+             "points": by_point, "yaml": dump_yaml(configs[best]), "shipped": shipped}, configs[best])
+
+
+#: The tuned rule's row where no shipped config equals it.
+TUNED_RULE = "masktrack-rule, the grid's best point"
+
+
+def score_set(folder: Path, learned: list[str], tuned_rule, with_oracle: bool) -> dict[str, dict[str, float]]:
+    """``{row: {score kind: AP}}`` on one set: every heuristic of the real-data report, the rule with the config
+    ``tuned_rule`` (``None``: no such row), each learned setting and (``with_oracle``) the oracle linking."""
+    from gvis.data.ytvis import YTVISDataset
+    from gvis.eval.oracle import oracle_link
+    from gvis.eval.ytvis_ap import evaluate
+
+    dataset = YTVISDataset.from_json(folder / "instances.json")
+    categories, files = final_output_videos(folder)
+    from gvis.registry import TRACKERS
+
+    trackers = [(name, heuristic(tracker, config, categories)) for name, tracker, config in HEURISTICS]
+    if tuned_rule is not None:
+        trackers.append((TUNED_RULE, TRACKERS.build("masktrack-rule", categories=categories, config=tuned_rule)))
+    rows: dict[str, dict[str, float]] = {}
+    for name, tracker in trackers + list(zip(learned, (tracker for _, tracker in learned_rows(learned, categories)))):
+        start = time.perf_counter()
+        rows[name] = {kind: tracked_ap(tracker, dataset, files[kind]) for kind in SCORES}
+        print(f"{folder.name:12s} {learned_spec(name)[0] if name in learned else name:50.50s} "
+              + "  ".join(f"{kind} {100 * ap:5.2f}" for kind, ap in rows[name].items())
+              + f"  ({time.perf_counter() - start:.0f} s)", flush=True)
+    if with_oracle:
+        rows["oracle linking"] = {kind: evaluate(dataset, oracle_link(dataset, files[kind]))["AP"] for kind in SCORES}
+    return rows
+
+
+def report(args: argparse.Namespace, rule: dict, tuning: dict, chosen: str, held_out: dict, seconds: float) -> str:
+    mean = statistics.mean
+    lines = [
+        "# Trackers behind a segmenter's final output (synthetic)",
+        "",
+        f"Generated by `python experiments/final_outputs.py{_quoted(args)}` (git {git_hash()}; {seconds / 60:.0f} min on "
+        f"this machine: {platform.machine()}, {platform.system()}, a shared 2-core CPU). Do not edit by hand.",
+        "",
+        "About one mask per object with the detector's own labels, no appearance vectors, scores as simulated "
+        "(`spread`) or all 1.0 (`constant`): the learning proof's synthetic `hard` videos and the hard simulated "
+        "detector's detections (misses, false positives, merges, class confusion) with their appearance vectors "
+        "removed. Video AP per category (YouTube-VIS 2019), %. The settings are chosen on the tuning set "
+        f"({TUNING[2]} videos, generator seed {TUNING[1]}) and reported on the held-out sets "
+        f"({', '.join(f'{n} videos of seed {s}' for _, s, n in HELD_OUT)}); no real fixture was read. "
+        "Dense proposals want other settings: [dense_proposals.md](dense_proposals.md).",
+        "",
+        f"## The rule (tuning set: a {len(rule['points'])}-point grid on its defaults)",
+        "",
+        f"Grid: `{json.dumps(RULE_GRID)}`. Best mean AP: `{json.dumps(rule['values'])}`, "
+        f"{100 * rule['mean_ap']:.2f} (" + ", ".join(f"{k} {100 * ap:.2f}" for k, ap in zip(SCORES, rule["per_file"]))
+        + f"); the defaults' {100 * mean(rule['points'][json.dumps(_defaults())]):.2f}. "
+        + (f"It is the config of the row `{rule['shipped']}` below, so no other config is shipped for final outputs."
+           if rule["shipped"] else f"No shipped config equals it: it is the row `{TUNED_RULE}` below:\n\n```yaml\n"
+           f"{rule['yaml']}```"),
+        "",
+        "## The learned tracker (tuning set: each setting, the best mean AP is chosen)",
+        "",
+        f"Every setting is `{DENSE_SETTING}` (chosen on dense proposals) with the keys in the first column.",
+        "",
+        "| setting | " + " | ".join(SCORES) + " | mean |",
+        "|---" * (len(SCORES) + 2) + "|",
+    ]
+    for spec, aps in tuning.items():
+        extra = spec[len(DENSE_SETTING):].lstrip(",") if spec.startswith(DENSE_SETTING) else spec
+        lines.append(f"| {extra or '(as on dense proposals)'} | " + " | ".join(f"{100 * aps[k]:.2f}" for k in SCORES)
+                     + f" | {100 * mean(aps.values()):.2f} |")
+    lines += ["", f"Chosen: `{chosen}`.", "", "## Held-out sets (mean over the three)", "",
+              "| tracker | " + " | ".join(SCORES) + " | mean |", "|---" * (len(SCORES) + 2) + "|"]
+    for row in held_out[HELD_OUT[0][0]]:
+        aps = {kind: mean(held_out[name][row][kind] for name, _, _ in HELD_OUT) for kind in SCORES}
+        label = "learned, the chosen setting" if row == chosen else row
+        lines.append(f"| {label} | " + " | ".join(f"{100 * aps[k]:.2f}" for k in SCORES) + f" | {100 * mean(aps.values()):.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _defaults() -> dict:
+    """The grid point of the rule's default config (the first value of every key)."""
+    return {key: values[0] for key, values in RULE_GRID.items()}
+
+
+def _quoted(args: argparse.Namespace) -> str:
+    return "".join(f" --learned {spec}" for spec in args.learned) if args.learned != default_learned() else ""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, default=REPO / "runs" / "learning_proof", help="synthetic sets (made if absent)")
+    parser.add_argument("--learned", action="append", metavar="C.pt[:KEY=VALUE,...]",
+                        help="learned settings, as experiments/real_data.py takes them (default: the dense setting "
+                             "with a 3 x 3 grid of match and start thresholds)")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "final_outputs.md")
+    args = parser.parse_args()
+    args.learned = args.learned or default_learned()
+    start = time.perf_counter()
+    for name, seed, videos in (TUNING, *HELD_OUT):
+        make_set(args.work / name, videos, seed, "hard", "hard")
+    rule, config = tune_rule(args.work / TUNING[0])
+    tuned_rule = None if rule["shipped"] else config
+    tuning = score_set(args.work / TUNING[0], args.learned, tuned_rule, with_oracle=False)
+    learned_tuning = {spec: tuning[spec] for spec in args.learned}
+    chosen = max(args.learned, key=lambda spec: statistics.mean(learned_tuning[spec].values()))
+    print(f"chosen on the tuning set: {chosen}", flush=True)
+    held_out = {name: score_set(args.work / name, [chosen], tuned_rule, with_oracle=True) for name, _, _ in HELD_OUT}
+    text = report(args, rule, learned_tuning, chosen, held_out, time.perf_counter() - start)
+    write_json_atomic(args.out.with_suffix(".json"), {"rule": rule, "tuning": tuning, "chosen": chosen,
+                                                      "held_out": held_out}, indent=2)
+    with atomic_open(args.out, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
