@@ -104,7 +104,7 @@ def rule_config(name: str | None):
 
 def tune_rule(folder: Path) -> tuple[dict, object]:
     """The rule's grid on both tuning files: ``({values, mean_ap, per_file, points, yaml, shipped}, config)`` of
-    the point of the best mean AP (ties: grid order); ``shipped``: the row of :data:`HEURISTICS` whose config
+    the point of the best mean AP (ties, within 0.01 AP: grid order); ``shipped``: the row of :data:`HEURISTICS` whose config
     equals it (``None`` if none does)."""
     from gvis.baselines.tuning import grid_search
     from gvis.config import dump_yaml
@@ -113,16 +113,18 @@ def tune_rule(folder: Path) -> tuple[dict, object]:
 
     dataset = YTVISDataset.from_json(folder / "instances.json")
     categories, files = final_output_videos(folder)
-    by_point: dict[str, list[float]] = {}
+    # Every point's APs, in grid order.
+    by_point = {json.dumps(dict(zip(RULE_GRID, values))): [] for values in itertools.product(*RULE_GRID.values())}
     configs = {}
     for kind in SCORES:
         points = grid_search(lambda c: TRACKERS.build("masktrack-rule", categories=categories, config=c),
                              rule_config(None), RULE_GRID, files[kind], dataset)
         for point in points:
-            by_point.setdefault(json.dumps(point.values), []).append(point.stats["AP"])
+            by_point[json.dumps(point.values)].append(point.stats["AP"])
             configs[json.dumps(point.values)] = point.config
         print(f"rule grid, {kind}: best {points[0].values} AP {100 * points[0].stats['AP']:.2f}", flush=True)
-    best = max(by_point, key=lambda key: statistics.mean(by_point[key]))  # max keeps the first (grid order)
+    # Means within 0.01 AP are ties (one more true positive moves AP by far more), broken by grid order.
+    best = max(by_point, key=lambda key: round(statistics.mean(by_point[key]), 4))  # max keeps the first
     shipped = next((name for name, tracker, config in HEURISTICS
                     if tracker == "masktrack-rule" and rule_config(config) == configs[best]), None)
     return ({"values": json.loads(best), "mean_ap": statistics.mean(by_point[best]), "per_file": by_point[best],
