@@ -7,14 +7,16 @@ and often no informative scores (BDD100K MOTS predictions: all 1.0). That is not
 (``experiments/dense_proposals.py``: many overlapping masks per object), and the two want different settings:
 with duplicates a tracker must be slow to start and to keep tracks, without them it can afford not to be.
 
-Data: the learning proof's synthetic ``hard`` videos (tuning set: 20 videos of generator seed 100; held-out
-sets: 50 videos of each of the seeds 1, 2, 3; made with ``gvis synth`` + ``gvis detect`` where absent) with
-the ``hard`` simulated detector's detections (misses, false positives, merges, class confusion), their
-appearance vectors removed, with the simulated scores (``spread``) and with every score 1.0 (``constant``).
-Video AP per category (YouTube-VIS 2019), as the real-data report scores BDD100K.
+Data: the sets of ``experiments/category_hypotheses.py`` (the learning proof's synthetic ``hard`` videos;
+tuning set: 20 videos of generator seed 100; held-out sets: 50 videos of each of the seeds 1, 2, 3; made with
+``gvis synth`` + ``gvis detect`` where absent) with the ``hard`` simulated detector's detections (misses, false
+positives, merges, class confusion), their appearance vectors removed, with the simulated scores
+(``spread``) and with every score 1.0 (``constant``). Video AP per category (YouTube-VIS 2019), as the
+real-data report scores BDD100K.
 
 1. The rule: a grid (:data:`RULE_GRID`) on top of its default config, the dense config among its points; the
-   best mean AP over the two tuning files is the tuned rule (named by the shipped config it equals, if any).
+   best mean AP over the two tuning files (means within ``AP_TIE``, 0.01 AP points, tie; the first in grid order wins) is the
+   tuned rule, named by the shipped config it equals, if any.
 2. The learned tracker: each setting (``--learned``, default :func:`default_learned`: the setting chosen on
    dense proposals with the match and start thresholds of a 3 x 3 grid) on the tuning files; the best mean AP
    is chosen (the first given on a tie).
@@ -22,7 +24,7 @@ Video AP per category (YouTube-VIS 2019), as the real-data report scores BDD100K
    rule if no shipped config equals it, the chosen learned setting and the oracle linking.
 
     .venv/bin/python experiments/final_outputs.py [--work runs/learning_proof] [--learned C.pt[:KEY=VALUE,...] ...]
-        # about 15 minutes on the 2-core CPU
+        [--out docs/results/final_outputs.md]   # about 15 minutes on the 2-core CPU
 
 Nothing here reads the real fixtures.
 """
@@ -36,17 +38,19 @@ import platform
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
+from category_hypotheses import AGNOSTIC_SETTING as DENSE_SETTING
+from category_hypotheses import HELD_OUT, TUNING
+from gvis.baselines.masktrack_rule import MaskTrackRuleConfig
+from gvis.baselines.tuning import AP_TIE
 from gvis.compare.benchmark import make_set
 from gvis.io import atomic_open, write_json_atomic
 from gvis.provenance import git_hash
-from real_data import HEURISTICS, heuristic, learned_rows, learned_spec
+from real_data import HEURISTICS, heuristic, heuristic_config, learned_rows, learned_spec
 
 REPO = Path(__file__).resolve().parent.parent
 SCORES = ("spread", "constant")
-#: (name, generator seed, videos) of the tuning set and the held-out sets (the learning proof's).
-TUNING = ("val", 100, 20)
-HELD_OUT = [(f"test_seed{seed}", seed, 50) for seed in (1, 2, 3)]
 #: The rule's grid, on top of its default config (configs/baselines/masktrack-rule.yaml); the first value of
 #: every key is the default. ``filtering``: the default's, or that of ``masktrack-rule-dense.yaml``.
 RULE_GRID = {
@@ -56,13 +60,12 @@ RULE_GRID = {
     "on_conflict": ["drop", "new"],
     "score_prior_frames": [0.0, 5.0],
 }
-#: The learned setting chosen on dense proposals (docs/results/dense_proposals.md), the base of the grid.
-DENSE_SETTING = ("checkpoints/learned-agnostic.pt:output_masks=detection,assignment=exclusive,claimed_start_tracks=false,"
-                 "filtering.nms_overlap=mask,filtering.nms_rank=support,filtering.nms_iou=0.3,score_prior_frames=1,"
-                 "filtering.vote_iou=0.5")
 #: The learned tracker's thresholds (logits; model defaults -2): a track keeps its best detection when
-#: s_mn >= match_threshold, a detection starts a track when s_0n > init_threshold.
+#: s_mn >= match_threshold, a detection starts a track when s_0n > init_threshold. DENSE_SETTING is the setting
+#: chosen on dense proposals (docs/results/dense_proposals.md).
 THRESHOLDS = (-2.0, -3.0, -4.0)
+#: The tuned rule's row where no shipped config equals it.
+TUNED_RULE = "masktrack-rule, the grid's best point"
 
 
 def default_learned() -> list[str]:
@@ -86,7 +89,8 @@ def final_output_videos(folder: Path) -> tuple[list, dict[str, list]]:
     return reader.categories, {"spread": spread, "constant": constant}
 
 
-def tracked_ap(tracker, dataset, videos: list) -> float:
+def tracked_ap(tracker: Any, dataset: Any, videos: list) -> float:
+    """Video AP (per category, as a fraction) of ``tracker`` over ``videos`` against ``dataset``."""
     from gvis.baselines.runner import run_tracker, tracker_threads
     from gvis.eval.ytvis_ap import evaluate
 
@@ -94,63 +98,48 @@ def tracked_ap(tracker, dataset, videos: list) -> float:
         return evaluate(dataset, run_tracker(tracker, videos).entries)["AP"]
 
 
-def rule_config(name: str | None):
-    """The MaskTrack rule's config ``configs/baselines/<name>.yaml`` (``None``: its default config)."""
-    from gvis.baselines.masktrack_rule import MaskTrackRuleConfig
-    from gvis.config import find_config, load_config
-
-    return load_config(MaskTrackRuleConfig, find_config(name or "masktrack-rule", "baselines"))
-
-
-def tune_rule(folder: Path) -> tuple[dict, object]:
-    """The rule's grid on both tuning files: ``({values, mean_ap, per_file, points, yaml, shipped}, config)`` of
-    the point of the best mean AP (ties, within 0.01 AP: grid order); ``shipped``: the row of :data:`HEURISTICS` whose config
-    equals it (``None`` if none does)."""
-    from gvis.baselines.tuning import grid_search
+def tune_rule(folder: Path) -> tuple[dict, MaskTrackRuleConfig]:
+    """The rule's grid on both tuning files: ``({values, mean_ap, per_file, points, tied, yaml, shipped}, config)``
+    of the chosen point (:func:`gvis.baselines.tuning.best_mean_point` with ``AP_TIE``); ``points``: every
+    point's APs in grid order, ``tied``: the points within ``AP_TIE`` of the best mean, ``shipped``: the row of
+    :data:`HEURISTICS` whose config equals the chosen one (``None`` if none does)."""
+    from gvis.baselines.tuning import best_mean_point, grid_key, grid_search
     from gvis.config import dump_yaml
     from gvis.data.ytvis import YTVISDataset
     from gvis.registry import TRACKERS
 
     dataset = YTVISDataset.from_json(folder / "instances.json")
     categories, files = final_output_videos(folder)
-    # Every point's APs, in grid order.
-    by_point = {json.dumps(dict(zip(RULE_GRID, values))): [] for values in itertools.product(*RULE_GRID.values())}
-    configs = {}
+    runs = []
     for kind in SCORES:
-        points = grid_search(lambda c: TRACKERS.build("masktrack-rule", categories=categories, config=c),
-                             rule_config(None), RULE_GRID, files[kind], dataset)
-        for point in points:
-            by_point[json.dumps(point.values)].append(point.stats["AP"])
-            configs[json.dumps(point.values)] = point.config
-        print(f"rule grid, {kind}: best {points[0].values} AP {100 * points[0].stats['AP']:.2f}", flush=True)
-    # Means within 0.01 AP are ties (one more true positive moves AP by far more), broken by grid order.
-    best = max(by_point, key=lambda key: round(statistics.mean(by_point[key]), 4))  # max keeps the first
+        runs.append(grid_search(lambda c: TRACKERS.build("masktrack-rule", categories=categories, config=c),
+                                heuristic_config("masktrack-rule", None), RULE_GRID, files[kind], dataset))
+        print(f"rule grid, {kind}: best {runs[-1][0].values} AP {100 * runs[-1][0].stats['AP']:.2f}", flush=True)
+    choice = best_mean_point(RULE_GRID, runs, tolerance=AP_TIE)
     shipped = next((name for name, tracker, config in HEURISTICS
-                    if tracker == "masktrack-rule" and rule_config(config) == configs[best]), None)
-    return ({"values": json.loads(best), "mean_ap": statistics.mean(by_point[best]), "per_file": by_point[best],
-             "points": by_point, "yaml": dump_yaml(configs[best]), "shipped": shipped}, configs[best])
+                    if tracker == "masktrack-rule" and heuristic_config(tracker, config) == choice.config), None)
+    return ({"values": choice.values, "mean_ap": choice.mean_ap, "per_file": choice.aps[grid_key(choice.values)],
+             "points": choice.aps, "tied": choice.tied, "yaml": dump_yaml(choice.config), "shipped": shipped},
+            choice.config)
 
 
-#: The tuned rule's row where no shipped config equals it.
-TUNED_RULE = "masktrack-rule, the grid's best point"
-
-
-def score_set(folder: Path, learned: list[str], tuned_rule, with_oracle: bool) -> dict[str, dict[str, float]]:
-    """``{row: {score kind: AP}}`` on one set: every heuristic of the real-data report, the rule with the config
-    ``tuned_rule`` (``None``: no such row), each learned setting and (``with_oracle``) the oracle linking."""
+def score_set(folder: Path, learned: list[str], tuned_rule_config: MaskTrackRuleConfig | None,
+              with_oracle: bool) -> dict[str, dict[str, float]]:
+    """``{row: {score kind: AP}}`` on one set: every heuristic of the real-data report, the rule with
+    ``tuned_rule_config`` (``None``: no such row), each learned setting and (``with_oracle``) the oracle linking."""
     from gvis.data.ytvis import YTVISDataset
     from gvis.eval.oracle import oracle_link
     from gvis.eval.ytvis_ap import evaluate
+    from gvis.registry import TRACKERS
 
     dataset = YTVISDataset.from_json(folder / "instances.json")
     categories, files = final_output_videos(folder)
-    from gvis.registry import TRACKERS
-
     trackers = [(name, heuristic(tracker, config, categories)) for name, tracker, config in HEURISTICS]
-    if tuned_rule is not None:
-        trackers.append((TUNED_RULE, TRACKERS.build("masktrack-rule", categories=categories, config=tuned_rule)))
+    if tuned_rule_config is not None:
+        trackers.append((TUNED_RULE, TRACKERS.build("masktrack-rule", categories=categories, config=tuned_rule_config)))
+    trackers += list(zip(learned, (tracker for _, tracker in learned_rows(learned, categories))))
     rows: dict[str, dict[str, float]] = {}
-    for name, tracker in trackers + list(zip(learned, (tracker for _, tracker in learned_rows(learned, categories)))):
+    for name, tracker in trackers:
         start = time.perf_counter()
         rows[name] = {kind: tracked_ap(tracker, dataset, files[kind]) for kind in SCORES}
         print(f"{folder.name:12s} {learned_spec(name)[0] if name in learned else name:50.50s} "
@@ -161,13 +150,18 @@ def score_set(folder: Path, learned: list[str], tuned_rule, with_oracle: bool) -
     return rows
 
 
-def report(args: argparse.Namespace, rule: dict, tuning: dict, chosen: str, held_out: dict, seconds: float) -> str:
+def report(command: str, rule: dict, tuning: dict, learned: list[str], chosen: str, held_out: dict,
+           seconds: float) -> str:
+    """docs/results/final_outputs.md: the rule's grid, every setting on the tuning set (the heuristics beside),
+    the held-out table."""
     mean = statistics.mean
+    defaults = json.dumps({key: values[0] for key, values in RULE_GRID.items()})
+    tied = [point for point in rule["tied"] if point != json.dumps(rule["values"])]
     lines = [
         "# Trackers behind a segmenter's final output (synthetic)",
         "",
-        f"Generated by `python experiments/final_outputs.py{_quoted(args)}` (git {git_hash()}; {seconds / 60:.0f} min on "
-        f"this machine: {platform.machine()}, {platform.system()}, a shared 2-core CPU). Do not edit by hand.",
+        f"Generated by `{command}` (git {git_hash()}; {seconds / 60:.0f} min on this machine: {platform.machine()}, "
+        f"{platform.system()}, a shared 2-core CPU). Do not edit by hand.",
         "",
         "About one mask per object with the detector's own labels, no appearance vectors, scores as simulated "
         "(`spread`) or all 1.0 (`constant`): the learning proof's synthetic `hard` videos and the hard simulated "
@@ -179,40 +173,50 @@ def report(args: argparse.Namespace, rule: dict, tuning: dict, chosen: str, held
         "",
         f"## The rule (tuning set: a {len(rule['points'])}-point grid on its defaults)",
         "",
-        f"Grid: `{json.dumps(RULE_GRID)}`. Best mean AP: `{json.dumps(rule['values'])}`, "
-        f"{100 * rule['mean_ap']:.2f} (" + ", ".join(f"{k} {100 * ap:.2f}" for k, ap in zip(SCORES, rule["per_file"]))
-        + f"); the defaults' {100 * mean(rule['points'][json.dumps(_defaults())]):.2f}. "
+        f"Grid: `{json.dumps(RULE_GRID)}`. Chosen: `{json.dumps(rule['values'])}`, mean AP {100 * rule['mean_ap']:.2f} ("
+        + ", ".join(f"{k} {100 * ap:.2f}" for k, ap in zip(SCORES, rule["per_file"]))
+        + f"); the defaults' {100 * mean(rule['points'][defaults]):.2f}. Mean APs within {100 * AP_TIE:.2f} points of the "
+        "best tie and the first in grid order is chosen"
+        + (": " + "; ".join(f"`{point}` ({100 * mean(rule['points'][point]):.4f} against "
+                             f"{100 * rule['mean_ap']:.4f}) tied with it" for point in tied) if tied else "; none tied with it")
+        + ". "
         + (f"It is the config of the row `{rule['shipped']}` below, so no other config is shipped for final outputs."
            if rule["shipped"] else f"No shipped config equals it: it is the row `{TUNED_RULE}` below:\n\n```yaml\n"
            f"{rule['yaml']}```"),
         "",
         "## The learned tracker (tuning set: each setting, the best mean AP is chosen)",
         "",
-        f"Every setting is `{DENSE_SETTING}` (chosen on dense proposals) with the keys in the first column.",
+        f"Every setting is `{DENSE_SETTING}` (chosen on dense proposals) with the keys in the first column; the "
+        "heuristics below it for comparison.",
         "",
         "| setting | " + " | ".join(SCORES) + " | mean |",
         "|---" * (len(SCORES) + 2) + "|",
     ]
-    for spec, aps in tuning.items():
-        extra = spec[len(DENSE_SETTING):].lstrip(",") if spec.startswith(DENSE_SETTING) else spec
-        lines.append(f"| {extra or '(as on dense proposals)'} | " + " | ".join(f"{100 * aps[k]:.2f}" for k in SCORES)
-                     + f" | {100 * mean(aps.values()):.2f} |")
-    lines += ["", f"Chosen: `{chosen}`.", "", "## Held-out sets (mean over the three)", "",
-              "| tracker | " + " | ".join(SCORES) + " | mean |", "|---" * (len(SCORES) + 2) + "|"]
+    for row, aps in tuning.items():
+        label = (row[len(DENSE_SETTING):].lstrip(",") or "(as on dense proposals)") if row in learned else row
+        lines.append(f"| {label} | " + " | ".join(f"{100 * aps[k]:.2f}" for k in SCORES) + f" | {100 * mean(aps.values()):.2f} |")
+    lines += ["", f"Chosen: `{chosen}`.", "", f"## Held-out sets (mean over the {len(HELD_OUT)})", "",
+              "| tracker | " + " | ".join(SCORES) + " | mean | " + " | ".join(f"mean, {name}" for name, _, _ in HELD_OUT) + " |",
+              "|---" * (len(SCORES) + 3 + len(HELD_OUT)) + "|"]
     for row in held_out[HELD_OUT[0][0]]:
         aps = {kind: mean(held_out[name][row][kind] for name, _, _ in HELD_OUT) for kind in SCORES}
-        label = "learned, the chosen setting" if row == chosen else row
-        lines.append(f"| {label} | " + " | ".join(f"{100 * aps[k]:.2f}" for k in SCORES) + f" | {100 * mean(aps.values()):.2f} |")
+        per_set = [mean(held_out[name][row].values()) for name, _, _ in HELD_OUT]
+        lines.append(f"| {'learned, the chosen setting' if row == chosen else row} | "
+                     + " | ".join(f"{100 * aps[k]:.2f}" for k in SCORES) + f" | {100 * mean(aps.values()):.2f} | "
+                     + " | ".join(f"{100 * ap:.2f}" for ap in per_set) + " |")
     return "\n".join(lines) + "\n"
 
 
-def _defaults() -> dict:
-    """The grid point of the rule's default config (the first value of every key)."""
-    return {key: values[0] for key, values in RULE_GRID.items()}
-
-
-def _quoted(args: argparse.Namespace) -> str:
-    return "".join(f" --learned {spec}" for spec in args.learned) if args.learned != default_learned() else ""
+def command_line(args: argparse.Namespace) -> str:
+    """The command that makes this run again (options that differ from the defaults only)."""
+    parts = ["python experiments/final_outputs.py"]
+    if args.work != REPO / "runs" / "learning_proof":
+        parts.append(f"--work {args.work}")
+    if args.learned != default_learned():
+        parts += [f"--learned {spec}" for spec in args.learned]
+    if args.out != REPO / "docs" / "results" / "final_outputs.md":
+        parts.append(f"--out {args.out}")
+    return " ".join(parts)
 
 
 def main() -> int:
@@ -228,13 +232,12 @@ def main() -> int:
     for name, seed, videos in (TUNING, *HELD_OUT):
         make_set(args.work / name, videos, seed, "hard", "hard")
     rule, config = tune_rule(args.work / TUNING[0])
-    tuned_rule = None if rule["shipped"] else config
-    tuning = score_set(args.work / TUNING[0], args.learned, tuned_rule, with_oracle=False)
-    learned_tuning = {spec: tuning[spec] for spec in args.learned}
-    chosen = max(args.learned, key=lambda spec: statistics.mean(learned_tuning[spec].values()))
+    tuned_rule_config = None if rule["shipped"] else config
+    tuning = score_set(args.work / TUNING[0], args.learned, tuned_rule_config, with_oracle=False)
+    chosen = max(args.learned, key=lambda spec: statistics.mean(tuning[spec].values()))  # max keeps the first
     print(f"chosen on the tuning set: {chosen}", flush=True)
-    held_out = {name: score_set(args.work / name, [chosen], tuned_rule, with_oracle=True) for name, _, _ in HELD_OUT}
-    text = report(args, rule, learned_tuning, chosen, held_out, time.perf_counter() - start)
+    held_out = {name: score_set(args.work / name, [chosen], tuned_rule_config, with_oracle=True) for name, _, _ in HELD_OUT}
+    text = report(command_line(args), rule, tuning, args.learned, chosen, held_out, time.perf_counter() - start)
     write_json_atomic(args.out.with_suffix(".json"), {"rule": rule, "tuning": tuning, "chosen": chosen,
                                                       "held_out": held_out}, indent=2)
     with atomic_open(args.out, "w", encoding="utf-8") as handle:

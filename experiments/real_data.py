@@ -79,15 +79,23 @@ class Section:
     ablation: list[Row] = field(default_factory=list)
 
 
-def heuristic(tracker_name: str, config_name: str | None, categories: list):
-    """A heuristic tracker with its config loaded as ``gvis track`` loads it."""
+def heuristic_config(tracker_name: str, config_name: str | None):
+    """A heuristic tracker's config as ``gvis track`` loads it: ``configs/baselines/<config_name>.yaml``, else
+    ``configs/baselines/<tracker_name>.yaml`` where it exists, else the defaults."""
     from gvis.config import CONFIG_DIR, find_config, load_config
     from gvis.registry import TRACKERS
 
     schema = TRACKERS.get(tracker_name).config_class
     default = CONFIG_DIR / "baselines" / f"{tracker_name}.yaml"
     path = find_config(config_name, "baselines") if config_name else (default if default.exists() else None)
-    return TRACKERS.build(tracker_name, categories=categories, config=load_config(schema, path))
+    return load_config(schema, path)
+
+
+def heuristic(tracker_name: str, config_name: str | None, categories: list):
+    """A heuristic tracker with its config loaded as ``gvis track`` loads it (:func:`heuristic_config`)."""
+    from gvis.registry import TRACKERS
+
+    return TRACKERS.build(tracker_name, categories=categories, config=heuristic_config(tracker_name, config_name))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -441,13 +449,13 @@ def main() -> int:
     parser.add_argument("--learned", action="append", default=[], metavar="CHECKPOINT",
                         help="add a row of the learned tracker with this checkpoint (repeatable); "
                              "CHECKPOINT:KEY=VALUE,... sets its inference keys (docs/tracker.md)")
-    parser.add_argument("--final", metavar="CHECKPOINT", help="the learned setting chosen on synthetic final outputs "
+    parser.add_argument("--final", metavar="SETTING", help="the learned setting chosen on synthetic final outputs "
                         "(experiments/final_outputs.py), which BDD100K's summary lines compare with the heuristics "
                         "(one of the --learned settings; default: the last)")
-    parser.add_argument("--dense", metavar="CHECKPOINT", help="the learned setting chosen on synthetic dense proposals "
+    parser.add_argument("--dense", metavar="SETTING", help="the learned setting chosen on synthetic dense proposals "
                         "(experiments/dense_proposals.py), which the DAVIS sections' summary lines compare (one of the "
                         "--learned settings; default: the last)")
-    parser.add_argument("--ablate", metavar="CHECKPOINT", help="also ablate the inputs of this learned setting "
+    parser.add_argument("--ablate", metavar="SETTING", help="also ablate the inputs of this learned setting "
                         "on BDD100K MOTS (one of the --learned settings; a small table under its section)")
     parser.add_argument("--category-hypotheses", type=int, default=1, metavar="K",
                         help="on BDD100K MOTS also score every tracker with K category hypotheses per track "

@@ -8,6 +8,7 @@ the point listed first (grid order), so the search is deterministic.
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -96,6 +97,58 @@ def grid_search(
             progress()
     order = sorted(range(len(points)), key=lambda i: (-points[i].stats["AP"], i))
     return [points[i] for i in order]
+
+
+#: A tolerance for :func:`best_mean_point`: mean APs (fractions) closer than this, 0.01 AP points, are equal for
+#: any purpose (one more true positive on a few videos moves AP by far more).
+AP_TIE = 1e-4
+
+
+@dataclass
+class MeanGridChoice:
+    """The point of a grid with the best mean AP over several :func:`grid_search` runs (e.g. one per file).
+
+    - ``values``: the chosen point's grid values; ``config``: its config (from the first run).
+    - ``aps``: every point (``grid_key(values)``) → its AP in each run, in grid order.
+    - ``tied``: the points whose mean AP is within the tolerance of the best mean, the chosen one first.
+    """
+
+    values: dict[str, Any]
+    config: Any
+    aps: dict[str, list[float]]
+    tied: list[str]
+
+    @property
+    def mean_ap(self) -> float:
+        """The chosen point's mean AP over the runs."""
+        return sum(self.aps[grid_key(self.values)]) / len(self.aps[grid_key(self.values)])
+
+
+def grid_key(values: dict[str, Any]) -> str:
+    """A grid point's values as one string (JSON, keys in grid order), to index points by."""
+    return json.dumps(values)
+
+
+def best_mean_point(grid: dict[str, list[Any]], runs: Sequence[Sequence[GridPoint]], tolerance: float = 0.0) -> MeanGridChoice:
+    """The point of ``grid`` whose mean AP over ``runs`` (each :func:`grid_search` over the same grid) is best.
+
+    Points whose mean is within ``tolerance`` of the best mean (AP as a fraction: ``1e-4`` is 0.01 AP points)
+    tie, and the first of them in grid order is chosen, so a difference smaller than any result could carry
+    does not pick an arbitrary point.
+    """
+    keys = list(grid)
+    aps: dict[str, list[float]] = {grid_key(dict(zip(keys, combo))): [] for combo in itertools.product(*grid.values())}
+    configs = {}
+    for points in runs:
+        for point in points:
+            aps[grid_key(point.values)].append(point.stats["AP"])
+            configs.setdefault(grid_key(point.values), point.config)
+    if any(len(values) != len(runs) for values in aps.values()):
+        raise ValueError("best_mean_point: every run must score every point of the grid once")
+    means = {key: sum(values) / len(values) for key, values in aps.items()}
+    top = max(means.values())
+    tied = [key for key, mean in means.items() if mean >= top - tolerance]
+    return MeanGridChoice(json.loads(tied[0]), configs[tied[0]], aps, tied)
 
 
 def format_table(points: Sequence[GridPoint], limit: int | None = None) -> str:

@@ -3,6 +3,7 @@ the input ablation of experiments/real_data.py, on the tiny synthetic set (no re
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -275,41 +276,57 @@ def test_tuned_rule_is_the_best_grid_point_named_by_the_shipped_config_it_equals
     import shutil
     import statistics
 
+    from gvis.baselines.masktrack_rule import MaskTrackRuleConfig
+    from gvis.config import load_config
+
     shutil.copy(tiny_set / "data" / "instances.json", tmp_path / "instances.json")
     shutil.copy(tiny_set / "dets.jsonl", tmp_path / "dets.jsonl")
     rule, config = final.tune_rule(tmp_path)
     means = {point: statistics.mean(aps) for point, aps in rule["points"].items()}
-    assert len(means) == 32 and round(rule["mean_ap"], 4) == round(max(means.values()), 4)
-    assert rule["mean_ap"] == means[json.dumps(rule["values"])]
-    ties = [point for point, ap in means.items() if round(ap, 4) == round(rule["mean_ap"], 4)]
-    assert list(means)[0] == json.dumps(final._defaults())  # points in grid order, the defaults first
-    assert json.dumps(rule["values"]) == min(ties, key=list(means).index)  # the first tie in grid order
-    shipped = {name: final.rule_config(file) for name, tracker, file in final.HEURISTICS if tracker == "masktrack-rule"}
+    assert len(means) == 32 and list(means)[0] == json.dumps({k: v[0] for k, v in final.RULE_GRID.items()})
+    assert rule["tied"] == [p for p, ap in means.items() if ap >= max(means.values()) - final.AP_TIE]
+    assert json.dumps(rule["values"]) == rule["tied"][0] and rule["mean_ap"] == means[rule["tied"][0]]
+    shipped = {name: final.heuristic_config(tracker, file) for name, tracker, file in final.HEURISTICS
+               if tracker == "masktrack-rule"}
     assert rule["shipped"] == next((name for name, c in shipped.items() if c == config), None)
-    from gvis.baselines.masktrack_rule import MaskTrackRuleConfig
-    from gvis.config import load_config
-
     (tmp_path / "tuned.yaml").write_text(rule["yaml"])
     assert load_config(MaskTrackRuleConfig, tmp_path / "tuned.yaml") == config
 
 
-def test_final_outputs_grids_start_from_the_defaults_and_the_dense_setting(tiny_set, monkeypatch):
+def test_final_outputs_grids_start_from_the_defaults_and_the_dense_setting(monkeypatch):
     final = load_script("final_outputs", monkeypatch)
-    from gvis.baselines.masktrack_rule import MaskTrackRuleConfig
-    from gvis.baselines.tuning import grid_search
-    from gvis.config import load_config
-    from gvis.data.ytvis import YTVISDataset
-    from gvis.registry import TRACKERS
+    from gvis.baselines.tuning import _with_values
 
-    default = load_config(MaskTrackRuleConfig, final.REPO / "configs" / "baselines" / "masktrack-rule.yaml")
-    categories, files = final.final_output_videos(tiny_set)
-    points = grid_search(lambda c: TRACKERS.build("masktrack-rule", categories=categories, config=c), default,
-                         final.RULE_GRID, files["constant"], YTVISDataset.from_json(tiny_set / "data" / "instances.json"))
-    configs = {json.dumps(point.values): point.config for point in points}
-    assert configs[json.dumps(final._defaults())] == default  # the grid's first values are the rule's defaults
-    dense = load_config(MaskTrackRuleConfig, final.REPO / "configs" / "baselines" / "masktrack-rule-dense.yaml")
-    assert dense in configs.values()  # and the dense config is one of its points
+    default = final.heuristic_config("masktrack-rule", None)
+    configs = [_with_values(default, dict(zip(final.RULE_GRID, values)))
+               for values in itertools.product(*final.RULE_GRID.values())]
+    assert configs[0] == default  # the grid's first values are the rule's defaults
+    assert final.heuristic_config("masktrack-rule", "masktrack-rule-dense") in configs  # the dense config is a point
     settings = final.default_learned()
     assert settings[0] == final.DENSE_SETTING and len(set(settings)) == len(final.THRESHOLDS) ** 2
     assert all(s.startswith(final.DENSE_SETTING) for s in settings)
     assert f"{final.DENSE_SETTING},match_threshold=-3,init_threshold=-4" in settings
+
+
+def test_final_outputs_report_names_the_tie_the_tuned_rule_and_the_chosen_setting(monkeypatch):
+    final = load_script("final_outputs", monkeypatch)
+    monkeypatch.setattr(final, "git_hash", lambda: "abc")
+    points = [json.dumps(dict(zip(final.RULE_GRID, values))) for values in itertools.product(*final.RULE_GRID.values())]
+    aps = {point: [0.01, 0.03] for point in points}
+    aps[points[5]], aps[points[9]] = [0.1, 0.2], [0.1, 0.19999]
+    rule = {"values": json.loads(points[5]), "mean_ap": 0.15, "per_file": [0.1, 0.2], "points": aps,
+            "tied": [points[5], points[9]], "yaml": "overlap: mask\n", "shipped": None}
+    learned = final.default_learned()[:2]
+    tuning = {"iou": {"spread": 0.02, "constant": 0.04}, learned[0]: {"spread": 0.1, "constant": 0.2},
+              learned[1]: {"spread": 0.3, "constant": 0.1}}
+    held_out = {name: {"iou": {"spread": 0.01, "constant": 0.03}, learned[1]: {"spread": 0.1 * n, "constant": 0.1}}
+                for n, (name, _, _) in enumerate(final.HELD_OUT, start=1)}
+    lines = final.report("python x", rule, tuning, learned, learned[1], held_out, 60.0).splitlines()
+    text = "\n".join(lines)
+    assert f"`{points[9]}` (14.9995 against 15.0000) tied with it" in text
+    assert "No shipped config equals it" in text and "overlap: mask" in text and "the defaults' 2.00" in text
+    assert "| iou | 2.00 | 4.00 | 3.00 |" in lines and "| (as on dense proposals) | 10.00 | 20.00 | 15.00 |" in lines
+    assert "| match_threshold=-2,init_threshold=-3 | 30.00 | 10.00 | 20.00 |" in lines
+    assert f"Chosen: `{learned[1]}`." in lines
+    assert "| learned, the chosen setting | 20.00 | 10.00 | 15.00 | 10.00 | 15.00 | 20.00 |" in lines
+    assert "| iou | 1.00 | 3.00 | 2.00 | 2.00 | 2.00 | 2.00 |" in lines

@@ -65,3 +65,28 @@ def test_class_agnostic_tuning_scores_proposals_of_one_category(tiny_set, tmp_pa
                      "--grid", "alpha=2", "--grid", "beta=10", "--grid", "gamma=1", "--json", *flags]) == 0
         best[bool(flags)] = json.loads(capsys.readouterr().out)["best"]["stats"]["AP"]
     assert best[False] == 0.0 and best[True] > 0.0
+
+
+def test_best_mean_point_breaks_ties_within_the_tolerance_by_grid_order():
+    from gvis.baselines.tuning import GridPoint, best_mean_point, grid_key
+
+    grid = {"a": [1, 2], "b": ["x", "y"]}
+
+    def run(aps):  # grid_search returns the points best first; best_mean_point must not depend on that order
+        points = [GridPoint({"a": a, "b": b}, f"config {a}{b}", {"AP": ap}) for (a, b), ap in aps.items()]
+        return sorted(points, key=lambda p: -p.stats["AP"])
+
+    runs = [run({(1, "x"): 0.10, (1, "y"): 0.30, (2, "x"): 0.31, (2, "y"): 0.05}),
+            run({(1, "x"): 0.10, (1, "y"): 0.20, (2, "x"): 0.19, (2, "y"): 0.05})]
+    exact = best_mean_point(grid, runs)  # means 0.10, 0.25, 0.25, 0.05: an exact tie, the first in grid order
+    assert exact.values == {"a": 1, "b": "y"} and exact.config == "config 1y" and exact.mean_ap == 0.25
+    assert list(exact.aps) == [grid_key({"a": a, "b": b}) for a in (1, 2) for b in ("x", "y")]
+    assert exact.aps[grid_key({"a": 2, "b": "x"})] == [0.31, 0.19]
+    runs[1][0].stats["AP"] = 0.2001  # (1, y) now leads (2, x) by 0.00005
+    assert best_mean_point(grid, runs).tied == [grid_key({"a": 1, "b": "y"})]
+    runs[1][0].stats["AP"] = 0.1999  # (2, x) leads by 0.00005: strictly better, but within a tolerance of 1e-4
+    assert best_mean_point(grid, runs).values == {"a": 2, "b": "x"}
+    tolerant = best_mean_point(grid, runs, tolerance=1e-4)
+    assert tolerant.values == {"a": 1, "b": "y"} and tolerant.tied == [grid_key({"a": 1, "b": "y"}), grid_key({"a": 2, "b": "x"})]
+    with pytest.raises(ValueError, match="every run"):
+        best_mean_point(grid, [runs[0][:3]])
