@@ -330,3 +330,11 @@ def test_final_outputs_report_names_the_tie_the_tuned_rule_and_the_chosen_settin
     assert f"Chosen: `{learned[1]}`." in lines
     assert "| learned, the chosen setting | 20.00 | 10.00 | 15.00 | 10.00 | 15.00 | 20.00 |" in lines
     assert "| iou | 1.00 | 3.00 | 2.00 | 2.00 | 2.00 | 2.00 |" in lines
+
+
+def test_real_data_report_says_how_the_compared_settings_were_chosen_only_when_named(monkeypatch):
+    real_data = load_script("real_data", monkeypatch)
+    claim = "was chosen on the synthetic data of its kind of input"
+    named = real_data.report([real_data.Section("t", class_agnostic=True, compared="a.pt:x=1")], "cmd", 1.0)
+    plain = real_data.report([real_data.Section("t", class_agnostic=True)], "cmd", 1.0)
+    assert claim in " ".join(named.split()) and claim not in " ".join(plain.split())
