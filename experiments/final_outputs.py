@@ -186,8 +186,8 @@ def report(command: str, rule: dict, tuning: dict, learned: list[str], chosen: s
         "",
         "## The learned tracker (tuning set: each setting, the best mean AP is chosen)",
         "",
-        f"Every setting is `{DENSE_SETTING}` (chosen on dense proposals) with the keys in the first column; the "
-        "heuristics below it for comparison.",
+        f"Every setting is `{DENSE_SETTING}` (chosen on dense proposals) with the keys in the first column, "
+        "after the heuristics' rows for comparison.",
         "",
         "| setting | " + " | ".join(SCORES) + " | mean |",
         "|---" * (len(SCORES) + 2) + "|",
@@ -197,7 +197,7 @@ def report(command: str, rule: dict, tuning: dict, learned: list[str], chosen: s
         lines.append(f"| {label} | " + " | ".join(f"{100 * aps[k]:.2f}" for k in SCORES) + f" | {100 * mean(aps.values()):.2f} |")
     lines += ["", f"Chosen: `{chosen}`.", "", f"## Held-out sets (mean over the {len(HELD_OUT)})", "",
               "| tracker | " + " | ".join(SCORES) + " | mean | " + " | ".join(f"mean, {name}" for name, _, _ in HELD_OUT) + " |",
-              "|---" * (len(SCORES) + 3 + len(HELD_OUT)) + "|"]
+              "|---" * (len(SCORES) + 2 + len(HELD_OUT)) + "|"]
     for row in held_out[HELD_OUT[0][0]]:
         aps = {kind: mean(held_out[name][row][kind] for name, _, _ in HELD_OUT) for kind in SCORES}
         per_set = [mean(held_out[name][row].values()) for name, _, _ in HELD_OUT]

@@ -330,6 +330,9 @@ def test_final_outputs_report_names_the_tie_the_tuned_rule_and_the_chosen_settin
     assert f"Chosen: `{learned[1]}`." in lines
     assert "| learned, the chosen setting | 20.00 | 10.00 | 15.00 | 10.00 | 15.00 | 20.00 |" in lines
     assert "| iou | 1.00 | 3.00 | 2.00 | 2.00 | 2.00 | 2.00 |" in lines
+    for table in ("| setting |", "| tracker |"):  # every table's separator has a cell per column
+        header = next(n for n, line in enumerate(lines) if line.startswith(table))
+        assert lines[header + 1].count("---") == lines[header].count("|") - 1
 
 
 def test_real_data_report_says_how_the_compared_settings_were_chosen_only_when_named(monkeypatch):
