@@ -34,10 +34,13 @@ from gvis.provenance import git_hash
 from real_data import HEURISTICS, heuristic, learned_rows
 
 REPO = Path(__file__).resolve().parent.parent
+#: The detector-agnostic checkpoint's setting chosen on dense proposals (docs/results/dense_proposals.md), and
+#: the one chosen on a segmenter's final output (docs/results/final_outputs.md), the kind of input these sets are.
 AGNOSTIC_SETTING = ("checkpoints/learned-agnostic.pt:output_masks=detection,assignment=exclusive,claimed_start_tracks=false,"
                     "filtering.nms_overlap=mask,filtering.nms_rank=support,filtering.nms_iou=0.3,score_prior_frames=1,"
                     "filtering.vote_iou=0.5")
-LEARNED = ["checkpoints/learned-synth-hard.pt", AGNOSTIC_SETTING]
+AGNOSTIC_FINAL_SETTING = f"{AGNOSTIC_SETTING},match_threshold=-3,init_threshold=-3"
+LEARNED = ["checkpoints/learned-synth-hard.pt", AGNOSTIC_SETTING, AGNOSTIC_FINAL_SETTING]
 #: (name, generator seed, videos) of the tuning set and the held-out sets.
 TUNING = ("val", 100, 20)
 HELD_OUT = [(f"test_seed{seed}", seed, 50) for seed in (1, 2, 3)]
