@@ -319,8 +319,8 @@ def test_final_outputs_report_names_the_tie_the_tuned_rule_and_the_chosen_settin
     learned = final.default_learned()[:2]
     tuning = {"iou": {"spread": 0.02, "constant": 0.04}, learned[0]: {"spread": 0.1, "constant": 0.2},
               learned[1]: {"spread": 0.3, "constant": 0.1}}
-    held_out = {name: {"iou": {"spread": 0.01, "constant": 0.03}, learned[1]: {"spread": 0.1 * n, "constant": 0.1}}
-                for n, (name, _, _) in enumerate(final.HELD_OUT, start=1)}
+    held_out = {name: {"iou": {"spread": 0.01, "constant": 0.03}, learned[1]: {"spread": 0.1 * n, "constant": 0.1},
+                       learned[0]: {"spread": 0.2, "constant": 0.2}} for n, (name, _, _) in enumerate(final.HELD_OUT, start=1)}
     lines = final.report("python x", rule, tuning, learned, learned[1], held_out, 60.0).splitlines()
     text = "\n".join(lines)
     assert f"`{points[9]}` (14.9995 against 15.0000) tied with it" in text
@@ -330,6 +330,7 @@ def test_final_outputs_report_names_the_tie_the_tuned_rule_and_the_chosen_settin
     assert f"Chosen: `{learned[1]}`." in lines
     assert "| learned, the chosen setting | 20.00 | 10.00 | 15.00 | 10.00 | 15.00 | 20.00 |" in lines
     assert "| iou | 1.00 | 3.00 | 2.00 | 2.00 | 2.00 | 2.00 |" in lines
+    assert "| learned, (as on dense proposals) | 20.00 | 20.00 | 20.00 | 20.00 | 20.00 | 20.00 |" in lines
     for table in ("| setting |", "| tracker |"):  # every table's separator has a cell per column
         header = next(n for n, line in enumerate(lines) if line.startswith(table))
         assert lines[header + 1].count("---") == lines[header].count("|") - 1
