@@ -55,19 +55,24 @@ CONFIG = "agnostic"
 HEURISTICS = ("masktrack-rule", "iou")
 
 
+def add_training_arguments(parser: argparse.ArgumentParser, config: str) -> None:
+    """``--seed``, ``--steps``, ``--minutes`` (defaults: training config ``config``'s schedule) and ``--set``."""
+    schedule = load_train_config(config).train
+    parser.add_argument("--seed", type=int, default=0, help="training seed")
+    parser.add_argument("--steps", type=int, default=schedule.steps, help=f"training steps (configs/train/{config}.yaml)")
+    parser.add_argument("--minutes", type=float, default=schedule.time_limit_minutes,
+                        help="stop training after this much CPU time of the training process")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra training-config overrides (repeatable)")
+
+
 def parse_args() -> argparse.Namespace:
-    schedule = load_train_config(CONFIG).train
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "agnostic_proof", help="data, runs and results")
     parser.add_argument("--train-videos", type=int, default=200)
     parser.add_argument("--test-videos", type=int, default=50)
     parser.add_argument("--test-seeds", type=int, nargs="+", default=[1, 2, 3], help="generator seeds of the held-out sets")
-    parser.add_argument("--seed", type=int, default=0, help="training seed")
-    parser.add_argument("--steps", type=int, default=schedule.steps, help="training steps (configs/train/agnostic.yaml)")
-    parser.add_argument("--minutes", type=float, default=schedule.time_limit_minutes,
-                        help="stop training after this much CPU time of the training process")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra training-config overrides (repeatable)")
+    add_training_arguments(parser, CONFIG)
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: 12 training videos, 6 per held-out set, 20 steps, report and checkpoint in --work")
     parser.add_argument("--doc", type=Path, default=REPO / "docs" / "results" / "agnostic.md")

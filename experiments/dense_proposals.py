@@ -13,7 +13,7 @@ oracle links the proposals by the ground truth (``gvis oracle --class-agnostic``
     .venv/bin/python experiments/dense_proposals.py --stage ablate    # tuning set: one change at a time
     .venv/bin/python experiments/dense_proposals.py --stage tune      # tuning set: grid -> the shipped config
     .venv/bin/python experiments/dense_proposals.py --stage eval      # held-out set: every heuristic, the oracle
-    .venv/bin/python experiments/dense_proposals.py --stage learned-tune --learned C.pt[:KEY=VALUE,...] ...
+    .venv/bin/python experiments/dense_proposals.py --stage learned-tune --learned C.pt[@PRESET][:KEY=VALUE,...] ...
         # tuning set: each learned setting (--learned repeatable, as experiments/real_data.py takes it)
     .venv/bin/python experiments/dense_proposals.py --stage learned-eval  # held-out set: the best mean AP of those
     .venv/bin/python experiments/dense_proposals.py --stage report    # docs/results/dense_proposals.md
@@ -162,15 +162,18 @@ def tune(folder: Path) -> dict:
 
 
 def scored(dataset, name: str, label: str, run) -> dict:
-    """A row of file ``name``: ``run()``'s entries scored with the class-agnostic video AP, and its time."""
+    """A row of file ``name``: ``run()``'s entries scored with the class-agnostic video AP, the time of
+    ``run()`` (``track_seconds``) and of both (``seconds``)."""
     from gvis.eval.ytvis_ap import evaluate
 
     start = time.perf_counter()
     entries = run()
+    tracked = time.perf_counter()
     stats = evaluate(dataset, entries, class_agnostic=True)
     print(f"{name:14s} {label:45s} AP {100 * stats['AP']:5.1f}  AP50 {100 * stats['AP50']:5.1f}  "
           f"tracks {len(entries)}", flush=True)
-    return {"file": name, "row": label, "stats": stats, "tracks": len(entries), "seconds": time.perf_counter() - start}
+    return {"file": name, "row": label, "stats": stats, "tracks": len(entries), "track_seconds": tracked - start,
+            "seconds": time.perf_counter() - start}
 
 
 def evaluate_rows(folder: Path) -> list[dict]:
@@ -195,14 +198,14 @@ def evaluate_rows(folder: Path) -> list[dict]:
 
 
 def tune_learned(train: Path, specs: list[str]) -> dict:
-    """Each learned setting ``CHECKPOINT[:KEY=VALUE,...]`` on every tuning file; the one with the best mean
-    AP (the first given on a tie) is chosen."""
+    """Each learned setting ``CHECKPOINT[@PRESET][:KEY=VALUE,...]`` on every tuning file; the one with the best
+    mean AP (the first given on a tie) is chosen."""
     from real_data import learned_rows
 
     from gvis.data.ytvis import YTVISDataset
 
     if not specs:
-        sys.exit("--stage learned-tune needs at least one --learned CHECKPOINT[:KEY=VALUE,...]")
+        sys.exit("--stage learned-tune needs at least one --learned CHECKPOINT[@PRESET][:KEY=VALUE,...]")
     tuning = []
     dataset = YTVISDataset.from_json(train / "instances.json")
     for name in FILES:
@@ -239,8 +242,8 @@ def learned_section(learned: dict, tuned: dict) -> list[str]:
     lines = [
         "## The learned tracker (tuning set: each setting, the best mean AP goes to the held-out set)",
         "",
-        "`--stage learned-tune --learned CHECKPOINT[:KEY=VALUE,...]`: the checkpoint with these inference keys",
-        "(`gvis track --set`; without `filtering.*` keys it filters the proposals with its model config's",
+        "`--stage learned-tune --learned CHECKPOINT[@PRESET][:KEY=VALUE,...]`: the checkpoint with these inference keys",
+        "(`gvis track --inference` and `--set`; without `filtering.*` keys it filters the proposals with its model config's",
         "filtering). Class-agnostic video AP in %.",
         "",
         "| setting | " + " | ".join(FILES) + " | mean |",
@@ -325,7 +328,8 @@ def main() -> int:
                         required=True)
     parser.add_argument("--learned", action="append", default=[], metavar="CHECKPOINT",
                         help="--stage learned-tune: a setting of the learned tracker (repeatable); "
-                             "CHECKPOINT:KEY=VALUE,... sets its inference keys (docs/tracker.md)")
+                             "CHECKPOINT@PRESET takes inference keys from configs/inference/PRESET.yaml (or a path), "
+                             "CHECKPOINT:KEY=VALUE,... sets them one by one (docs/tracker.md)")
     parser.add_argument("--videos", type=int, default=40, help="held-out videos (default 40)")
     parser.add_argument("--train-videos", type=int, default=16, help="tuning videos (default 16)")
     parser.add_argument("--seed", type=int, default=302, help="held-out seed; the tuning set uses seed - 1")

@@ -13,12 +13,13 @@
 Heuristics run with their default configs and with the rule's config tuned on synthetic data
 (``configs/baselines/masktrack-rule-dense.yaml``: ``experiments/dense_proposals.py`` tunes it on dense proposals,
 and ``experiments/final_outputs.py`` names the shipped config the rule's grid picks on a segmenter's final
-output); nothing is chosen on these fixtures. The learned tracker's rows: ``--learned CHECKPOINT`` (repeatable; see :func:`learned_rows`);
+output); nothing is chosen on these fixtures. The learned tracker's rows:
+``--learned CHECKPOINT[@PRESET][:KEY=VALUE,...]`` (repeatable; see :func:`learned_rows`);
 ``--final`` and ``--dense`` name the ones chosen on each kind of synthetic input, which the BDD100K and the
 DAVIS summary lines compare with the heuristics; ``--ablate`` one of them: its inputs taken away one at a
 time on BDD100K MOTS (:data:`INPUT_ABLATION`).
 
-    .venv/bin/python experiments/real_data.py [--shared DIR] [--learned C.pt[:KEY=VALUE,...]] [--final SETTING]
+    .venv/bin/python experiments/real_data.py [--shared DIR] [--learned C.pt[@PRESET][:KEY=VALUE,...]] [--final SETTING]
         [--dense SETTING] [--ablate SETTING] [--category-hypotheses K] [--out docs/results/real_data.md]
 """
 from __future__ import annotations
@@ -29,6 +30,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 REPO = Path(__file__).resolve().parent.parent
 BDD = "bdd100k_mots_b1c66a42-6f7d68ca"
@@ -103,23 +105,37 @@ def heuristic(tracker_name: str, config_name: str | None, categories: list):
 # `--learned CHECKPOINT` becomes one row of every table, built by this function. A checkpoint that cannot
 # take these detections (class list, appearance width) stops the script with gvis's own error.
 # ------------------------------------------------------------------------------------------------
-def learned_spec(spec: str) -> tuple[str, str, list[str]]:
-    """``(row name, checkpoint, overrides)`` of ``CHECKPOINT[:KEY=VALUE,...]`` (the keys: the checkpoint's
-    inference keys, as ``gvis track --set`` takes them)."""
-    checkpoint, _, settings = spec.partition(":")
+class LearnedSpec(NamedTuple):
+    """A setting of the learned tracker: ``CHECKPOINT[@PRESET][:KEY=VALUE,...]``."""
+
+    name: str
+    """The row name: ``learned, <checkpoint file>[, <preset>][, <key=value>...]``."""
+    checkpoint: str
+    preset: str | None
+    """Inference keys from a YAML (a name in ``configs/inference/`` or a path; ``gvis track --inference``)."""
+    overrides: list[str]
+    """Inference keys as ``gvis track --set`` takes them, applied after the preset."""
+
+
+def learned_spec(spec: str) -> LearnedSpec:
+    """The :class:`LearnedSpec` of ``CHECKPOINT[@PRESET][:KEY=VALUE,...]``."""
+    head, _, settings = spec.partition(":")
+    checkpoint, _, preset = head.partition("@")
     overrides = [item for item in settings.split(",") if item]
-    return f"learned, {Path(checkpoint).name}" + "".join(f", {item}" for item in overrides), checkpoint, overrides
+    name = ", ".join(["learned", Path(checkpoint).name, *([preset] if preset else []), *overrides])
+    return LearnedSpec(name, checkpoint, preset or None, overrides)
 
 
 def learned_rows(checkpoints: list[str], categories: list) -> list[tuple[str, object]]:
-    """``(row name, tracker)`` of the learned tracker for each ``CHECKPOINT[:KEY=VALUE,...]``
+    """``(row name, tracker)`` of the learned tracker for each ``CHECKPOINT[@PRESET][:KEY=VALUE,...]``
     (:func:`learned_spec`)."""
     from gvis.registry import TRACKERS
 
     rows = []
     for spec in checkpoints:
-        name, checkpoint, overrides = learned_spec(spec)
-        rows.append((name, TRACKERS.build("learned", categories=categories, checkpoint=checkpoint, overrides=overrides)))
+        name, checkpoint, preset, overrides = learned_spec(spec)
+        rows.append((name, TRACKERS.build("learned", categories=categories, checkpoint=checkpoint,
+                                          inference=preset, overrides=overrides)))
     return rows
 
 
@@ -181,7 +197,7 @@ INPUT_ABLATION = [
 
 
 def ablation_rows(setting: str, dataset, videos: list, categories: list) -> list[Row]:
-    """The rows of :data:`INPUT_ABLATION` for the learned ``setting`` (``CHECKPOINT[:KEY=VALUE,...]``)."""
+    """The rows of :data:`INPUT_ABLATION` for the learned ``setting`` (``CHECKPOINT[@PRESET][:KEY=VALUE,...]``)."""
     from gvis.baselines.runner import run_tracker, tracker_threads
 
     rows = []
@@ -449,7 +465,8 @@ def main() -> int:
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared", help="the folder whose data/real holds the real fixtures (default: the folder shared beside the checkout)")
     parser.add_argument("--learned", action="append", default=[], metavar="CHECKPOINT",
                         help="add a row of the learned tracker with this checkpoint (repeatable); "
-                             "CHECKPOINT:KEY=VALUE,... sets its inference keys (docs/tracker.md)")
+                             "CHECKPOINT@PRESET takes inference keys from configs/inference/PRESET.yaml (or a path), "
+                             "CHECKPOINT:KEY=VALUE,... sets them one by one (docs/tracker.md)")
     parser.add_argument("--final", metavar="SETTING", help="the learned setting chosen on synthetic final outputs "
                         "(experiments/final_outputs.py), which BDD100K's summary lines compare with the heuristics "
                         "(one of the --learned settings; default: the last)")

@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, metavar="N",
                         help="torch CPU threads (default: torch's); 1 is fastest on a CPU shared with other jobs")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument("--inference", metavar="PRESET",
+                        help="a YAML of the checkpoint's inference keys, applied before --set (name in "
+                             "configs/inference/ or a path)")
     add_set_argument(parser, "gvis.tracker.model:TrackerConfig", "filtering.vote_iou=0.5")
 
 
@@ -96,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
                          "anyway)", file=args.detections, field="categories")
     choose_checkpoint(header["categories"], header["appearance_dim"], args.detections, args.checkpoint)
     model = load_model(args.checkpoint, num_classes=len(category_ids), device=args.device)
-    model.config = with_inference_overrides(model.config, args.overrides)
+    model.config = with_inference_overrides(model.config, args.overrides, args.inference)
     total = sum(len(frames) for _, frames in videos)
     with pinned_threads(args.threads), tqdm(total=total, desc="eval-tracker", unit="frame", file=sys.stderr) as bar:
         score = score_tracker(model, category_ids, dataset, videos, slots=args.slots, on_frame=bar.update,
@@ -110,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
             **checkpoint_info(args.checkpoint), "checkpoint": recorded_path(args.checkpoint),
             "detections": str(args.detections), "model_config": to_dict(model.config),
             "stats": score.stats, "fps": score.fps, "category_hypotheses": args.category_hypotheses,
-            "overrides": args.overrides})
+            "inference": args.inference, "overrides": args.overrides})
     summary = {"stats": score.stats, "fps": round(score.fps, 2), "frames": score.frames}
     if args.json:
         print_json(summary)

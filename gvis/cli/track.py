@@ -16,8 +16,8 @@ DESCRIPTION = (
     "videos). The detector is --detector (default: yolact with the shipped checkpoints/detector-synth-mixed.pt). "
     "With --detections D.jsonl no detector runs: the precomputed detections are tracked (INPUT, when given, "
     "supplies the frames for --overlay and is checked against them). Heuristic trackers read "
-    "configs/baselines/<tracker>.yaml unless --config is given. With the learned tracker, --set sets the "
-    "checkpoint's inference keys (output_masks, assignment, thresholds, ...: docs/tracker.md). See docs/pipeline.md."
+    "configs/baselines/<tracker>.yaml unless --config is given. With the learned tracker, --inference PRESET "
+    "and --set set the checkpoint's inference keys (output_masks, assignment, thresholds, ...: docs/tracker.md). See docs/pipeline.md."
 )
 
 READS = ("input", "detections", "checkpoint", "config", "detector_checkpoint")
@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="track with a --checkpoint trained on other categories: map the detections' categories "
                              "onto its own by name, else by position")
     parser.add_argument("--config", metavar="CFG", help="tracker config YAML (name in configs/baselines/ or a path)")
+    parser.add_argument("--inference", metavar="PRESET",
+                        help="learned tracker: a YAML of the checkpoint's inference keys, applied before --set (name "
+                             "in configs/inference/, e.g. dense-proposals or final-output, or a path)")
     parser.add_argument("--detections", metavar="D.jsonl", help="precomputed detections (gvis detect, or any segmenter); "
                         "no detector runs")
     parser.add_argument("--detector", default="yolact", metavar="NAME",
@@ -94,13 +97,14 @@ def tracker_entry(name: str):
 
 
 def build_tracker(name: str, categories: list, config: str | None, overrides: list[str], checkpoint: str | None,
-                  map_categories: bool = False):
+                  map_categories: bool = False, inference: str | None = None):
     """``TRACKERS.build(name, categories=..., [config=...], [checkpoint=...], [map_categories=True])``.
 
     A tracker class that has a ``config_class`` gets a config loaded from ``config`` (default:
     ``configs/baselines/<name>.yaml`` when it exists) with ``overrides``; a tracker that takes ``overrides``
     itself (the learned tracker: its inference keys) gets them and the ``config`` path as is; any other gets
-    the ``config`` path as is (and no overrides). ``checkpoint`` and ``map_categories`` are passed only when given.
+    the ``config`` path as is (and no overrides). ``checkpoint``, ``map_categories`` and ``inference`` (a
+    preset of inference keys; only for a tracker that takes one) are passed only when given.
     """
     import inspect
 
@@ -124,6 +128,11 @@ def build_tracker(name: str, categories: list, config: str | None, overrides: li
             raise ConfigError(f"tracker '{name}' takes no --set (it has no config_class); use --config")
         if config is not None:
             kwargs["config"] = config
+    if inference is not None:
+        if "inference" not in inspect.signature(entry).parameters:
+            raise ConfigError(f"tracker '{name}' takes no --inference (a preset of the learned tracker's inference "
+                              "keys); use --config")
+        kwargs["inference"] = inference
     if checkpoint is not None:
         kwargs["checkpoint"] = checkpoint
     if map_categories:
@@ -238,7 +247,7 @@ def _track_frames(args: argparse.Namespace) -> int:
     _learned_default(args, detector_meta, detector.categories, detector.appearance_dim,
                      args.detections or f"the {args.detector} detector")
     tracker = build_tracker(args.tracker, detector.categories, args.config, args.overrides, args.checkpoint,
-                            args.map_categories)
+                            args.map_categories, args.inference)
     if named:
         check_detector_pairing(args.checkpoint, detector_meta, args.detections)
     overlay_videos = [v.video_id for v in videos] if args.overlay_all else [videos[0].video_id]
@@ -285,7 +294,7 @@ def _track_detections(args: argparse.Namespace) -> int:
     reader = DetectionsReader(args.detections)
     _learned_default(args, reader.header.get("meta"), reader.header["categories"], reader.appearance_dim, args.detections)
     tracker = build_tracker(args.tracker, reader.header["categories"], args.config, args.overrides, args.checkpoint,
-                            args.map_categories)
+                            args.map_categories, args.inference)
     check_detector_pairing(args.checkpoint, reader.header.get("meta"), args.detections)
 
     videos = _checked_lengths(group_videos(reader.frames(), str(args.detections)), dataset, str(args.detections))

@@ -13,7 +13,8 @@ or another detector's masks) into such proposals, so that trackers can be measur
   ``background_area_min`` and ``background_area_max``);
 * every proposal gets the single category ``category_id``, no appearance, box = its mask's extent, and a
   score: ``1.0`` (``scores: constant``) or ``sigmoid(kind logit + N(0, score_std²))`` (``scores: spread``:
-  whole copies 1, loose copies 0, parts −0.5, background −1.5);
+  whole copies 1, loose copies 0, parts −0.5, background −1.5); ``scores: mixed`` (training data) draws
+  per video: constant with probability ``constant_fraction``, else spread;
 * the frame's proposals are shuffled, so that their order says nothing about which object they came from.
 
 Draws come from a generator the caller keys (e.g. by seed, video and frame), so proposals are
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Literal, Sequence
 
 import numpy as np
@@ -52,8 +53,9 @@ class DenseProposalConfig:
     background_area_min: float = 0.002
     background_area_max: float = 0.03
     mask: MaskNoiseConfig = field(default_factory=lambda: MaskNoiseConfig(shift_std=0.08, morph_std=0.08, boundary_noise=0.05))
-    scores: Literal["constant", "spread"] = "spread"
+    scores: Literal["constant", "spread", "mixed"] = "spread"
     score_std: float = 1.0
+    constant_fraction: float = 0.5
     category_id: int = 1
 
     def validate(self) -> None:
@@ -67,6 +69,18 @@ class DenseProposalConfig:
                              f"{self.background_area_min}, {self.background_area_max}")
         if self.score_std < 0:
             raise ValueError(f"score_std must be >= 0, got {self.score_std}")
+        if self.scores not in ("constant", "spread", "mixed"):
+            raise ValueError(f"scores must be 'constant', 'spread' or 'mixed', got {self.scores!r}")
+        if not 0.0 <= self.constant_fraction <= 1.0:
+            raise ValueError(f"constant_fraction must be in [0, 1], got {self.constant_fraction}")
+
+    def for_video(self, seed: int, video_id: int) -> "DenseProposalConfig":
+        """The config of one video: ``scores: mixed`` resolved to constant or spread by a draw of
+        ``numpy.random.default_rng([seed, video_id])``; any other config as it is."""
+        if self.scores != "mixed":
+            return self
+        constant = np.random.default_rng([seed, video_id]).random() < self.constant_fraction
+        return replace(self, scores="constant" if constant else "spread")
 
 
 @dataclass
@@ -81,7 +95,10 @@ class ProposalFrame:
 
 def dense_proposals(objects: Sequence[np.ndarray], image_size: tuple[int, int], config: DenseProposalConfig,
                     rng: np.random.Generator) -> ProposalFrame:
-    """The proposals of one frame whose objects are the non-empty ``[H, W]`` bool masks ``objects``."""
+    """The proposals of one frame whose objects are the non-empty ``[H, W]`` bool masks ``objects``
+    (``config.scores`` constant or spread: resolve ``mixed`` per video first, :meth:`DenseProposalConfig.for_video`)."""
+    if config.scores == "mixed":
+        raise ValueError("scores 'mixed' is drawn per video: pass config.for_video(seed, video_id)")
     height, width = image_size
     masks: list[np.ndarray] = []
     kinds: list[str] = []
@@ -145,16 +162,18 @@ def write_dense_proposals(path: str | os.PathLike, dataset: Any, config: DensePr
     ``objects(video_id)`` gives each frame's source masks (default: the ground truth,
     :func:`ground_truth_objects`). The draws of frame ``t`` of video ``v`` come from
     ``numpy.random.default_rng([seed, v, t])``. The header lists the one category ``"object"``
-    (``config.category_id``), no appearance. Returns ``{"videos", "frames", "detections"}``.
+    (``config.category_id``), no appearance. With ``scores: mixed`` each video's scores are constant or
+    spread (:meth:`DenseProposalConfig.for_video`). Returns ``{"videos", "frames", "detections"}``.
     """
     objects = objects or (lambda video_id: ground_truth_objects(dataset, video_id))
     counts = {"videos": 0, "frames": 0, "detections": 0}
     header_meta = {"detector": "dense-proposals", "seed": seed, "config": to_dict(config), **(meta or {})}
     with DetectionsWriter(path, [{"id": config.category_id, "name": "object"}], None, meta=header_meta) as writer:
         for video in dataset.videos:
+            video_config = config.for_video(seed, video.id)
             for t, frame_objects in enumerate(objects(video.id)):
                 rng = np.random.default_rng([seed, video.id, t])
-                proposals = dense_proposals(frame_objects, (video.height, video.width), config, rng)
+                proposals = dense_proposals(frame_objects, (video.height, video.width), video_config, rng)
                 writer.write(video.id, t, proposals.detections)
                 counts["frames"] += 1
                 counts["detections"] += len(proposals.detections)

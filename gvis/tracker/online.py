@@ -26,7 +26,15 @@ import torch
 from torch import Tensor
 
 from gvis.baselines.track_book import category_ids
-from gvis.config import COMMAND_LINE, apply_overrides, build_dataclass, find_config, load_config, to_dict
+from gvis.config import (
+    COMMAND_LINE,
+    apply_overrides,
+    build_dataclass,
+    find_config,
+    load_config,
+    load_yaml_tree,
+    to_dict,
+)
 from gvis.detections.filtering import filter_detections
 from gvis.detections.jsonl import normalize_categories
 from gvis.detections.structures import Detections, Tracks
@@ -214,12 +222,15 @@ class LearnedTracker:
     with random weights from ``seed`` and a warning. ``categories`` are the detections' (``[{"id", "name"}]``,
     objects or ids); a class-specific checkpoint trained on other ones is refused (``InputError``) unless
     ``map_categories`` (:func:`category_order`). Output labels are always ids of ``categories``.
-    ``overrides``: ``key=value`` strings for the model config's :data:`INFERENCE_KEYS` (``gvis track --set``).
+    ``inference``: a YAML of :data:`INFERENCE_KEYS` (a name in ``configs/inference/`` or a path; ``gvis track
+    --inference``) applied to the model config, then ``overrides``: ``key=value`` strings of them
+    (``gvis track --set``).
     """
 
     def __init__(self, categories: Iterable[Any], checkpoint: str | Path | None = None,
                  config: TrackerConfig | dict | str | Path | None = None, device: str = "cpu", seed: int = 0,
-                 map_categories: bool = False, overrides: Sequence[str] = ()) -> None:
+                 map_categories: bool = False, overrides: Sequence[str] = (),
+                 inference: str | Path | None = None) -> None:
         categories = _categories(categories)
         ids = category_ids(categories)
         #: Column of ``class_probs`` that feeds each of the model's class columns (``None``: the same one).
@@ -244,7 +255,7 @@ class LearnedTracker:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 model = RecurrentGraphTracker(_resolve_config(config), num_classes=len(ids)).to(device)
-        model.config = with_inference_overrides(model.config, overrides)
+        model.config = with_inference_overrides(model.config, overrides, inference)
         self.model = model
         self.batched = BatchedLearnedTracker(model, ids, num_videos=1)
 
@@ -330,12 +341,17 @@ INFERENCE_KEYS = ("match_threshold", "init_threshold", "assignment", "claimed_st
                   "max_tracks", "max_inactive_frames", "score_prior_frames", "filtering")
 
 
-def with_inference_overrides(config: TrackerConfig, overrides: Sequence[str]) -> TrackerConfig:
-    """``config`` with ``key=value`` overrides of :data:`INFERENCE_KEYS` (``ConfigError`` for any other key)."""
-    if not overrides:
+def with_inference_overrides(config: TrackerConfig, overrides: Sequence[str],
+                             preset: str | Path | None = None) -> TrackerConfig:
+    """``config`` with the :data:`INFERENCE_KEYS` of ``preset`` (a YAML of them: a name in
+    ``configs/inference/`` or a path), then ``key=value`` ``overrides`` of them (``ConfigError`` for any other
+    key, naming the file or the command line it came from)."""
+    if not overrides and preset is None:
         return config
     tree: dict[str, Any] = {}
     sources: dict[str, str] = {}
+    if preset is not None:
+        tree, sources = load_yaml_tree(find_config(preset, "inference"))
     apply_overrides(tree, sources, overrides)
     return with_inference_keys(config, tree, COMMAND_LINE, sources)
 
@@ -348,7 +364,8 @@ def with_inference_keys(config: TrackerConfig, tree: dict[str, Any], origin: str
         return config
     for key in tree:
         if key not in INFERENCE_KEYS:
-            raise ConfigError(f"{origin}: key '{key}' is not an inference key of the learned tracker, so it "
+            where = next((sources[k] for k in (sources or {}) if k == key or k.startswith(key + ".")), origin)
+            raise ConfigError(f"{where}: key '{key}' is not an inference key of the learned tracker, so it "
                               f"cannot change after training (inference keys: {', '.join(INFERENCE_KEYS)})")
     merged = to_dict(config)
     for key, value in tree.items():

@@ -37,8 +37,10 @@ def agnostic():
 def test_learned_spec_names_the_checkpoint_and_its_keys(monkeypatch):
     real_data = load_script("real_data", monkeypatch)
     assert real_data.learned_spec("ckpt/a.pt:x=1,filtering.top_n=null") == (
-        "learned, a.pt, x=1, filtering.top_n=null", "ckpt/a.pt", ["x=1", "filtering.top_n=null"])
-    assert real_data.learned_spec("ckpt/a.pt") == ("learned, a.pt", "ckpt/a.pt", [])
+        "learned, a.pt, x=1, filtering.top_n=null", "ckpt/a.pt", None, ["x=1", "filtering.top_n=null"])
+    assert real_data.learned_spec("ckpt/a.pt") == ("learned, a.pt", "ckpt/a.pt", None, [])
+    assert real_data.learned_spec("ckpt/a.pt@final-output:x=1") == (
+        "learned, a.pt, final-output, x=1", "ckpt/a.pt", "final-output", ["x=1"])
 
 
 def proposal_folder(tiny_set, folder: Path, dense_proposals) -> None:

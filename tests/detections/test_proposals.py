@@ -62,6 +62,20 @@ def test_scores_constant_or_ranked_by_kind():
     assert mean["copy"] == pytest.approx(0.69, abs=0.05) and mean["background"] == pytest.approx(0.22, abs=0.05)
 
 
+def test_mixed_scores_are_drawn_per_video():
+    mixed = DenseProposalConfig(scores="mixed", constant_fraction=0.5)
+    kinds = [mixed.for_video(seed=4, video_id=v).scores for v in range(200)]
+    assert set(kinds) == {"constant", "spread"} and 70 < kinds.count("constant") < 130
+    assert [mixed.for_video(seed=4, video_id=v).scores for v in range(200)] == kinds  # keyed, reproducible
+    assert DenseProposalConfig(scores="mixed", constant_fraction=1.0).for_video(0, 1).scores == "constant"
+    assert DenseProposalConfig(scores="mixed", constant_fraction=0.0).for_video(0, 1).scores == "spread"
+    assert DenseProposalConfig(scores="spread").for_video(0, 1).scores == "spread"
+    with pytest.raises(ValueError, match="per video"):
+        dense_proposals([square(5, 5)], (H, W), mixed, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="constant_fraction"):
+        DenseProposalConfig(constant_fraction=1.5).validate()
+
+
 def test_same_generator_same_proposals_and_shuffled_order():
     objects = [square(5, 5), square(30, 50)]
     first = dense_proposals(objects, (H, W), DenseProposalConfig(), np.random.default_rng(7))

@@ -13,7 +13,15 @@ from gvis.errors import InputError
 from gvis.eval.results import VideoResults, write_results
 from gvis.eval.ytvis_ap import evaluate
 from gvis.registry import TRACKERS
-from gvis.tracker.online import BatchedLearnedTracker, LearnedTracker, tracker_checkpoint
+from gvis.tracker.model import TrackerConfig
+from gvis.tracker.online import (
+    INFERENCE_KEYS,
+    BatchedLearnedTracker,
+    LearnedTracker,
+    default_config,
+    tracker_checkpoint,
+    with_inference_overrides,
+)
 
 from tracker_helpers import ALWAYS, copy_detection_masks, detections, tiny_config, tiny_model
 
@@ -260,3 +268,38 @@ def test_inference_keys_set_on_a_checkpoint(tmp_path, synthetic):
         build_tracker("learned", categories, None, ["assignment=sometimes"], str(path))
     with pytest.raises(ConfigError, match="score_prior_frames must be >= 0"):
         build_tracker("learned", categories, None, ["score_prior_frames=-1"], str(path))
+
+
+def test_inference_presets_hold_inference_keys_only():
+    from gvis.config import CONFIG_DIR, load_yaml_tree
+
+    presets = sorted((CONFIG_DIR / "inference").glob("*.yaml"))
+    assert presets
+    for preset in presets:
+        tree, _ = load_yaml_tree(preset)
+        assert tree and set(tree) <= set(INFERENCE_KEYS), preset.name
+        with_inference_overrides(default_config(), [], preset.stem)  # valid values too
+
+
+def test_inference_preset_then_set_on_a_checkpoint(tmp_path, synthetic):
+    from gvis.cli.track import build_tracker
+    from gvis.errors import ConfigError
+
+    dataset, _ = synthetic
+    categories = dataset.categories
+    _, path = saved_model(tmp_path, categories)
+    preset = tmp_path / "preset.yaml"
+    preset.write_text("_base_: base.yaml\nmatch_threshold: -3\n")
+    (tmp_path / "base.yaml").write_text("assignment: exclusive\nmatch_threshold: -1\nfiltering:\n  top_n: 5\n")
+    tracker = build_tracker("learned", categories, None, ["filtering.top_n=4"], str(path), inference=str(preset))
+    config = tracker.model.config
+    # The preset (with its base) applies, then --set; the checkpoint's other filtering keys stay.
+    assert (config.assignment, config.match_threshold, config.filtering.top_n) == ("exclusive", -3, 4)
+    assert config.filtering.nms_iou == TrackerConfig().filtering.nms_iou
+    (tmp_path / "bad.yaml").write_text("gnn:\n  width: 8\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: key 'gnn' is not an inference key"):
+        build_tracker("learned", categories, None, [], str(path), inference=str(tmp_path / "bad.yaml"))
+    with pytest.raises(ConfigError, match="no config 'nonesuch'.*known in configs/inference"):
+        build_tracker("learned", categories, None, [], str(path), inference="nonesuch")
+    with pytest.raises(ConfigError, match="tracker 'iou' takes no --inference"):
+        build_tracker("iou", categories, None, [], None, inference=str(preset))

@@ -10,7 +10,7 @@ from gvis.train.config import TrainConfig
 from gvis.train.loop import load_train_config
 
 
-@pytest.mark.parametrize("name", ["base", "tiny", "agnostic"])
+@pytest.mark.parametrize("name", ["base", "tiny", "agnostic", "agnostic-dense"])
 def test_train_model_section_is_the_model_preset(name):
     train = load_train_config(name)
     model = load_config(TrackerConfig, find_config(name, "model"))

@@ -103,6 +103,16 @@ def test_eval_tracker_inference_keys_match_track(trained, tiny_train_set, tmp_pa
     assert [e["score"] for e in entries["eval"]] != [e["score"] for e in entries["plain"]]  # the keys took effect
     meta = json.loads((tmp_path / "eval.meta.json").read_text())
     assert meta["model_config"]["filtering"]["vote_iou"] == 0.5 and meta["overrides"] == keys[1::2]
+    # The same keys from a preset file: the same tracks from both commands.
+    preset = tmp_path / "keys.yaml"
+    preset.write_text("output_masks: detection\nfiltering:\n  vote_iou: 0.5\nscore_prior_frames: 2\n")
+    assert main(["eval-tracker", *common, "--data", str(data), "--inference", str(preset),
+                 "--results", str(tmp_path / "preset_eval.json")]) == 0
+    assert main(["track", "--tracker", "learned", *common, "--inference", str(preset),
+                 "--results", str(tmp_path / "preset_track.json")]) == 0
+    for name in ("preset_eval", "preset_track"):
+        assert_same_entries(json.loads((tmp_path / f"{name}.json").read_text()), entries["eval"])
+    assert json.loads((tmp_path / "preset_eval.meta.json").read_text())["inference"] == str(preset)
     capsys.readouterr()
     # A key training fixed is refused in one line.
     assert main(["eval-tracker", *common, "--data", str(data), "--set", "gnn.width=8"]) == 2
