@@ -15,7 +15,8 @@ oracle links the proposals by the ground truth (``gvis oracle --class-agnostic``
     .venv/bin/python experiments/dense_proposals.py --stage eval      # held-out set: every heuristic, the oracle
     .venv/bin/python experiments/dense_proposals.py --stage learned-tune --learned C.pt[@PRESET][:KEY=VALUE,...] ...
         # tuning set: each learned setting (--learned repeatable, as experiments/real_data.py takes it)
-    .venv/bin/python experiments/dense_proposals.py --stage learned-eval  # held-out set: the best mean AP of those
+    .venv/bin/python experiments/dense_proposals.py --stage learned-eval [--learned SETTING ...]
+        # held-out set: the best mean AP of those (and, for comparison only, the settings given)
     .venv/bin/python experiments/dense_proposals.py --stage report    # docs/results/dense_proposals.md
 
 Nothing here reads the real fixtures.
@@ -254,12 +255,14 @@ def learned_section(learned: dict, tuned: dict) -> list[str]:
     for spec in specs:
         cells = [next(f"{100 * r['stats']['AP']:.1f}" for r in learned["tuning"] if r["spec"] == spec and r["file"] == name)
                  for name in FILES]
-        lines.append(f"| {learned_spec(spec)[0]} | " + " | ".join(cells) + f" | {100 * learned['mean_ap'][spec]:.1f} |")
+        lines.append(f"| {learned_spec(spec).name} | " + " | ".join(cells) + f" | {100 * learned['mean_ap'][spec]:.1f} |")
     return lines + ["", f"Chosen: `{learned['chosen']}`.", ""]
 
 
 def write_report(work: Path, out: Path) -> str:
     """docs/results/dense_proposals.md from the JSON files of the ablate, tune and eval stages."""
+    from real_data import learned_spec
+
     ablation = json.loads((work / "ablation.json").read_text())
     tuned = json.loads((work / "tuned.json").read_text())
     held_out = json.loads((work / "eval.json").read_text())
@@ -305,9 +308,12 @@ def write_report(work: Path, out: Path) -> str:
     ]
     if learned:
         lines += learned_section(learned, tuned)
+    compared = [learned_spec(spec).name for spec in learned.get("compared", []) if spec != learned["chosen"]] if learned else []
     lines += [
         "## Held-out videos",
         "",
+        *(["Beside the chosen learned setting, for comparison only (`--stage learned-eval --learned`): "
+           + "; ".join(f"`{name}`" for name in compared) + ".", ""] if compared else []),
         "| tracker | " + " | ".join(f"{name} AP (AP50)" for name in FILES) + " |",
         "|---" * (len(FILES) + 1) + "|",
     ]
@@ -327,7 +333,8 @@ def main() -> int:
     parser.add_argument("--stage", choices=("build", "ablate", "tune", "eval", "learned-tune", "learned-eval", "report"),
                         required=True)
     parser.add_argument("--learned", action="append", default=[], metavar="CHECKPOINT",
-                        help="--stage learned-tune: a setting of the learned tracker (repeatable); "
+                        help="--stage learned-tune: a setting of the learned tracker (repeatable); --stage "
+                             "learned-eval: a setting shown beside the chosen one on the held-out set; "
                              "CHECKPOINT@PRESET takes inference keys from configs/inference/PRESET.yaml (or a path), "
                              "CHECKPOINT:KEY=VALUE,... sets them one by one (docs/tracker.md)")
     parser.add_argument("--videos", type=int, default=40, help="held-out videos (default 40)")
@@ -349,7 +356,8 @@ def main() -> int:
                                                                  "seconds": time.perf_counter() - started}))
     elif args.stage == "learned-eval":
         chosen = json.loads((args.out / "learned_tuned.json").read_text())["chosen"]
-        (args.out / "learned_eval.json").write_text(json.dumps({"rows": evaluate_learned(test, chosen),
+        rows = [row for spec in dict.fromkeys([chosen, *args.learned]) for row in evaluate_learned(test, spec)]
+        (args.out / "learned_eval.json").write_text(json.dumps({"rows": rows, "compared": args.learned,
                                                                 "eval_seconds": time.perf_counter() - started}))
     elif args.stage == "report":
         print(write_report(args.out, REPO / "docs" / "results" / "dense_proposals.md"))

@@ -74,10 +74,13 @@ def test_learned_stages_choose_on_the_tuning_set_and_report_the_choice(agnostic,
     proposal_folder(tiny_set, work / "train", dense)
     proposal_folder(tiny_set, work / "test", dense)
     specs = [str(agnostic), f"{agnostic}:{KEYS},filtering.nms_overlap=mask,filtering.nms_iou=0.3"]
-    for argv in (["--stage", "learned-tune", *[a for s in specs for a in ("--learned", s)]], ["--stage", "learned-eval"]):
-        monkeypatch.setattr(sys, "argv", ["dense_proposals.py", "--out", str(work), *argv])
-        assert dense.main() == 0
+    monkeypatch.setattr(sys, "argv", ["dense_proposals.py", "--out", str(work), "--stage", "learned-tune",
+                                      *[a for s in specs for a in ("--learned", s)]])
+    assert dense.main() == 0
     tuned = json.loads((work / "learned_tuned.json").read_text())
+    other = next(spec for spec in specs if spec != tuned["chosen"])
+    monkeypatch.setattr(sys, "argv", ["dense_proposals.py", "--out", str(work), "--stage", "learned-eval"])
+    assert dense.main() == 0
     assert [(r["spec"], r["file"]) for r in tuned["tuning"]] == [(s, f) for f in dense.FILES for s in specs]
     means = {s: sum(r["stats"]["AP"] for r in tuned["tuning"] if r["spec"] == s) / 4 for s in specs}
     assert tuned["chosen"] == max(specs, key=means.get)
@@ -108,6 +111,25 @@ def test_learned_stages_choose_on_the_tuning_set_and_report_the_choice(agnostic,
     held = lines[lines.index("## Held-out videos"):]
     assert held[4] == "| iou | 50.0 (75.0) | 50.0 (75.0) | 50.0 (75.0) | 50.0 (75.0) |"
     assert held[5].startswith(f"| {chosen_name} | {100 * held_out[0]['stats']['AP']:.1f} (")
+
+    # Another setting beside the chosen one on the held-out set, named as compared (not chosen).
+    monkeypatch.setattr(sys, "argv", ["dense_proposals.py", "--out", str(work), "--stage", "learned-eval",
+                                      "--learned", other, "--learned", tuned["chosen"]])
+    assert dense.main() == 0
+    rows = json.loads((work / "learned_eval.json").read_text())["rows"]
+    other_name = dense_spec_name(dense, other)
+    assert [r["row"] for r in rows] == [chosen_name] * 4 + [other_name] * 4
+    assert [r["stats"] for r in rows[:4]] == [r["stats"] for r in held_out]  # the chosen setting's rows do not change
+    lines = dense.write_report(work, tmp_path / "report.md").splitlines()
+    held = lines[lines.index("## Held-out videos"):]
+    assert held[2] == f"Beside the chosen learned setting, for comparison only (`--stage learned-eval --learned`): `{other_name}`."
+    assert held[7].startswith(f"| {chosen_name} |") and held[8].startswith(f"| {other_name} |")
+
+
+def dense_spec_name(dense, spec: str) -> str:
+    from real_data import learned_spec
+
+    return learned_spec(spec).name
 
 
 class FakeInputs:
