@@ -30,6 +30,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Iterable
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCES = ("gt", "sim")
@@ -234,6 +235,18 @@ def evaluate_learned(test: Path, chosen: str) -> list[dict]:
     return rows
 
 
+def checkpoint_origins(checkpoints: Iterable[str]) -> list[str]:
+    """One line per checkpoint with shipped metadata (``<stem>.json``): the command that made it."""
+    lines = []
+    for checkpoint in dict.fromkeys(checkpoints):
+        meta = Path(checkpoint).with_suffix(".json")
+        if not meta.is_absolute():
+            meta = REPO / meta
+        if meta.exists():
+            lines.append(f"- `{Path(checkpoint).name}`: made by `{json.loads(meta.read_text())['made_by']}`.")
+    return lines + [""] if lines else []
+
+
 def learned_section(learned: dict, tuned: dict) -> list[str]:
     """The report's tuning-set table of the learned settings (``learned_tuned.json``), the shipped heuristic
     beside."""
@@ -247,6 +260,7 @@ def learned_section(learned: dict, tuned: dict) -> list[str]:
         "(`gvis track --inference` and `--set`; without `filtering.*` keys it filters the proposals with its model config's",
         "filtering). Class-agnostic video AP in %.",
         "",
+        *checkpoint_origins(learned_spec(spec).checkpoint for spec in specs),
         "| setting | " + " | ".join(FILES) + " | mean |",
         "|---" * (len(FILES) + 2) + "|",
         "| masktrack-rule, masktrack-rule-dense.yaml (the shipped config above) | "
