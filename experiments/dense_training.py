@@ -25,7 +25,7 @@ Every stage is skipped when its output exists; an interrupted training resumes. 
 from __future__ import annotations
 
 import argparse
-import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -33,11 +33,15 @@ import numpy as np
 
 from agnostic_proof import add_training_arguments
 from gvis.compare.benchmark import Benchmark, train_run
+from gvis.detections.proposals import VIDEO_DRAW_KEY
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = "agnostic-dense"
 #: Share of the training videos whose proposals are built from the ground truth (else from simulated masks).
 GT_FRACTION = 0.5
+#: Third seed word of each video's source draw, apart from the proposals' own draws (``[seed, video, frame]``
+#: and ``[seed, video, VIDEO_DRAW_KEY]``).
+SOURCE_DRAW_KEY = VIDEO_DRAW_KEY + 1
 
 
 def parse_args() -> argparse.Namespace:
@@ -54,49 +58,43 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smoke test: 8 videos, 10 steps")
     args = parser.parse_args()
     if args.quick:
-        args.videos, args.steps = 8, 10
+        args.videos, args.steps, args.work = 8, 10, args.work / "quick"
     return args
 
 
-def make_training_data(folder: Path, videos: int, seed: int) -> Path:
-    """The videos and their dense proposals (``dets.jsonl`` and its cache ``dets.pt``); kept when present."""
+def make_training_data(folder: Path, videos: int, seed: int) -> None:
+    """The videos and their dense proposals (``dets.jsonl`` and its cache ``dets.pt``); kept when present
+    (and checked against ``videos`` and ``seed``)."""
     from dense_proposals import cli
 
     from gvis.data.ytvis import YTVISDataset
     from gvis.detections.cache import load_detections
+    from gvis.detections.jsonl import DetectionsReader
     from gvis.detections.proposals import DenseProposalConfig, ground_truth_objects, write_dense_proposals
     from gvis.detections.simulate import SimulatedDetector
 
-    cache = folder / "dets.pt"
-    if cache.exists():
-        return cache
     if not (folder / "instances.json").exists():
         cli("synth", "--preset", "hard", "--videos", videos, "--seed", seed, "--out", folder, "--overwrite")
     dataset = YTVISDataset.from_json(folder / "instances.json")
-    simulated = SimulatedDetector(dataset, preset="hard", seed=seed)
+    proposals = folder / "dets.jsonl"
+    made = (len(dataset.videos), DetectionsReader(proposals).header["meta"]["seed"] if proposals.exists() else seed)
+    if made != (videos, seed):
+        sys.exit(f"{folder} holds {made[0]} videos of seed {made[1]}, not {videos} of seed {seed}: give another --work")
+    if not proposals.exists():  # the writer replaces it whole or not at all
+        simulated = SimulatedDetector(dataset, preset="hard", seed=seed)
 
-    def objects(video_id: int):
-        # Keyed apart from the proposals' own draws ([seed, video] and [seed, video, frame]).
-        if np.random.default_rng([seed, video_id, 2**31]).random() < GT_FRACTION:
-            yield from ground_truth_objects(dataset, video_id)
-            return
-        for detections in simulated.detect_video(video_id):
-            yield list(detections.mask_tensor().numpy())
+        def objects(video_id: int):
+            if np.random.default_rng([seed, video_id, SOURCE_DRAW_KEY]).random() < GT_FRACTION:
+                yield from ground_truth_objects(dataset, video_id)
+                return
+            for detections in simulated.detect_video(video_id):
+                yield list(detections.mask_tensor().numpy())
 
-    staged = folder / "dets.partial.jsonl"
-    counts = write_dense_proposals(staged, dataset, DenseProposalConfig(scores="mixed"), seed, objects=objects,
-                                   meta={"source": f"ground truth ({GT_FRACTION:.0%} of the videos) or the hard "
-                                                   "simulated detector"})
-    os.replace(staged, folder / "dets.jsonl")
-    print(f"{folder.name}/dets.jsonl: {counts['detections']} proposals in {counts['frames']} frames", flush=True)
-    load_detections(folder / "dets.jsonl")  # writes the cache beside it
-    return cache
-
-
-def shown(path: Path) -> str:
-    """``path`` relative to the checkout when inside it."""
-    path = path.resolve()
-    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+        counts = write_dense_proposals(proposals, dataset, DenseProposalConfig(scores="mixed"), seed, objects=objects,
+                                       meta={"source": f"ground truth ({GT_FRACTION:.0%} of the videos) or the hard "
+                                                       "simulated detector"})
+        print(f"{folder.name}/dets.jsonl: {counts['detections']} proposals in {counts['frames']} frames", flush=True)
+    load_detections(proposals)  # its cache dets.pt, (re)built when missing or made from another file
 
 
 def ship(model: Path, path: Path, test: Path) -> Path:
@@ -114,7 +112,8 @@ def ship(model: Path, path: Path, test: Path) -> Path:
     frames = sum(video.length for video in dataset.videos)
     held_out = {row["file"]: {"stats": row["stats"], "fps": frames / row["track_seconds"], "frames": frames}
                 for row in evaluate_learned(test, str(model))}
-    return ship_checkpoint(model, path, held_out, f"python experiments/dense_training.py --ship {shown(path)}",
+    made_by = " ".join(["python experiments/dense_training.py", *map(shlex.quote, sys.argv[1:])])
+    return ship_checkpoint(model, path, held_out, made_by,
                            "class-agnostic video AP on the held-out dense proposals of experiments/dense_proposals.py "
                            "(gt/sim sources x constant/spread scores; other generator seeds than training)")
 

@@ -143,7 +143,7 @@ def score_set(folder: Path, learned: list[str], tuned_rule_config: MaskTrackRule
     for name, tracker in trackers:
         start = time.perf_counter()
         rows[name] = {kind: tracked_ap(tracker, dataset, files[kind]) for kind in SCORES}
-        print(f"{folder.name:12s} {learned_spec(name)[0] if name in learned else name:50.50s} "
+        print(f"{folder.name:12s} {learned_spec(name).name if name in learned else name:50.50s} "
               + "  ".join(f"{kind} {100 * ap:5.2f}" for kind, ap in rows[name].items())
               + f"  ({time.perf_counter() - start:.0f} s)", flush=True)
     if with_oracle:

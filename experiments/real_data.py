@@ -112,7 +112,8 @@ class LearnedSpec(NamedTuple):
     """The row name: ``learned, <checkpoint file>[, <preset>][, <key=value>...]``."""
     checkpoint: str
     preset: str | None
-    """Inference keys from a YAML (a name in ``configs/inference/`` or a path; ``gvis track --inference``)."""
+    """Inference keys from a YAML (a name in ``configs/inference/`` or a ``.yaml`` path; ``gvis track
+    --inference``)."""
     overrides: list[str]
     """Inference keys as ``gvis track --set`` takes them, applied after the preset."""
 
@@ -120,7 +121,10 @@ class LearnedSpec(NamedTuple):
 def learned_spec(spec: str) -> LearnedSpec:
     """The :class:`LearnedSpec` of ``CHECKPOINT[@PRESET][:KEY=VALUE,...]``."""
     head, _, settings = spec.partition(":")
-    checkpoint, _, preset = head.partition("@")
+    checkpoint, _, preset = head.rpartition("@")
+    # A preset is a name (no folder) or a .yaml path; any other '@' belongs to the checkpoint's path.
+    if not checkpoint or not (preset.endswith((".yaml", ".yml")) or Path(preset).name == preset):
+        checkpoint, preset = head, ""
     overrides = [item for item in settings.split(",") if item]
     name = ", ".join(["learned", Path(checkpoint).name, *([preset] if preset else []), *overrides])
     return LearnedSpec(name, checkpoint, preset or None, overrides)
@@ -332,7 +336,7 @@ def compared_setting(section: Section, ap=lambda row: row.stats["AP"]) -> tuple[
     learned = [row for row in section.rows if row.name.startswith("learned")]
     if not learned:
         return None
-    reference = (next(row for row in learned if row.name == learned_spec(section.compared)[0]) if section.compared
+    reference = (next(row for row in learned if row.name == learned_spec(section.compared).name) if section.compared
                  else learned[-1])
     return reference, max((row for row in section.rows if row.name in heuristics), key=ap)
 
@@ -409,7 +413,7 @@ def ablation_lines(section: Section) -> list[str]:
     if section.ablated is None:
         return []
     _, best = compared_setting(section)
-    reference = next(row for row in section.rows if row.name == learned_spec(section.ablated)[0])
+    reference = next(row for row in section.rows if row.name == learned_spec(section.ablated).name)
     gap = 100 * (reference.stats["AP"] - best.stats["AP"])
     return [
         "",

@@ -35,6 +35,9 @@ from gvis.detections.jsonl import DetectionsWriter
 from gvis.detections.simulate import MaskNoiseConfig, _ellipse, _part_of, _perturb_mask, _tight_box
 from gvis.detections.structures import Detections, encode_masks
 
+#: Third seed word of a video's own draws (``scores: mixed``): frames use ``[seed, video, t]`` with small
+#: ``t``, and numpy pads shorter seeds with zeros, so ``[seed, video]`` would repeat frame 0's stream.
+VIDEO_DRAW_KEY = 2**31
 #: Score logit of each kind of proposal (``scores: spread``).
 _KIND_LOGITS = {"copy": 1.0, "loose": 0.0, "part": -0.5, "background": -1.5}
 
@@ -76,10 +79,10 @@ class DenseProposalConfig:
 
     def for_video(self, seed: int, video_id: int) -> "DenseProposalConfig":
         """The config of one video: ``scores: mixed`` resolved to constant or spread by a draw of
-        ``numpy.random.default_rng([seed, video_id])``; any other config as it is."""
+        ``numpy.random.default_rng([seed, video_id, VIDEO_DRAW_KEY])``; any other config as it is."""
         if self.scores != "mixed":
             return self
-        constant = np.random.default_rng([seed, video_id]).random() < self.constant_fraction
+        constant = np.random.default_rng([seed, video_id, VIDEO_DRAW_KEY]).random() < self.constant_fraction
         return replace(self, scores="constant" if constant else "spread")
 
 

@@ -41,6 +41,9 @@ def test_learned_spec_names_the_checkpoint_and_its_keys(monkeypatch):
     assert real_data.learned_spec("ckpt/a.pt") == ("learned, a.pt", "ckpt/a.pt", None, [])
     assert real_data.learned_spec("ckpt/a.pt@final-output:x=1") == (
         "learned, a.pt, final-output, x=1", "ckpt/a.pt", "final-output", ["x=1"])
+    # An '@' in a folder name is part of the path (e.g. CI workspaces "ws@2"), not a preset.
+    assert real_data.learned_spec("ws@2/a.pt:x=1") == ("learned, a.pt, x=1", "ws@2/a.pt", None, ["x=1"])
+    assert real_data.learned_spec("ws@2/a.pt@keys/p.yaml")[1:3] == ("ws@2/a.pt", "keys/p.yaml")
 
 
 def proposal_folder(tiny_set, folder: Path, dense_proposals) -> None:
@@ -117,7 +120,7 @@ def test_learned_stages_choose_on_the_tuning_set_and_report_the_choice(agnostic,
                                       "--learned", other, "--learned", tuned["chosen"]])
     assert dense.main() == 0
     rows = json.loads((work / "learned_eval.json").read_text())["rows"]
-    other_name = dense_spec_name(dense, other)
+    other_name = learned_spec_name(other)
     assert [r["row"] for r in rows] == [chosen_name] * 4 + [other_name] * 4
     assert [r["stats"] for r in rows[:4]] == [r["stats"] for r in held_out]  # the chosen setting's rows do not change
     lines = dense.write_report(work, tmp_path / "report.md").splitlines()
@@ -126,7 +129,7 @@ def test_learned_stages_choose_on_the_tuning_set_and_report_the_choice(agnostic,
     assert held[7].startswith(f"| {chosen_name} |") and held[8].startswith(f"| {other_name} |")
 
 
-def dense_spec_name(dense, spec: str) -> str:
+def learned_spec_name(spec: str) -> str:
     from real_data import learned_spec
 
     return learned_spec(spec).name

@@ -281,6 +281,16 @@ def test_inference_presets_hold_inference_keys_only():
         with_inference_overrides(default_config(), [], preset.stem)  # valid values too
 
 
+def test_shipped_presets_equal_the_settings_docs_name():
+    """docs/tracker.md: ``dense-proposals`` is the dense setting's --set list, ``final-output`` adds the thresholds."""
+    dense = ["output_masks=detection", "assignment=exclusive", "claimed_start_tracks=false",
+             "filtering.nms_overlap=mask", "filtering.nms_rank=support", "filtering.nms_iou=0.3",
+             "score_prior_frames=1", "filtering.vote_iou=0.5"]
+    final = [*dense, "match_threshold=-3", "init_threshold=-3"]
+    for preset, keys in (("dense-proposals", dense), ("final-output", final)):
+        assert with_inference_overrides(default_config(), [], preset) == with_inference_overrides(default_config(), keys)
+
+
 def test_inference_preset_then_set_on_a_checkpoint(tmp_path, synthetic):
     from gvis.cli.track import build_tracker
     from gvis.errors import ConfigError
