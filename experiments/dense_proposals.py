@@ -220,8 +220,8 @@ def tune_learned(train: Path, specs: list[str]) -> dict:
     return {"tuning": tuning, "mean_ap": mean_ap, "chosen": chosen}
 
 
-def evaluate_learned(test: Path, spec: str) -> list[dict]:
-    """Held-out rows of the learned setting ``spec`` (``CHECKPOINT[@PRESET][:KEY=VALUE,...]``), one per file."""
+def evaluate_learned(test: Path, setting: str) -> list[dict]:
+    """Held-out rows of the learned ``setting`` (``CHECKPOINT[@PRESET][:KEY=VALUE,...]``), one per file."""
     from real_data import learned_rows
 
     from gvis.data.ytvis import YTVISDataset
@@ -230,7 +230,7 @@ def evaluate_learned(test: Path, spec: str) -> list[dict]:
     rows = []
     for name in FILES:
         categories, videos = load_videos(test / f"{name}.jsonl")
-        (label, tracker), = learned_rows([spec], categories)
+        (label, tracker), = learned_rows([setting], categories)
         rows.append(scored(dataset, name, label, lambda: entries_of(tracker, videos)))
     return rows
 

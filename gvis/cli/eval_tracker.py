@@ -16,7 +16,7 @@ DESCRIPTION = (
     "the checkpoint's inference keys only (docs/tracker.md), as gvis track --set does."
 )
 
-READS = ("checkpoint", "data", "detections")
+READS = ("checkpoint", "data", "detections", "inference")
 WRITES = ("results",)
 
 

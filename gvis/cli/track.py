@@ -20,7 +20,7 @@ DESCRIPTION = (
     "and --set set the checkpoint's inference keys (output_masks, assignment, thresholds, ...: docs/tracker.md). See docs/pipeline.md."
 )
 
-READS = ("input", "detections", "checkpoint", "config", "detector_checkpoint")
+READS = ("input", "detections", "checkpoint", "config", "inference", "detector_checkpoint")
 WRITES = ("results", "overlay", "tracks_csv")
 
 
@@ -38,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--map-categories", action="store_true",
                         help="track with a --checkpoint trained on other categories: map the detections' categories "
                              "onto its own by name, else by position")
-    parser.add_argument("--config", metavar="CFG", help="tracker config YAML (name in configs/baselines/ or a path)")
+    parser.add_argument("--config", metavar="CFG", help="heuristic tracker's config YAML (name in configs/baselines/ or a "
+                        "path); a learned tracker's checkpoint holds its config (see --inference)")
     parser.add_argument("--inference", metavar="PRESET",
                         help="learned tracker: a YAML of the checkpoint's inference keys, applied before --set (name "
                              "in configs/inference/, e.g. dense-proposals or final-output, or a path)")

@@ -236,7 +236,9 @@ class LearnedTracker:
         #: Column of ``class_probs`` that feeds each of the model's class columns (``None``: the same one).
         self._probs_columns: Tensor | None = None
         if checkpoint is not None and config is not None:
-            raise ConfigError("the learned tracker takes a checkpoint (which holds its config) or a config, not both")
+            raise ConfigError("the learned tracker takes a checkpoint (which holds its config) or a config, not both; "
+                              "a checkpoint's inference keys are set with inference=PRESET (--inference) or overrides "
+                              "(--set)")
         if checkpoint is not None:
             contents = read_checkpoint(checkpoint, device)
             expected = CheckpointInputs.of(contents, checkpoint)
