@@ -126,14 +126,15 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
-def _merge(target: dict, source: dict, origin: str, sources: dict[str, str], prefix: str = "") -> None:
-    """Merge ``source`` into ``target`` in place, recording which file set each dotted key."""
+def merge_tree(target: dict, source: dict, origin: str, sources: dict[str, str], prefix: str = "") -> None:
+    """Merge ``source`` into ``target`` in place (sections key by key), recording in ``sources`` that
+    ``origin`` set each dotted key."""
     for key, value in source.items():
         if not isinstance(key, str):
             raise ConfigError(f"{origin}: config keys must be strings, got {key!r}")
         dotted = f"{prefix}{key}"
         if isinstance(value, dict) and isinstance(target.get(key), dict):
-            _merge(target[key], value, origin, sources, dotted + ".")
+            merge_tree(target[key], value, origin, sources, dotted + ".")
         else:
             target[key] = _copy(value)
             sources[dotted] = origin
@@ -176,9 +177,9 @@ def load_yaml_tree(path: str | Path, _seen: tuple[Path, ...] = ()) -> tuple[dict
         if not base_path.exists():
             raise ConfigError(f"{path}: key '_base_': no such file {base_path}")
         base_tree, base_sources = load_yaml_tree(base_path, _seen + (resolved,))
-        _merge(tree, base_tree, "", {})
+        merge_tree(tree, base_tree, "", {})
         sources.update(base_sources)
-    _merge(tree, data, str(path), sources)
+    merge_tree(tree, data, str(path), sources)
     return tree, sources
 
 

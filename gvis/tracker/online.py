@@ -33,6 +33,7 @@ from gvis.config import (
     find_config,
     load_config,
     load_yaml_tree,
+    merge_tree,
     to_dict,
 )
 from gvis.detections.filtering import filter_detections
@@ -354,7 +355,11 @@ def with_inference_overrides(config: TrackerConfig, overrides: Sequence[str],
     sources: dict[str, str] = {}
     if preset is not None:
         tree, sources = load_yaml_tree(find_config(preset, "inference"))
-    apply_overrides(tree, sources, overrides)
+    command_line: dict[str, Any] = {}
+    apply_overrides(command_line, sources, overrides)
+    # Section by section, as the keys then merge into the checkpoint's config: a --set of the whole
+    # `filtering` section keeps the preset's other filtering keys.
+    merge_tree(tree, command_line, COMMAND_LINE, sources)
     return with_inference_keys(config, tree, COMMAND_LINE, sources)
 
 

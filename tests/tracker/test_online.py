@@ -306,6 +306,9 @@ def test_inference_preset_then_set_on_a_checkpoint(tmp_path, synthetic):
     # The preset (with its base) applies, then --set; the checkpoint's other filtering keys stay.
     assert (config.assignment, config.match_threshold, config.filtering.top_n) == ("exclusive", -3, 4)
     assert config.filtering.nms_iou == TrackerConfig().filtering.nms_iou
+    # A whole section given on the command line merges into the preset's, key by key.
+    tracker = build_tracker("learned", categories, None, ["filtering={nms_iou: 0.4}"], str(path), inference=str(preset))
+    assert (tracker.model.config.filtering.top_n, tracker.model.config.filtering.nms_iou) == (5, 0.4)
     (tmp_path / "bad.yaml").write_text("gnn:\n  width: 8\n")
     with pytest.raises(ConfigError, match=r"bad\.yaml: key 'gnn' is not an inference key"):
         build_tracker("learned", categories, None, [], str(path), inference=str(tmp_path / "bad.yaml"))
