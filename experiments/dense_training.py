@@ -20,7 +20,8 @@ held-out proposal files of that experiment and writes it as a shipped checkpoint
     python experiments/dense_training.py --quick        # smoke test: 8 videos, 10 steps
     python experiments/dense_training.py --ship checkpoints/learned-agnostic-dense.pt
 
-Every stage is skipped when its output exists; an interrupted training resumes. Nothing here reads real data.
+The data and the training are skipped when their outputs exist (an interrupted training resumes); --ship
+evaluates and writes the checkpoint again on every call. Nothing here reads real data.
 """
 from __future__ import annotations
 
