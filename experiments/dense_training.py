@@ -101,14 +101,11 @@ def make_training_data(folder: Path, videos: int, seed: int) -> None:
 def ship(model: Path, path: Path, test: Path) -> Path:
     """``model`` evaluated as it is (its own inference keys) on the four held-out proposal files of
     ``experiments/dense_proposals.py`` and written as a shipped checkpoint ``path`` (+ ``.json``)."""
-    from dense_proposals import FILES, evaluate_learned
+    from dense_proposals import evaluate_learned
 
     from gvis.data.ytvis import YTVISDataset
     from gvis.train.checkpoint import ship_checkpoint
 
-    missing = [name for name in FILES if not (test / f"{name}.jsonl").exists()]
-    if missing:
-        sys.exit(f"{test}: no {', '.join(missing)} proposals; run experiments/dense_proposals.py --stage build first")
     dataset = YTVISDataset.from_json(test / "instances.json")
     frames = sum(video.length for video in dataset.videos)
     held_out = {row["file"]: {"stats": row["stats"], "fps": frames / row["track_seconds"], "frames": frames}
@@ -119,8 +116,19 @@ def ship(model: Path, path: Path, test: Path) -> Path:
                            "(gt/sim sources x constant/spread scores; other generator seeds than training)")
 
 
+def check_held_out(test: Path) -> None:
+    """Stop before any work when ``--ship`` has no held-out proposal files to score on."""
+    from dense_proposals import FILES
+
+    missing = [name for name in FILES if not (test / f"{name}.jsonl").exists()]
+    if missing:
+        sys.exit(f"{test}: no {', '.join(missing)} proposals; run experiments/dense_proposals.py --stage build first")
+
+
 def main() -> None:
     args = parse_args()
+    if args.ship:
+        check_held_out(args.proposals / "test")
     bench = Benchmark(args.work.resolve(), train_videos=args.videos, train_seed=args.data_seed)
     make_training_data(bench.train_set, args.videos, args.data_seed)
     outcome = train_run(CONFIG, bench.work / f"run_seed{args.seed}", bench, args.seed, args.steps, args.minutes,
