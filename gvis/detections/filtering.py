@@ -150,11 +150,15 @@ def filter_detections(detections: Detections, config: FilterConfig) -> tuple[Det
     Returns the kept detections, highest score (or support) first, ties in input order, and ``[K]`` int64
     indices of them in ``detections`` (so a tracker can report ``det_index`` in the caller's numbering).
     With ``vote_iou`` the kept detections' masks and boxes are the voted ones, not those at these indices.
+    With NMS the kept detections carry their ``support``: ``sum_j s_j IoU(k, j)`` over the detections above
+    the score threshold (itself included; the IoU NMS compares), what a kept detection stands for once the
+    overlapping ones it suppressed are gone.
     """
     order = torch.sort(detections.scores, descending=True, stable=True).indices
     order = order[detections.scores[order] > config.score_threshold]
     candidates = order
-    if config.nms_iou is not None and order.numel() > 1:
+    support = None
+    if config.nms_iou is not None:
         if config.nms_overlap == "mask":
             all_rles = detections.mask_rles()  # once: with [N, H, W] masks each call encodes them all
             rles = [all_rles[i] for i in order.tolist()]
@@ -162,14 +166,19 @@ def filter_detections(detections: Detections, config: FilterConfig) -> tuple[Det
         else:
             boxes = detections.boxes[order].float()
             overlaps = box_iou(boxes, boxes)
+        support = overlaps.double() @ detections.scores[order].double()
         if config.nms_rank == "support":
             # The detection most of the others agree with (score-weighted overlap) leads its cluster.
-            support = overlaps.double() @ detections.scores[order].double()
             rank = torch.sort(support, descending=True, stable=True).indices
-            order, overlaps = order[rank], overlaps[rank][:, rank]
-        order = order[greedy_nms(overlaps, config.nms_iou)]
+            order, overlaps, support = order[rank], overlaps[rank][:, rank], support[rank]
+        kept = greedy_nms(overlaps, config.nms_iou)
+        order, support = order[kept], support[kept]
     if config.top_n is not None:
         order = order[: config.top_n]
+        support = None if support is None else support[: config.top_n]
+    selected = detections[order]
+    if support is not None:
+        selected = dataclasses.replace(selected, support=support.to(detections.scores.dtype))
     if config.vote_iou is not None:
-        return vote_masks(detections[order], detections[candidates], config.vote_iou), order
-    return detections[order], order
+        return vote_masks(selected, detections[candidates], config.vote_iou), order
+    return selected, order

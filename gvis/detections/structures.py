@@ -147,6 +147,9 @@ class Detections(_Rows):
     - ``mask_logits``: ``[N, h, w]`` raw mask logits from a detector (YOLACT prototypes · coefficients,
       uncropped). Optional: without them, the tracker derives ±4 logits from the binary masks.
     - ``frame_appearance``: ``[Da]`` frame descriptor (the empty track's observation). Optional.
+    - ``support``: ``[N]`` float, how much of the frame's detections each one stands for, set by NMS
+      (:func:`gvis.detections.filtering.filter_detections`): ``sum_j s_j IoU(n, j)`` over the detections NMS
+      compared it with, itself included. Optional (``None``: not filtered by NMS).
     - ``image_size``: ``(H, W)`` of the frame.
     """
 
@@ -159,6 +162,7 @@ class Detections(_Rows):
     appearance: Tensor | None = None
     mask_logits: Tensor | None = None
     frame_appearance: Tensor | None = None
+    support: Tensor | None = None
 
     _frame_fields = ("image_size", "frame_appearance")
 
@@ -182,7 +186,7 @@ class Detections(_Rows):
             for i, rle in enumerate(self.masks):
                 if list(rle.get("size", ())) != list(self.image_size):
                     raise ValueError(f"Detections: field 'masks[{i}]' size {rle.get('size')} != image size {self.image_size}")
-        for name in ("boxes", "scores", "class_probs", "appearance"):
+        for name in ("boxes", "scores", "class_probs", "appearance", "support"):
             value = getattr(self, name)
             if value is not None and value.numel() and not torch.isfinite(value).all():
                 raise ValueError(f"Detections: field '{name}' contains NaN or inf")

@@ -159,6 +159,8 @@ class FrameDetections:
       resolution, or ``None`` when masks were not requested.
     - ``mask_grid``: ``[N, G²]`` each mask on a ``G×G`` grid of its frame (:func:`grid_masks`), or ``None``
       when the model's inputs need none.
+    - ``support``: ``[N]`` what each detection stands for after NMS (``Detections.support``; its score
+      where the frame was not filtered by NMS), or ``None`` (read as the scores).
     """
 
     present: Tensor
@@ -173,6 +175,7 @@ class FrameDetections:
     frame_appearance: Tensor
     mask_inputs: list[Tensor | None] | None = None
     mask_grid: Tensor | None = None
+    support: Tensor | None = None
 
     @property
     def num_videos(self) -> int:
@@ -206,7 +209,7 @@ def prepare_frame(
     ``[N, appearance_dim]``. ``mask_stride``: build the mask head's inputs at ``1/mask_stride`` resolution.
     ``mask_grid``: also put each mask on a ``mask_grid × mask_grid`` grid of its frame.
     """
-    present, sizes, videos, logits, boxes, scores, appearance, frame_app, mask_inputs = ([] for _ in range(9))
+    present, sizes, videos, logits, boxes, scores, supports, appearance, frame_app, mask_inputs = ([] for _ in range(10))
     grids = []
     for b, det in enumerate(frames):
         present.append(det is not None)
@@ -221,6 +224,7 @@ def prepare_frame(
         logits.append(class_logits(det, label_columns, num_classes, min_prob))
         boxes.append(det.boxes.float())
         scores.append(det.scores.float())
+        supports.append((det.scores if det.support is None else det.support).float())
         if mask_grid is not None:
             grids.append(grid_masks(det, mask_grid))
         if use_appearance:
@@ -260,6 +264,7 @@ def prepare_frame(
         boxes=boxes_cat.to(**to),
         boxes_norm=normalize_boxes(boxes_cat, image_size[video]).to(**to),
         scores=(torch.cat(scores) if scores else torch.zeros(0)).to(**to),
+        support=(torch.cat(supports) if supports else torch.zeros(0)).to(**to),
         appearance=(torch.cat(appearance) if appearance else torch.zeros((0, width))).to(**to),
         frame_appearance=torch.stack(frame_app).to(**to),
         mask_inputs=None if mask_stride is None else mask_inputs,

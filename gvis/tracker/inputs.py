@@ -10,6 +10,8 @@ advanced every frame with the detections the tracks were assigned):
   was matched to in the last frame (zeros if unmatched). Its width depends on the detector's class list.
 - ``geometry`` (detector-agnostic, docs/tracker.md "Detector-agnostic configuration"): only what every
   instance segmenter gives, score, box and mask, so that no width depends on the detector's categories.
+- ``geometry_support``: ``geometry`` and how many overlapping proposals each detection stood for before
+  NMS removed them (for dense proposals).
 
 Masks enter ``geometry`` as a ``G×G`` grid over the whole frame (``FrameDetections.mask_grid``: the
 fraction of each cell the mask covers, whatever the frame's size or aspect). Overlaps of such grids are
@@ -153,6 +155,26 @@ class GeometryInputs(DetectionInputs):
             "mask": torch.cat([where_rows(matched, rows_or_zeros(frame.mask_grid, assigned), state["mask"]),
                                frame.mask_grid[new_dets]]),
         }
+
+
+@DETECTION_INPUTS.register("geometry_support")
+class SupportedGeometryInputs(GeometryInputs):
+    r"""``geometry`` and one more detection node column: how many of its frame's proposals the detection
+    stands for after NMS, ``2σ_n / (1 + σ_n) − 1`` with ``σ_n = Σ_j s_j IoU(n, j)`` over the detections NMS
+    compared it with, itself included (``Detections.support``; ``σ_n = s_n`` where the frame was not
+    filtered by NMS).
+
+    NMS leaves one proposal per cluster, so after it the overlap columns no longer show that a whole object
+    was proposed many times while a loose copy or a part of it was proposed once; ``σ`` keeps that count
+    (≈ 1 for a lone proposal of score 1, ≈ 4 for one that four jittered copies agree with). Edge
+    features and per-track state are those of ``geometry``.
+    """
+
+    det_columns = GeometryInputs.det_columns + ("support",)
+
+    def det_features(self, frame: FrameDetections) -> Tensor:
+        support = frame.scores if frame.support is None else frame.support
+        return torch.cat([super().det_features(frame), (2 * support / (1 + support) - 1).unsqueeze(-1)], dim=-1)
 
 
 def grid_iou(first: Tensor, second: Tensor) -> Tensor:

@@ -92,6 +92,25 @@ def test_support_rank_keeps_the_proposal_the_others_agree_with():
     assert indices.tolist() == [2] and bool(kept.masks[0].equal(whole))
 
 
+
+def test_nms_records_what_each_kept_detection_stands_for():
+    # The three proposals above with scores 1.0, 0.5, 0.8: support = score-weighted sum of mask IoUs.
+    part, whole, shifted = rect(0, 6, 0, 6), rect(0, 6, 0, 12), rect(0, 6, 1, 12)
+    far = rect(8, 12, 0, 4)  # overlaps none of them: it stands for itself
+    frame = masks_frame([part, shifted, whole, far], [1.0, 0.5, 0.8, 0.6])
+    kept, indices = filter_detections(frame, FilterConfig(nms_overlap="mask", nms_iou=0.3, nms_rank="support"))
+    whole_support = 1.0 * 0.5 + 0.5 * 66 / 72 + 0.8 * 1.0
+    part_support = 1.0 + 0.5 * 30 / 72 + 0.8 * 0.5
+    assert whole_support > part_support  # the whole object leads its cluster
+    assert indices.tolist() == [2, 3]
+    assert torch.allclose(kept.support, torch.tensor([whole_support, 0.6]))
+    # Ranked by score, the part leads and keeps its own support; top-N cuts support with the rows.
+    kept, indices = filter_detections(frame, FilterConfig(nms_overlap="mask", nms_iou=0.3, top_n=1))
+    assert indices.tolist() == [0] and torch.allclose(kept.support, torch.tensor([part_support]))
+    # Without NMS nothing was merged: no support.
+    assert filter_detections(frame, FilterConfig(nms_iou=None))[0].support is None
+
+
 def voting_frame() -> Detections:
     """One object proposed three times, A (kept by NMS) and two lower-scored copies shifted a column right,
     plus a disjoint strip D. 12x12 frame; A = rows 2-9 x cols 2-9, B = C = rows 2-9 x cols 3-10 (mask IoU

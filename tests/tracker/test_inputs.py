@@ -59,6 +59,22 @@ def test_geometry_detection_features():
     assert torch.allclose(inputs.det_features(two_videos)[:, 5:], torch.full((2, 4), -1.0))
 
 
+
+def test_geometry_support_adds_what_each_detection_stands_for():
+    geometry = DETECTION_INPUTS.build("geometry", num_classes=1, grid=4)
+    inputs = DETECTION_INPUTS.build("geometry_support", num_classes=1, grid=4)
+    det = detections([A, B, C], scores=[0.9, 0.8, 0.8], image_size=IMAGE)
+    assert inputs.det_node_dim == geometry.det_node_dim + 1 and inputs.det_columns[-1] == "support"
+    assert inputs.class_free and inputs.pair_dim == geometry.pair_dim
+    # Not filtered by NMS: each detection stands for itself, sigma = its score.
+    features = inputs.det_features(frame_of(det))
+    assert torch.equal(features[:, :-1], geometry.det_features(frame_of(det)))
+    assert torch.allclose(features[:, -1], 2 * torch.tensor([0.9 / 1.9, 0.8 / 1.8, 0.8 / 1.8]) - 1)
+    # After NMS: sigma / (1 + sigma) of the recorded support, as 2x - 1.
+    det.support = torch.tensor([3.0, 1.0, 0.0])
+    assert torch.allclose(inputs.det_features(frame_of(det))[:, -1], torch.tensor([0.5, 0.0, -1.0]))
+
+
 def test_geometry_pair_features_follow_the_last_match_and_its_velocity():
     inputs = DETECTION_INPUTS.build("geometry", num_classes=1, grid=4)
     state = inputs.empty_state(torch.zeros(0))
