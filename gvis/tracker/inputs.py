@@ -15,7 +15,12 @@ advanced every frame with the detections the tracks were assigned):
 
 Masks enter ``geometry`` as a ``G×G`` grid over the whole frame (``FrameDetections.mask_grid``: the
 fraction of each cell the mask covers, whatever the frame's size or aspect). Overlaps of such grids are
-*soft IoUs*: ``I = Σ_c a_c b_c``, ``U = Σ a + Σ b − I`` (exact for masks made of whole cells).
+*soft IoUs* ``I / U`` with ``U = Σ a + Σ b − I`` and the intersection ``I`` estimated per cell
+(``grid_overlap``): ``product``, ``I = Σ_c a_c b_c`` (the default), or ``min``, ``I = Σ_c min(a_c, b_c)``.
+Both are exact for masks made of whole cells. Where masks cover cells only in part (objects a few cells
+wide: far objects in a large frame) ``product`` shrinks every overlap, a mask's IoU with itself included
+(``1/7`` for a mask that covers a quarter of each of its cells), while ``min`` keeps a mask's IoU with
+itself at 1 and is exact for nested masks (a part inside its object, an object inside a loose copy).
 """
 from __future__ import annotations
 
@@ -27,6 +32,8 @@ from gvis.tracker.features import FrameDetections, iou_feature, pair_box_iou
 from gvis.tracker.state import rows_or_zeros, where_rows
 
 State = dict[str, Tensor]
+#: How soft mask IoUs estimate a grid cell's intersection (``geometry`` inputs' ``grid_overlap``).
+GRID_OVERLAPS = ("product", "min")
 
 
 class DetectionInputs:
@@ -105,6 +112,9 @@ class GeometryInputs(DetectionInputs):
 
     State per track: ``box [T, 4]``, ``velocity [T, 2]`` (centre, pixels per frame; 0 for a new track),
     ``gap [T]`` (frames since the last match) and ``mask [T, G²]``.
+
+    Keys: ``grid`` (``G``, default 40) and ``grid_overlap`` (``product``, the default, or ``min``: how the
+    soft mask IoUs estimate a cell's intersection, module docstring).
     """
 
     class_free = True
@@ -115,25 +125,28 @@ class GeometryInputs(DetectionInputs):
     pair_columns = ("box_iou", "predicted_box_iou", "mask_iou", "centre_proximity")
     pair_dim = len(pair_columns)
 
-    def __init__(self, num_classes: int, grid: int = 40) -> None:
+    def __init__(self, num_classes: int, grid: int = 40, grid_overlap: str = "product") -> None:
         super().__init__(num_classes)
         if grid < 1:
             raise ValueError(f"inputs grid must be at least 1, got {grid}")
+        if grid_overlap not in GRID_OVERLAPS:
+            raise ValueError(f"inputs grid_overlap must be one of {', '.join(GRID_OVERLAPS)}, got {grid_overlap!r}")
         self.mask_grid = grid
+        self.grid_overlap = grid_overlap
 
     @property
     def det_node_dim(self) -> int:
         return len(self.det_columns)
 
     def det_features(self, frame: FrameDetections) -> Tensor:
-        overlaps = frame_overlaps(frame.mask_grid, frame.scores, frame.video)
+        overlaps = frame_overlaps(frame.mask_grid, frame.scores, frame.video, self.grid_overlap)
         return torch.cat([(2 * frame.scores - 1).unsqueeze(-1), frame.boxes_norm, 2 * overlaps - 1], dim=-1)
 
     def pair_features(self, state: State, frame: FrameDetections, src: Tensor, dst: Tensor, pair_iou: Tensor) -> Tensor:
         last = state["box"][src]
         predicted = last + (state["velocity"][src] * (state["gap"][src] + 1).unsqueeze(-1)).repeat(1, 2)
         boxes = frame.boxes[dst]
-        mask_iou = grid_iou(state["mask"], frame.mask_grid)[src, dst]
+        mask_iou = grid_iou(state["mask"], frame.mask_grid, self.grid_overlap)[src, dst]
         features = torch.stack([pair_box_iou(last, boxes), pair_box_iou(predicted, boxes), mask_iou,
                                 centre_proximity(predicted, boxes)], dim=-1)
         return 2 * features - 1
@@ -177,14 +190,26 @@ class SupportedGeometryInputs(GeometryInputs):
         return torch.cat([super().det_features(frame), (2 * support / (1 + support) - 1).unsqueeze(-1)], dim=-1)
 
 
-def grid_iou(first: Tensor, second: Tensor) -> Tensor:
+def grid_intersection(first: Tensor, second: Tensor, overlap: str = "product") -> Tensor:
+    """Estimated intersection (in cells) of every pair of mask grids: ``[A, G²]`` × ``[B, G²]`` → ``[A, B]``;
+    ``overlap`` (``GRID_OVERLAPS``): ``Σ_c a_c b_c`` or ``Σ_c min(a_c, b_c)`` (module docstring)."""
+    if overlap == "product":
+        return first @ second.T
+    if first.shape[0] == 0 or second.shape[0] == 0:
+        return first.new_zeros((first.shape[0], second.shape[0]))
+    # Σ min(a, b) = (Σ a + Σ b − Σ |a − b|) / 2, without an [A, B, G²] tensor.
+    total = first.sum(-1).unsqueeze(-1) + second.sum(-1)
+    return ((total - torch.cdist(first, second, p=1)) / 2).clamp_min(0)
+
+
+def grid_iou(first: Tensor, second: Tensor, overlap: str = "product") -> Tensor:
     """Soft IoU of every pair of mask grids: ``[A, G²]`` × ``[B, G²]`` → ``[A, B]`` (0 where both are empty)."""
-    intersection = first @ second.T
+    intersection = grid_intersection(first, second, overlap)
     union = first.sum(-1).unsqueeze(-1) + second.sum(-1) - intersection
     return intersection / union.clamp_min(1e-6)
 
 
-def frame_overlaps(masks: Tensor, scores: Tensor, video: Tensor) -> Tensor:
+def frame_overlaps(masks: Tensor, scores: Tensor, video: Tensor, overlap: str = "product") -> Tensor:
     """How each detection overlaps the others of its video, ``[N, 4]`` in [0, 1]:
 
     0. the largest soft mask IoU with a detection that ranks before it (higher score, or equal score and a
@@ -193,12 +218,13 @@ def frame_overlaps(masks: Tensor, scores: Tensor, video: Tensor) -> Tensor:
     2. the largest soft mask IoU with any other detection;
     3. the largest fraction of another detection's mask inside its own.
 
-    0 where there is no such detection. Shapes: ``masks [N, G²]``, ``scores [N]``, ``video [N]`` → ``[N, 4]``.
+    0 where there is no such detection; intersections estimated as ``overlap`` says (:func:`grid_intersection`).
+    Shapes: ``masks [N, G²]``, ``scores [N]``, ``video [N]`` → ``[N, 4]``.
     """
     count = masks.shape[0]
     if count == 0:
         return masks.new_zeros((0, 4))
-    intersection = masks @ masks.T  # [N, N]
+    intersection = grid_intersection(masks, masks, overlap)  # [N, N]
     area = masks.sum(-1)
     iou = intersection / (area.unsqueeze(-1) + area - intersection).clamp_min(1e-6)
     inside = intersection / area.unsqueeze(-1).clamp_min(1e-6)  # [n, m]: the part of n's mask inside m's

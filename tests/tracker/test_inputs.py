@@ -9,7 +9,7 @@ import torch
 
 from gvis.registry import DETECTION_INPUTS
 from gvis.tracker.features import grid_masks, iou_feature, pair_box_iou, prepare_frame
-from gvis.tracker.inputs import grid_iou
+from gvis.tracker.inputs import grid_intersection, grid_iou
 from gvis.tracker.online import label_columns
 
 from tracker_helpers import detections
@@ -39,6 +39,35 @@ def test_grid_iou_of_whole_cells_is_the_mask_iou():
     iou = grid_iou(grids, grids)
     assert torch.allclose(iou, torch.tensor([[1.0, 1 / 3, 1 / 4], [1 / 3, 1.0, 0.0], [1 / 4, 0.0, 1.0]]))
     assert grid_iou(torch.zeros(1, 16), torch.zeros(1, 16)).item() == 0.0  # empty masks do not overlap
+
+
+
+def test_min_grid_overlap_is_exact_for_a_mask_with_itself_and_for_nested_masks():
+    # Whole cells: both estimates are the mask IoU.
+    grids = grid_masks(detections([A, B, C], image_size=IMAGE), 4)
+    assert torch.allclose(grid_iou(grids, grids, "min"), grid_iou(grids, grids, "product"))
+    # A small mask covering a quarter of each of its 4 cells (5 x 10 pixels of each 10 x 20 cell), and the
+    # same mask shifted inside those cells. Product: the mask's IoU with itself is (4/16) / (2 - 4/16) = 1/7.
+    small = torch.zeros(1, 16)
+    small[0, [0, 1, 4, 5]] = 0.25
+    half = small * 2  # a mask holding the small one, covering half of each of those cells
+    assert grid_iou(small, small, "product").item() == pytest.approx(1 / 7)
+    assert grid_iou(small, small, "min").item() == pytest.approx(1.0)
+    assert grid_iou(small, half, "min").item() == pytest.approx(0.5)  # nested: area ratio 1 / 2
+    assert grid_iou(small, half, "product").item() == pytest.approx(0.5 / 2.5)
+    assert grid_iou(torch.zeros(0, 16), half, "min").shape == (0, 1)
+    # Against the per-cell minimum of every pair (the [A, B, G²] reference the cdist form avoids).
+    generator = torch.Generator().manual_seed(0)
+    first, second = torch.rand(5, 16, generator=generator), torch.rand(3, 16, generator=generator)
+    reference = torch.minimum(first.unsqueeze(1), second.unsqueeze(0)).sum(-1)
+    assert torch.allclose(grid_intersection(first, second, "min"), reference, atol=1e-5)
+    # The inputs use it for the frame overlaps and the track-detection mask IoU.
+    inputs = DETECTION_INPUTS.build("geometry", num_classes=1, grid=4, grid_overlap="min")
+    # Half of cell 0, ranked first, inside all of cell 0: IoU 1/2; all of the first inside the second.
+    frame = frame_of(detections([[0, 0, 10, 10], [0, 0, 20, 10]], scores=[0.9, 0.8], image_size=IMAGE))
+    assert inputs.det_features(frame)[:, 5:].tolist() == [[-1.0, -1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]]
+    with pytest.raises(ValueError, match="grid_overlap"):
+        DETECTION_INPUTS.build("geometry", num_classes=1, grid=4, grid_overlap="max")
 
 
 def test_geometry_detection_features():
