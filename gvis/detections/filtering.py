@@ -35,6 +35,10 @@ class FilterConfig:
     - ``nms_rank``: the order in which NMS keeps detections: by score (default), or by ``support``, the sum of
       every detection's score times its IoU with this one (itself included), so that of many overlapping
       proposals of one object the one most others agree with is kept (parts and loose copies agree less).
+    - ``nms_containment``: NMS also drops a detection when its intersection with a kept one covers more than
+      this share of the smaller of the two (boxes or masks, as ``nms_overlap``): a part inside the object, or
+      the object inside a loose copy, whose IoU stays low when the object is thin or the copy much larger.
+      ``null`` (the default): IoU alone decides.
     - ``top_n``: keep at most this many, highest scores first (paper: 16). ``null`` keeps all.
     - ``vote_iou``: mask voting after NMS and top-N (``null``, the default: off). Each kept detection's mask
       becomes the pixels covered by at least half the score weight of the detections whose mask IoU with it
@@ -47,6 +51,7 @@ class FilterConfig:
     nms_iou: float | None = 0.7
     nms_overlap: Literal["box", "mask"] = "box"
     nms_rank: Literal["score", "support"] = "score"
+    nms_containment: float | None = None
     top_n: int | None = 16
     vote_iou: float | None = None
 
@@ -55,6 +60,8 @@ class FilterConfig:
             raise ValueError(f"score_threshold must be in [0, 1), got {self.score_threshold}")
         if self.nms_iou is not None and not 0.0 < self.nms_iou <= 1.0:
             raise ValueError(f"nms_iou must be in (0, 1], got {self.nms_iou}")
+        if self.nms_containment is not None and not 0.0 < self.nms_containment <= 1.0:
+            raise ValueError(f"nms_containment must be in (0, 1], got {self.nms_containment}")
         if self.top_n is not None and self.top_n < 1:
             raise ValueError(f"top_n must be at least 1, got {self.top_n}")
         if self.vote_iou is not None and not 0.0 < self.vote_iou <= 1.0:
@@ -92,16 +99,36 @@ def mask_ious(masks: list[RLE], others: list[RLE], over_first: bool = False) -> 
     return np.asarray(ious, dtype=np.float64).reshape(len(masks), len(others))
 
 
-def greedy_nms(overlaps: Tensor, iou_threshold: float) -> Tensor:
+def box_containment(boxes: Tensor) -> Tensor:
+    """``[N, N]`` intersection over the smaller area of ``x1, y1, x2, y2`` boxes ``[N, 4]`` (0 where that
+    area is 0)."""
+    inter, _ = box_intersection_union(boxes[:, None, :], boxes[None, :, :])
+    areas = (boxes[:, 2:] - boxes[:, :2]).clamp(min=0).prod(dim=-1)
+    smaller = torch.minimum(areas[:, None], areas[None, :])
+    return torch.where(smaller > 0, inter / smaller.clamp(min=torch.finfo(smaller.dtype).tiny), torch.zeros_like(inter))
+
+
+def mask_containment(masks: list[RLE]) -> np.ndarray:
+    """``[N, N]`` intersection over the smaller area of N compressed RLE masks (0 where that area is 0)."""
+    over_own = mask_ious(masks, masks, over_first=True)  # [i, j]: |i ∩ j| / |i|
+    return np.maximum(over_own, over_own.T)
+
+
+def greedy_nms(overlaps: Tensor, iou_threshold: float, containment: Tensor | None = None,
+               containment_threshold: float | None = None) -> Tensor:
     """Indices kept by greedy NMS, for the ``[N, N]`` IoU of N detections already sorted by decreasing
     score (box or mask IoU).
 
-    Returns ``[K]`` int64 indices in increasing order (that is, in score order).
+    With ``containment`` (``[N, N]``, intersection over the smaller area) a pair above
+    ``containment_threshold`` also counts as overlapping. Returns ``[K]`` int64 indices in increasing order
+    (that is, in score order).
     """
     count = overlaps.shape[0]
     if count == 0:
         return torch.zeros(0, dtype=torch.long)
     overlaps = overlaps > iou_threshold  # [N, N]
+    if containment is not None and containment_threshold is not None:
+        overlaps |= containment > containment_threshold
     suppressed = torch.zeros(count, dtype=torch.bool)
     for i in range(count):
         if not suppressed[i]:
@@ -157,21 +184,26 @@ def filter_detections(detections: Detections, config: FilterConfig) -> tuple[Det
     order = torch.sort(detections.scores, descending=True, stable=True).indices
     order = order[detections.scores[order] > config.score_threshold]
     candidates = order
-    support = None
+    support = containment = None
     if config.nms_iou is not None:
         if config.nms_overlap == "mask":
             all_rles = detections.mask_rles()  # once: with [N, H, W] masks each call encodes them all
             rles = [all_rles[i] for i in order.tolist()]
             overlaps = torch.from_numpy(mask_ious(rles, rles))
+            if config.nms_containment is not None:
+                containment = torch.from_numpy(mask_containment(rles))
         else:
             boxes = detections.boxes[order].float()
             overlaps = box_iou(boxes, boxes)
+            if config.nms_containment is not None:
+                containment = box_containment(boxes)
         support = overlaps.double() @ detections.scores[order].double()
         if config.nms_rank == "support":
             # The detection most of the others agree with (score-weighted overlap) leads its cluster.
             rank = torch.sort(support, descending=True, stable=True).indices
             order, overlaps, support = order[rank], overlaps[rank][:, rank], support[rank]
-        kept = greedy_nms(overlaps, config.nms_iou)
+            containment = None if containment is None else containment[rank][:, rank]
+        kept = greedy_nms(overlaps, config.nms_iou, containment, config.nms_containment)
         order, support = order[kept], support[kept]
     if config.top_n is not None:
         order = order[: config.top_n]

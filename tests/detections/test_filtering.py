@@ -93,6 +93,38 @@ def test_support_rank_keeps_the_proposal_the_others_agree_with():
 
 
 
+def test_containment_drops_what_lies_inside_a_kept_detection_whatever_its_iou():
+    # A thin object (row 4, 12 px), a loose copy around it (rows 2-7 x cols 0-11, 72 px: IoU 12/72 = 0.17,
+    # the object all inside it) and a separate object (rows 7-10 x cols 0-3) sharing the copy's bottom row:
+    # 4 of its 16 px, 0.25 of the smaller one.
+    thin, loose, other = rect(4, 5, 0, 12), rect(2, 8, 0, 12), rect(7, 11, 0, 4)
+    frame = masks_frame([loose, thin, other], [0.9, 0.8, 0.7])
+    iou_only = FilterConfig(nms_overlap="mask", nms_iou=0.3)
+    assert filter_detections(frame, iou_only)[1].tolist() == [0, 1, 2]
+    contained = FilterConfig(nms_overlap="mask", nms_iou=0.3, nms_containment=0.8)
+    assert filter_detections(frame, contained)[1].tolist() == [0, 2]
+    # Whichever ranks first stays: the same rule drops the loose copy when the object leads.
+    frame = masks_frame([loose, thin, other], [0.5, 0.8, 0.7])
+    assert filter_detections(frame, contained)[1].tolist() == [1, 2]
+    # Boxes: the same measure on box areas (box of 'thin' inside box of 'loose', IoU 0.2).
+    boxes = boxes_frame([[0, 0, 10, 10], [0, 4, 10, 6]], [0.9, 0.8])
+    assert filter_detections(boxes, FilterConfig(nms_iou=0.3))[1].tolist() == [0, 1]
+    assert filter_detections(boxes, FilterConfig(nms_iou=0.3, nms_containment=0.8))[1].tolist() == [0]
+
+
+def test_containment_by_hand():
+    from gvis.detections.filtering import box_containment, mask_containment
+    from gvis.detections.structures import encode_masks
+
+    boxes = torch.tensor([[0.0, 0, 10, 10], [5, 5, 15, 15], [0, 4, 10, 6], [3, 3, 3, 8]])
+    # 0-1: 25 / 100; 1-2: 5 / 20; 2 lies inside 0; 3 has no area.
+    expected = torch.tensor([[1.0, 0.25, 1.0, 0.0], [0.25, 1.0, 0.25, 0.0], [1.0, 0.25, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    torch.testing.assert_close(box_containment(boxes), expected)
+    masks = torch.stack([rect(2, 8, 0, 12), rect(4, 5, 0, 12), rect(7, 11, 0, 4)])
+    expected = torch.tensor([[1.0, 1.0, 4 / 16], [1.0, 1.0, 0.0], [4 / 16, 0.0, 1.0]], dtype=torch.float64)
+    torch.testing.assert_close(torch.from_numpy(mask_containment(encode_masks(masks))), expected)
+
+
 def test_nms_records_what_each_kept_detection_stands_for():
     # The three proposals above with scores 1.0, 0.5, 0.8: support = score-weighted sum of mask IoUs.
     part, whole, shifted = rect(0, 6, 0, 6), rect(0, 6, 0, 12), rect(0, 6, 1, 12)
@@ -155,8 +187,10 @@ def test_mask_voting_only_counts_overlapping_detections_above_the_threshold():
     assert kept.masks[0].equal(rect(2, 10, 2, 10)) and kept.mask_logits is not None
 
 
-def test_vote_iou_is_validated():
+def test_vote_iou_and_containment_are_validated():
     import pytest
 
     with pytest.raises(ValueError, match="vote_iou"):
         FilterConfig(vote_iou=0.0).validate()
+    with pytest.raises(ValueError, match="nms_containment"):
+        FilterConfig(nms_containment=1.5).validate()
