@@ -46,6 +46,7 @@ ABLATION = [
     ("+ box NMS 0.3", {"filtering": {"nms_iou": 0.3}}),
     ("+ mask NMS 0.3", {"filtering": {"nms_overlap": "mask", "nms_iou": 0.3}}),
     ("+ mask NMS 0.3, support rank", {"filtering": DENSE_FILTERING}),
+    ("+ mask NMS 0.3, support rank, containment 0.8", {"filtering": {**DENSE_FILTERING, "nms_containment": 0.8}}),
     ("+ overlap: mask", {"overlap": "mask"}),
     ("+ new_track_iou_without_appearance 0.1", {"new_track_iou_without_appearance": 0.1}),
     ("+ on_conflict: new", {"on_conflict": "new"}),
@@ -60,6 +61,7 @@ GRID = {
     "new_track_iou_without_appearance": [0.1, 0.2],
     "overlap": ["box", "mask"],
     "filtering.vote_iou": [None, 0.3, 0.5, 0.7],
+    "filtering.nms_containment": [None, 0.8, 0.9],
 }
 
 

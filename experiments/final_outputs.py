@@ -55,7 +55,7 @@ SCORES = ("spread", "constant")
 #: The rule's grid, on top of its default config (configs/baselines/masktrack-rule.yaml); the first value of
 #: every key is the default. ``filtering``: the default's, or that of ``masktrack-rule-dense.yaml``.
 RULE_GRID = {
-    "filtering": [{}, {"nms_overlap": "mask", "nms_rank": "support", "nms_iou": 0.3, "vote_iou": 0.5}],
+    "filtering": [{}, {"nms_overlap": "mask", "nms_rank": "support", "nms_iou": 0.3, "nms_containment": 0.8, "vote_iou": 0.5}],
     "overlap": ["box", "mask"],
     "new_track_iou_without_appearance": [0.3, 0.1],
     "on_conflict": ["drop", "new"],
