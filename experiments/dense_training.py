@@ -19,6 +19,7 @@ held-out proposal files of that experiment and writes it as a shipped checkpoint
     python experiments/dense_training.py                # data (~10 min) + training (30 CPU minutes)
     python experiments/dense_training.py --quick        # smoke test: 8 videos, 10 steps
     python experiments/dense_training.py --ship checkpoints/learned-agnostic-dense.pt
+    python experiments/dense_training.py --work runs/dense_elongated --synth-set max_aspect=4   # other objects
 
 The data and the training are skipped when their outputs exist (an interrupted training resumes); --ship
 evaluates and writes the checkpoint again on every call. Nothing here reads real data.
@@ -50,6 +51,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "dense_training", help="data and runs")
     parser.add_argument("--videos", type=int, default=200, help="training videos")
     parser.add_argument("--data-seed", type=int, default=0, help="generator seed of the training videos")
+    parser.add_argument("--synth-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a key of the training videos' generator on top of the hard preset, as 'gvis synth --set' "
+                             "takes it (repeatable; e.g. max_aspect=4, docs/synthetic.md)")
     add_training_arguments(parser, CONFIG)
     parser.add_argument("--ship", type=Path, metavar="PATH",
                         help="after training, evaluate on the held-out proposals of experiments/dense_proposals.py "
@@ -63,9 +67,10 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def make_training_data(folder: Path, videos: int, seed: int) -> None:
-    """The videos and their dense proposals (``dets.jsonl`` and its cache ``dets.pt``); kept when present
-    (and checked against ``videos`` and ``seed``)."""
+def make_training_data(folder: Path, videos: int, seed: int, synth_set: list[str]) -> None:
+    """The videos (``gvis synth --preset hard``, keys ``synth_set`` on top) and their dense proposals
+    (``dets.jsonl`` and its cache ``dets.pt``); kept when present (and checked against ``videos``, ``seed`` and
+    ``synth_set``)."""
     from dense_proposals import cli
 
     from gvis.data.ytvis import YTVISDataset
@@ -75,12 +80,15 @@ def make_training_data(folder: Path, videos: int, seed: int) -> None:
     from gvis.detections.simulate import SimulatedDetector
 
     if not (folder / "instances.json").exists():
-        cli("synth", "--preset", "hard", "--videos", videos, "--seed", seed, "--out", folder, "--overwrite")
+        cli("synth", "--preset", "hard", "--videos", videos, "--seed", seed, "--out", folder, "--overwrite",
+            *[word for setting in synth_set for word in ("--set", setting)])
     dataset = YTVISDataset.from_json(folder / "instances.json")
     proposals = folder / "dets.jsonl"
-    made = (len(dataset.videos), DetectionsReader(proposals).header["meta"]["seed"] if proposals.exists() else seed)
-    if made != (videos, seed):
-        sys.exit(f"{folder} holds {made[0]} videos of seed {made[1]}, not {videos} of seed {seed}: give another --work")
+    meta = DetectionsReader(proposals).header["meta"] if proposals.exists() else {"seed": seed, "synth_set": synth_set}
+    made = (len(dataset.videos), meta["seed"], meta.get("synth_set", []))
+    if made != (videos, seed, synth_set):
+        sys.exit(f"{folder} holds {made[0]} videos of seed {made[1]} made with --synth-set {made[2]}, not {videos} of "
+                 f"seed {seed} with {synth_set}: give another --work")
     if not proposals.exists():  # the writer replaces it whole or not at all
         simulated = SimulatedDetector(dataset, preset="hard", seed=seed)
 
@@ -93,7 +101,7 @@ def make_training_data(folder: Path, videos: int, seed: int) -> None:
 
         counts = write_dense_proposals(proposals, dataset, DenseProposalConfig(scores="mixed"), seed, objects=objects,
                                        meta={"source": f"ground truth ({GT_FRACTION:.0%} of the videos) or the hard "
-                                                       "simulated detector"})
+                                                       "simulated detector", "synth_set": synth_set})
         print(f"{folder.name}/dets.jsonl: {counts['detections']} proposals in {counts['frames']} frames", flush=True)
     load_detections(proposals)  # its cache dets.pt, (re)built when missing or made from another file
 
@@ -130,7 +138,7 @@ def main() -> None:
     if args.ship:
         check_held_out(args.proposals / "test")
     bench = Benchmark(args.work.resolve(), train_videos=args.videos, train_seed=args.data_seed)
-    make_training_data(bench.train_set, args.videos, args.data_seed)
+    make_training_data(bench.train_set, args.videos, args.data_seed, args.synth_set)
     outcome = train_run(CONFIG, bench.work / f"run_seed{args.seed}", bench, args.seed, args.steps, args.minutes,
                         args.overrides)
     if outcome.status == "diverged":

@@ -56,5 +56,8 @@ def test_dense_training_data_train_and_ship(tiny_set, tmp_path, monkeypatch):
     training.main()
     assert (work / "run_seed0" / "model.pt").stat().st_mtime_ns == before
     monkeypatch.setattr(sys, "argv", [*argv[:4], "7", *argv[5:]])
-    with pytest.raises(SystemExit, match="holds 6 videos of seed 0, not 7 of seed 0"):
+    with pytest.raises(SystemExit, match=r"holds 6 videos of seed 0 made with --synth-set \[\], not 7 of seed 0"):
+        training.main()
+    monkeypatch.setattr(sys, "argv", [*argv, "--synth-set", "max_aspect=4"])
+    with pytest.raises(SystemExit, match=r"not 6 of seed 0 with \['max_aspect=4'\]"):
         training.main()

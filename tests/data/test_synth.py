@@ -270,6 +270,31 @@ def test_shapes_are_distinct_with_the_analytic_areas():
     assert rasterise("disc", -30.0, 50.0, 20.0, 0.0, 100, 100) is None
 
 
+def test_aspect_stretches_the_shape_along_its_axis_and_keeps_its_area():
+    radius = 20.0
+    round_mask = rasterise("square", 50.2, 50.2, radius, 0.0, 100, 100)[1]
+    window, inside, _, _ = rasterise("square", 50.2, 50.2, radius, 0.0, 100, 100, aspect=4.0)
+    rows, cols = np.nonzero(inside)
+    # angle 0: the object's u axis is the image's x axis, so the box is twice as wide and half as tall.
+    width, height = cols.max() - cols.min() + 1, rows.max() - rows.min() + 1
+    assert width / height == pytest.approx(4.0, rel=0.1)
+    assert inside.sum() == pytest.approx(round_mask.sum(), rel=0.03)
+    assert window[1].stop - window[1].start > 2 * radius * 1.9  # the window reaches the stretched ends
+
+
+def test_max_aspect_draws_elongated_objects_and_leaves_the_default_plans_alone():
+    cfg = SynthConfig(min_objects=4, max_objects=4, empty_video_prob=0.0)
+    default = plan_video(cfg, video_generators(5, 0)[0])
+    assert all(obj.aspect == 1.0 for obj in default.objects)
+    stretched = plan_video(dataclasses.replace(cfg, max_aspect=4.0), video_generators(5, 0)[0])
+    aspects = [obj.aspect for obj in stretched.objects]
+    assert all(1.0 <= a <= 4.0 for a in aspects) and len(set(aspects)) == len(aspects)
+    # The same numbers of objects: the aspect draws come after every draw the default plan makes for them.
+    assert [obj.category for obj in stretched.objects] == [obj.category for obj in default.objects]
+    with pytest.raises(ConfigError, match="max_aspect"):
+        tiny_config("max_aspect=0.5")
+
+
 def test_frame_ground_truth_threshold():
     labels = np.full((8, 8), -1, np.int16)
     labels[1:4, 2:5] = 0  # 9 pixels

@@ -31,6 +31,9 @@ class SynthConfig:
     min_size: float = 0.12
     max_size: float = 0.35
     min_visible_area: int = 8
+    #: Each object's aspect ratio is drawn log-uniformly in [1, max_aspect] (its shape stretched along its own
+    #: axis, area kept; the rotation turns that axis). 1: every shape as round as drawn (the presets).
+    max_aspect: float = 1.0
     # --- look-alikes
     look_alike_prob: float = 0.5
     look_alike_max: int = 3
@@ -81,6 +84,8 @@ class SynthConfig:
             raise ValueError(f"frames must be at least 8x8 pixels, got height={self.height} width={self.width}")
         if not 1 <= self.jpeg_quality <= 100:
             raise ValueError(f"key 'jpeg_quality' must be in [1, 100], got {self.jpeg_quality}")
+        if self.max_aspect < 1.0:
+            raise ValueError(f"key 'max_aspect' must be >= 1, got {self.max_aspect}")
         if self.min_size <= 0:
             raise ValueError(f"key 'min_size' must be > 0, got {self.min_size}")
         for low, high in (("min_frames", "max_frames"), ("min_objects", "max_objects"), ("min_size", "max_size"),

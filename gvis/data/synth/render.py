@@ -99,7 +99,7 @@ def render_video(cfg: SynthConfig, plan: VideoPlan, rng: np.random.Generator) ->
             obj = plan.objects[k]
             if not obj.present[t]:
                 continue
-            drawn = rasterise(obj.category, *obj.centers[t], obj.radii[t], obj.angles[t], height, width)
+            drawn = rasterise(obj.category, *obj.centers[t], obj.radii[t], obj.angles[t], height, width, obj.aspect)
             if drawn is None:
                 continue
             window, inside, u, _ = drawn

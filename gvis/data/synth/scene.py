@@ -32,6 +32,8 @@ class ObjectPlan:
     angles: np.ndarray  # [T] radians
     #: In the scene and not vanished (it may still be outside the frame or fully occluded).
     present: np.ndarray  # [T] bool
+    #: Length over width of the shape along its own axis (``SynthConfig.max_aspect``).
+    aspect: float = 1.0
 
 
 @dataclass
@@ -204,13 +206,16 @@ def plan_video(cfg: SynthConfig, rng: np.random.Generator) -> VideoPlan:
         # Look-alikes have nearly the same size too.
         radii[:group_size] = radii[0] * rng.uniform(0.85, 1.15, group_size)
     depths = rng.permutation(num_objects)
+    # Drawn only where asked, so that the presets' videos stay draw for draw what they were.
+    aspects = (np.exp(rng.uniform(0.0, math.log(cfg.max_aspect), num_objects)) if cfg.max_aspect > 1.0
+               else np.ones(num_objects))
 
     objects = []
     for k in range(num_objects):
         obj = ObjectPlan(
             category=categories[k], look_alike=int(group_of[k]), depth=int(depths[k]), base_color=colors[k],
             colors=np.zeros((num_frames, 3)), centers=np.zeros((num_frames, 2)), radii=np.zeros(num_frames),
-            angles=np.zeros(num_frames), present=np.zeros(num_frames, dtype=bool),
+            angles=np.zeros(num_frames), present=np.zeros(num_frames, dtype=bool), aspect=float(aspects[k]),
         )
         _trajectory(cfg, obj, float(radii[k]), camera, pan_velocity, rng)
         objects.append(obj)

@@ -1,8 +1,9 @@
 """The shape categories and their vectorised rasterisation.
 
 Each shape is an inside test on object-local coordinates ``(u, v)`` in which the shape fits the unit
-disc: ``u = ((x - cx) cos a + (y - cy) sin a) / r`` and ``v = (-(x - cx) sin a + (y - cy) cos a) / r``
-for a centre ``(cx, cy)``, radius ``r`` (pixels) and rotation ``a``. Pixel ``(x, y)`` is sampled at its
+disc: ``u = ((x - cx) cos a + (y - cy) sin a) / (r √s)`` and ``v = (-(x - cx) sin a + (y - cy) cos a) √s / r``
+for a centre ``(cx, cy)``, radius ``r`` (pixels), rotation ``a`` and aspect ratio ``s >= 1`` (the shape
+stretched along its own u axis by ``√s`` and squeezed along v by as much, so its area stays that of ``s = 1``). Pixel ``(x, y)`` is sampled at its
 centre ``(x + 0.5, y + 0.5)``.
 """
 from __future__ import annotations
@@ -71,7 +72,7 @@ SHAPES: dict[str, InsideTest] = {
 
 
 def rasterise(
-    shape: str, cx: float, cy: float, radius: float, angle: float, height: int, width: int
+    shape: str, cx: float, cy: float, radius: float, angle: float, height: int, width: int, aspect: float = 1.0
 ) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray, np.ndarray] | None:
     """The shape's pixels inside a ``height`` × ``width`` canvas.
 
@@ -79,7 +80,8 @@ def rasterise(
     shape's bounding square, ``inside`` bool ``[h, w]`` over the window, and the local coordinates
     ``u, v`` ``[h, w]`` (for shading). ``None`` when the shape lies outside the canvas.
     """
-    reach = radius + 1.0
+    stretch = math.sqrt(aspect)
+    reach = radius * stretch + 1.0
     x0, x1 = max(int(math.floor(cx - reach)), 0), min(int(math.ceil(cx + reach)), width)
     y0, y1 = max(int(math.floor(cy - reach)), 0), min(int(math.ceil(cy + reach)), height)
     if x0 >= x1 or y0 >= y1:
@@ -87,6 +89,6 @@ def rasterise(
     dx = (np.arange(x0, x1, dtype=np.float32) + 0.5 - cx)[None, :]
     dy = (np.arange(y0, y1, dtype=np.float32) + 0.5 - cy)[:, None]
     cos_a, sin_a = math.cos(angle) / radius, math.sin(angle) / radius
-    u = dx * cos_a + dy * sin_a
-    v = dy * cos_a - dx * sin_a
+    u = (dx * cos_a + dy * sin_a) / stretch
+    v = (dy * cos_a - dx * sin_a) * stretch
     return (slice(y0, y1), slice(x0, x1)), SHAPES[shape](u, v), u, v
