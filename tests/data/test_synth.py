@@ -289,7 +289,7 @@ def test_max_aspect_draws_elongated_objects_and_leaves_the_default_plans_alone()
     stretched = plan_video(dataclasses.replace(cfg, max_aspect=4.0), video_generators(5, 0)[0])
     aspects = [obj.aspect for obj in stretched.objects]
     assert all(1.0 <= a <= 4.0 for a in aspects) and len(set(aspects)) == len(aspects)
-    # The same numbers of objects: the aspect draws come after every draw the default plan makes for them.
+    # Drawn before the aspects, the objects' categories are those of the default plan.
     assert [obj.category for obj in stretched.objects] == [obj.category for obj in default.objects]
     with pytest.raises(ConfigError, match="max_aspect"):
         tiny_config("max_aspect=0.5")
