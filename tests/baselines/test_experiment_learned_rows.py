@@ -128,6 +128,16 @@ def test_learned_stages_choose_on_the_tuning_set_and_report_the_choice(agnostic,
     assert held[2] == f"Beside the chosen learned setting, for comparison only (`--stage learned-eval --learned`): `{other_name}`."
     assert held[7].startswith(f"| {chosen_name} |") and held[8].startswith(f"| {other_name} |")
 
+    # Videos made with a generator key off their preset (--synth-set): a check, where nothing is chosen.
+    instances = json.loads((work / "train" / "instances.json").read_text())
+    instances["info"]["config"]["max_aspect"] = 4.0
+    (work / "train" / "instances.json").write_text(json.dumps(instances))
+    lines = dense.write_report(work, tmp_path / "report.md").splitlines()
+    assert lines[0] == "# Heuristics on dense class-agnostic proposals (synthetic, max_aspect 4.0)"
+    assert "| masktrack-rule, the grid's best point above | 10.0 | 20.0 | 30.0 | 40.0 | 25.0 |" in lines
+    assert f"Best here (nothing is chosen on this run): `{tuned['chosen']}`." in lines
+    assert not any(line.startswith("It is `configs/baselines") for line in lines)
+
 
 def learned_spec_name(spec: str) -> str:
     from real_data import learned_spec
