@@ -332,6 +332,7 @@ def write_report(work: Path, out: Path, command: str = "python experiments/dense
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += [
         "",
+        "## The rule's grid (tuning set: best mean AP over the four files)" if changes else
         "## The shipped config (tuning set: grid, best mean AP over the four files)",
         "",
         f"Grid on top of the support-ranked mask NMS and `score_prior_frames: 5`: {json.dumps(GRID)}. "

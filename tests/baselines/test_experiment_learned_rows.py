@@ -137,6 +137,7 @@ def test_learned_stages_choose_on_the_tuning_set_and_report_the_choice(agnostic,
     assert "| masktrack-rule, the grid's best point above | 10.0 | 20.0 | 30.0 | 40.0 | 25.0 |" in lines
     assert f"Best here (nothing is chosen on this run): `{tuned['chosen']}`." in lines
     assert not any(line.startswith("It is `configs/baselines") for line in lines)
+    assert "## The rule's grid (tuning set: best mean AP over the four files)" in lines
 
 
 def learned_spec_name(spec: str) -> str:
