@@ -76,14 +76,19 @@ def cli(*argv: object) -> None:
         sys.exit(f"'gvis {' '.join(map(str, argv))}' failed with exit code {code}")
 
 
+def synth_hard(folder: Path, videos: int, seed: int, synth_set: list[str]) -> None:
+    """``gvis synth --preset hard`` videos in ``folder``, the generator keys ``synth_set`` (``KEY=VALUE``) on top."""
+    cli("synth", "--preset", "hard", "--videos", videos, "--seed", seed, "--out", folder, "--overwrite",
+        *[word for setting in synth_set for word in ("--set", setting)])
+
+
 def build(folder: Path, videos: int, seed: int, synth_set: list[str]) -> None:
     """Synthetic hard videos (generator keys ``synth_set`` on top) and the four proposal files of ``FILES``."""
     from gvis.data.ytvis import YTVISDataset
     from gvis.detections.proposals import DenseProposalConfig, write_dense_proposals
     from gvis.detections.simulate import SimulatedDetector
 
-    cli("synth", "--preset", "hard", "--videos", videos, "--seed", seed, "--out", folder, "--overwrite",
-        *[word for setting in synth_set for word in ("--set", setting)])
+    synth_hard(folder, videos, seed, synth_set)
     dataset = YTVISDataset.from_json(folder / "instances.json")
     simulated = SimulatedDetector(dataset, preset="hard", seed=seed)
 

@@ -71,7 +71,7 @@ def make_training_data(folder: Path, videos: int, seed: int, synth_set: list[str
     """The videos (``gvis synth --preset hard``, keys ``synth_set`` on top) and their dense proposals
     (``dets.jsonl`` and its cache ``dets.pt``); kept when present (and checked against ``videos``, ``seed`` and
     ``synth_set``)."""
-    from dense_proposals import cli
+    from dense_proposals import synth_hard
 
     from gvis.data.ytvis import YTVISDataset
     from gvis.detections.cache import load_detections
@@ -80,8 +80,7 @@ def make_training_data(folder: Path, videos: int, seed: int, synth_set: list[str
     from gvis.detections.simulate import SimulatedDetector
 
     if not (folder / "instances.json").exists():
-        cli("synth", "--preset", "hard", "--videos", videos, "--seed", seed, "--out", folder, "--overwrite",
-            *[word for setting in synth_set for word in ("--set", setting)])
+        synth_hard(folder, videos, seed, synth_set)
     dataset = YTVISDataset.from_json(folder / "instances.json")
     proposals = folder / "dets.jsonl"
     meta = DetectionsReader(proposals).header["meta"] if proposals.exists() else {"seed": seed, "synth_set": synth_set}
