@@ -144,6 +144,12 @@ class LossConfig:
     """Leave out of the association loss the edges between a track and a detection that is not its object's
     primary but overlaps that object at box IoU above this (duplicates and partial detections of the
     track's own object: linking one is no mistake). ``null``: every such edge is a negative (the authors')."""
+    class_target: Literal["object", "quality"] = "object"
+    """What a track's class loss asks for. ``object``: its object's class (background for a track started by a
+    false positive), the paper's. ``quality``: a track that took a detection this frame gets that class with
+    probability ``q``, the detection's mask IoU with the track's object (0 for a detection of another object or
+    of none), and background with ``1 − q``: the score then ranks tracks by how well their masks fit, which the
+    video AP's higher IoU thresholds reward (docs/training.md, "Quality-aware scores")."""
 
 
 @dataclass

@@ -25,7 +25,8 @@ def class_loss(class_logits: Tensor, class_targets: Tensor, frame_weights: Tenso
 
     Args:
         class_logits: ``[K, C+1]`` track class logits, all supervised (track, frame) pairs of a batch.
-        class_targets: ``[K]`` class index (0 = background for tracks started by false positives).
+        class_targets: ``[K]`` class index (0 = background for tracks started by false positives), or
+            ``[K, C+1]`` class probabilities (soft targets, ``loss.class_target: quality``).
         frame_weights: ``[K]`` the temporal weight of each row's frame.
         num_clips: ``B``; the sum is divided by it (docs/model.md §5: ``(1/B) Σ_t w_t Σ_{b,m} CE``).
     """

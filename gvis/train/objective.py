@@ -11,7 +11,8 @@ it) advances the B videos together with :meth:`RecurrentGraphTracker.step` and, 
 - association targets on the edges of the tracks alive *before* the frame; init targets on the empty
   edges (:mod:`gvis.train.targets`);
 - class targets for the tracks alive before the frame (a track is not class-supervised in the frame that
-  starts it), weighted by the frame's temporal weight;
+  starts it), weighted by the frame's temporal weight (with ``loss.class_target: quality`` soft ones: the
+  object's class with the probability that the track's detection fits its object's mask);
 - the mask loss on ``[background ; tracks of the video]`` channels against the ground truth mapped to the
   first track following each object (objects nobody follows count as background).
 
@@ -42,7 +43,9 @@ from gvis.train.targets import (
     assign_detections_to_objects,
     association_edges_kept,
     association_targets,
+    best_mask_fit,
     first_track_of_object,
+    fit_class_targets,
     init_targets,
     overlapped_objects,
 )
@@ -61,12 +64,16 @@ class FrameTargets:
       ``gt_ids[b][k]`` covers the pixel, 0 on background (``None`` where absent).
     - ``det_overlap_ids``: ``[N]`` object each detection overlaps above ``loss.duplicate_iou`` (0: none),
       or ``None`` when every negative edge counts.
+    - ``det_fit_ids`` / ``det_fit_iou``: ``[N]`` the object whose mask each detection's mask overlaps most
+      (0: none) and that mask IoU; only with ``loss.class_target: quality`` (else ``None``).
     """
 
     det_object_ids: Tensor
     gt_ids: list[Tensor | None]
     index_maps: list[Tensor | None]
     det_overlap_ids: Tensor | None = None
+    det_fit_ids: Tensor | None = None
+    det_fit_iou: Tensor | None = None
 
 
 @dataclass
@@ -120,7 +127,7 @@ def collate(clips: list[list[TrainingFrame]], model: RecurrentGraphTracker, cate
             binary_mask_logit=config.binary_mask_logit, min_prob=config.min_class_prob, device=device,
             mask_grid=model.inputs.mask_grid,
         )
-        det_ids, overlap_ids, gt_ids, maps = [], [], [], []
+        det_ids, overlap_ids, fits, gt_ids, maps = [], [], [], [], []
         for f in current:
             if f is None:
                 gt_ids.append(None)
@@ -130,6 +137,8 @@ def collate(clips: list[list[TrainingFrame]], model: RecurrentGraphTracker, cate
                                                         f.detections.scores if loss.primary == "score" else None))
             if loss.duplicate_iou is not None:
                 overlap_ids.append(overlapped_objects(f.detections.boxes, f.gt_boxes, f.gt_ids, loss.duplicate_iou))
+            if loss.class_target == "quality":
+                fits.append(best_mask_fit(f.detections.mask_tensor(), f.gt_masks, f.gt_ids))
             gt_ids.append(f.gt_ids.to(device))
             maps.append(instance_index_map(f.gt_masks, mask_size(f.image_size, config.mask_stride)).to(device)
                         if with_masks else None)
@@ -137,8 +146,12 @@ def collate(clips: list[list[TrainingFrame]], model: RecurrentGraphTracker, cate
         det_overlap_ids = None
         if loss.duplicate_iou is not None:
             det_overlap_ids = (torch.cat(overlap_ids) if overlap_ids else torch.zeros(0, dtype=torch.long)).to(device)
+        det_fit_ids = det_fit_iou = None
+        if loss.class_target == "quality":
+            det_fit_ids, det_fit_iou = (torch.cat(parts).to(device) for parts in zip(*fits)) if fits else (
+                torch.zeros(0, dtype=torch.long, device=device), torch.zeros(0, device=device))
         frames.append(frame)
-        targets.append(FrameTargets(det_object_ids.to(device), gt_ids, maps, det_overlap_ids))
+        targets.append(FrameTargets(det_object_ids.to(device), gt_ids, maps, det_overlap_ids, det_fit_ids, det_fit_iou))
     weights = torch.zeros((num_frames, len(clips)))
     for b, clip in enumerate(clips):
         weights[: len(clip), b] = temporal_class_weights(len(clip), loss.class_decay)
@@ -225,7 +238,12 @@ class ClipObjective(nn.Module):
             track_objects = torch.where(out.is_new, _with_missing(det_objects)[out.assigned_det],
                                         _with_missing(track_objects)[out.previous_row])
             supervised = ~out.is_new
-            class_rows.append((out.class_logits[supervised], self._object_class(batch, track_objects[supervised]),
+            class_targets = self._object_class(batch, track_objects[supervised])
+            if target.det_fit_ids is not None:
+                class_targets = fit_class_targets(class_targets, track_objects[supervised],
+                                                  out.assigned_det[supervised], target.det_fit_ids,
+                                                  target.det_fit_iou, model.num_classes)
+            class_rows.append((out.class_logits[supervised], class_targets,
                                batch.class_weights[t][out.video[supervised]]))
             if self.with_masks:
                 is_first = first_track_of_object(track_objects, out.video, out.track_id)

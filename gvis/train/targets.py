@@ -124,3 +124,48 @@ def association_edges_kept(track_det_pairs: Tensor, track_object_ids: Tensor, ed
     objects = track_object_ids[track_index]
     own_object = (objects > 0) & (det_overlap_ids[det_index] == objects)
     return (edge_targets > 0) | ~own_object
+
+
+def best_mask_fit(det_masks: Tensor, gt_masks: Tensor, gt_ids: Tensor) -> tuple[Tensor, Tensor]:
+    """The object whose mask each detection's mask overlaps most, and that mask IoU.
+
+    Args:
+        det_masks: ``[N, H, W]`` bool. gt_masks: ``[K, H, W]`` bool. gt_ids: ``[K]`` positive object ids.
+
+    Returns:
+        ``[N]`` int64 object id (0 where the detection overlaps no object) and ``[N]`` float mask IoU.
+    """
+    num_dets = det_masks.shape[0]
+    if num_dets == 0 or gt_masks.shape[0] == 0:
+        return torch.zeros(num_dets, dtype=torch.long), torch.zeros(num_dets)
+    det_flat = det_masks.reshape(num_dets, -1).float()
+    gt_flat = gt_masks.reshape(gt_masks.shape[0], -1).float()
+    intersection = det_flat @ gt_flat.T  # [N, K]
+    union = det_flat.sum(1, keepdim=True) + gt_flat.sum(1)[None, :] - intersection
+    iou = intersection / union.clamp_min(1.0)
+    best_iou, best_object = iou.max(dim=1)
+    return torch.where(best_iou > 0, gt_ids[best_object].long(), 0), best_iou
+
+
+def fit_class_targets(class_targets: Tensor, track_object_ids: Tensor, assigned_det: Tensor, det_fit_ids: Tensor,
+                      det_fit_iou: Tensor, num_classes: int) -> Tensor:
+    """``[T, C+1]`` soft class targets (``loss.class_target: quality``): a track of an object that took a
+    detection this frame gets its class with probability ``q``, the mask IoU of that detection with the
+    object (0 when the detection fits another object or none), and background with ``1 − q``; the other
+    tracks keep their one-hot target.
+
+    Args:
+        class_targets: ``[T]`` class index of each track's object (0: background).
+        track_object_ids: ``[T]`` object id per track (0 = none). assigned_det: ``[T]`` detection row (−1: none).
+        det_fit_ids / det_fit_iou: ``[N]`` from :func:`best_mask_fit`.
+    """
+    one_hot = torch.nn.functional.one_hot(class_targets, num_classes + 1).float()
+    took = (assigned_det >= 0) & (track_object_ids > 0)
+    if not bool(took.any()):
+        return one_hot
+    rows = assigned_det.clamp_min(0)
+    fit = torch.where(det_fit_ids[rows] == track_object_ids, det_fit_iou[rows], 0.0)
+    quality = torch.where(took, fit, 1.0).unsqueeze(-1)
+    background = one_hot.new_zeros(one_hot.shape)
+    background[:, 0] = 1.0
+    return quality * one_hot + (1 - quality) * background
