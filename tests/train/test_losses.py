@@ -65,6 +65,12 @@ def test_class_loss_weights_and_normalisation():
     ce1 = math.log(3)
     assert class_loss(logits, targets, weights, num_clips=2).item() == pytest.approx((0.25 * ce0 + 0.75 * ce1) / 2, rel=1e-6)
     assert class_loss(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long), torch.zeros(0), 2).item() == 0.0
+    # Soft targets: one-hot ones give the same loss, a mixture the mixture of the cross-entropies.
+    one_hot = torch.nn.functional.one_hot(targets, 3).float()
+    assert class_loss(logits, one_hot, weights, 2).item() == pytest.approx(class_loss(logits, targets, weights, 2).item())
+    soft = torch.tensor([[0.5, 0.0, 0.5], [0.0, 0.0, 1.0]])
+    ce0_soft = 0.5 * ce0 + 0.5 * -math.log(1 / (math.exp(2) + 2))
+    assert class_loss(logits, soft, weights, 2).item() == pytest.approx((0.25 * ce0_soft + 0.75 * ce1) / 2, rel=1e-6)
 
 
 def test_bce_losses_sum_over_elements_divided_by_frames():

@@ -90,6 +90,31 @@ def test_targets_follow_the_first_track_of_each_object(captured):
     assert model.associator is not None and any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
 
 
+def test_quality_class_targets_use_the_mask_fit_of_the_track_s_detection(captured):
+    torch.manual_seed(0)
+    config = load_config(TrackerConfig, find_config("tiny", "model"))
+    config = dataclasses.replace(config, init_threshold=float("-inf"), match_threshold=float("-inf"))
+    model = RecurrentGraphTracker(config, num_classes=2)
+    box = [10, 10, 20, 20]
+    loose = [10, 10, 20, 30]  # the object's 100 pixels inside 200: mask IoU 0.5
+    clip = [frame([box], [box]), frame([loose], [box]), frame([box], [box])]
+    loss = LossConfig(class_target="quality")
+    batch = objective.collate([clip], model, [1, 2], loss)
+    assert batch.targets[1].det_fit_ids.tolist() == [7]
+    assert batch.targets[1].det_fit_iou.tolist() == pytest.approx([0.5])
+    objective.ClipObjective(model, loss)(batch)
+    # Supervised rows: frame 1: t0 (took the loose mask: class 2 with probability 0.5); frame 2: t0 (took the
+    # exact mask: 1.0) and t1, started in frame 1 by the loose detection, whose box IoU 0.5 is no match: no
+    # object, background.
+    classes = captured["class_loss"][1]
+    assert torch.allclose(classes, torch.tensor([[0.5, 0.0, 0.5], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]))
+    # The default keeps the paper's hard targets and computes no fits.
+    batch = objective.collate([clip], model, [1, 2], LossConfig())
+    assert batch.targets[1].det_fit_ids is None
+    objective.ClipObjective(model, LossConfig())(batch)
+    assert captured["class_loss"][1].tolist() == [2, 2, 0]
+
+
 def test_right_assignments_counts_positives_the_hard_assignment_took():
     from gvis.tracker.model import StepOutput
 

@@ -1,12 +1,15 @@
 """Training targets on hand-made frames."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from gvis.train.targets import (
     assign_detections_to_objects,
     association_targets,
+    best_mask_fit,
     first_track_of_object,
+    fit_class_targets,
     init_targets,
 )
 
@@ -84,3 +87,30 @@ def test_duplicates_of_a_tracks_own_object_leave_the_association_loss():
     # Track 0 keeps its positive and the negatives of other objects / background; its duplicate (1) and
     # partial detection (2) are left out. The false positive's track keeps every edge.
     assert kept.tolist() == [True, False, False, True, True] + [True] * 5
+
+
+def test_best_mask_fit_hand_computed():
+    gt_masks = torch.zeros((2, 10, 10), dtype=torch.bool)
+    gt_masks[0, :4, :4] = True    # 16 pixels
+    gt_masks[1, 6:, 6:] = True    # 16 pixels
+    det_masks = torch.zeros((3, 10, 10), dtype=torch.bool)
+    det_masks[0, :4, :2] = True   # half of object 0: IoU 8 / 16
+    det_masks[1, 5:, 5:] = True   # 25 pixels holding object 1: IoU 16 / 25
+    det_masks[2, :1, 9:] = True   # background
+    ids, iou = best_mask_fit(det_masks, gt_masks, torch.tensor([7, 9]))
+    assert ids.tolist() == [7, 9, 0]
+    assert iou.tolist() == pytest.approx([0.5, 16 / 25, 0.0])
+    ids, iou = best_mask_fit(det_masks, gt_masks[:0], torch.zeros(0, dtype=torch.long))
+    assert ids.tolist() == [0, 0, 0] and iou.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_fit_class_targets_soften_only_tracks_that_took_a_detection_of_an_object():
+    # Tracks: object 7 took det 0 (fits 7 at 0.6); object 7 took det 1 (fits object 9); object 9 took nothing;
+    # a false-positive track (object 0) took det 0.
+    targets = fit_class_targets(class_targets=torch.tensor([2, 2, 1, 0]),
+                                track_object_ids=torch.tensor([7, 7, 9, 0]),
+                                assigned_det=torch.tensor([0, 1, -1, 0]),
+                                det_fit_ids=torch.tensor([7, 9]), det_fit_iou=torch.tensor([0.6, 0.8]),
+                                num_classes=2)
+    expected = torch.tensor([[0.4, 0.0, 0.6], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    assert torch.allclose(targets, expected)
