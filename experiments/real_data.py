@@ -8,7 +8,8 @@
 2. **DAVIS, dense class-agnostic proposals**: the ground truth of the DAVIS fixtures perturbed, split and
    duplicated into >= 10 overlapping proposals per frame (``gvis.detections.proposals``, default settings,
    seed 0; one category "object", no appearance, identities removed), with constant and with spread
-   scores, re-linked the same way; class-agnostic video AP and MOTS metrics.
+   scores, re-linked the same way; class-agnostic video AP and MOTS metrics. ``--proposal-draws K`` builds
+   them K times (seeds 0..K-1) and adds each tracker's AP over the draws (:func:`draw_lines`).
 
 Heuristics run with their default configs and with the rule's config tuned on synthetic data
 (``configs/baselines/masktrack-rule-dense.yaml``: ``experiments/dense_proposals.py`` tunes it on dense proposals,
@@ -20,7 +21,8 @@ DAVIS summary lines compare with the heuristics; ``--ablate`` one of them: its i
 time on BDD100K MOTS (:data:`INPUT_ABLATION`).
 
     .venv/bin/python experiments/real_data.py [--shared DIR] [--learned C.pt[@PRESET][:KEY=VALUE,...]] [--final SETTING]
-        [--dense SETTING] [--ablate SETTING] [--category-hypotheses K] [--out docs/results/real_data.md]
+        [--dense SETTING] [--ablate SETTING] [--category-hypotheses K] [--proposal-draws K]
+        [--out docs/results/real_data.md]
 """
 from __future__ import annotations
 
@@ -296,7 +298,9 @@ def bdd_section(folder: Path, learned: list[str], compared: str | None = None, a
     return section
 
 
-def davis_sections(folders: list[Path], work: Path, learned: list[str], compared: str | None = None) -> list[Section]:
+def davis_sections(folders: list[Path], work: Path, learned: list[str], compared: str | None = None,
+                   draw: int = 0) -> list[Section]:
+    """One section per score kind and fixture: the proposals built with seed ``PROPOSAL_SEED + draw``, re-linked."""
     from gvis.data.ytvis import YTVISDataset
     from gvis.detections.jsonl import DetectionsReader
     from gvis.detections.proposals import DenseProposalConfig, write_dense_proposals
@@ -305,8 +309,8 @@ def davis_sections(folders: list[Path], work: Path, learned: list[str], compared
     for scores in ("constant", "spread"):
         for folder in folders:
             dataset = YTVISDataset.from_json(folder / "ytvis_gt.json")
-            path = work / f"{folder.name}-{scores}.jsonl"
-            counts = write_dense_proposals(path, dataset, DenseProposalConfig(scores=scores), PROPOSAL_SEED,
+            path = work / f"{folder.name}-{scores}{f'-draw{draw}' if draw else ''}.jsonl"
+            counts = write_dense_proposals(path, dataset, DenseProposalConfig(scores=scores), PROPOSAL_SEED + draw,
                                            meta={"source": str(folder / "ytvis_gt.json")})
             reader = DetectionsReader(path)
             section = Section(f"{folder.name}, dense proposals, {scores} scores ({counts['detections'] / counts['frames']:.1f} "
@@ -314,6 +318,42 @@ def davis_sections(folders: list[Path], work: Path, learned: list[str], compared
             relink(section, dataset, list(reader.videos()), reader.categories, learned)
             sections.append(section)
     return sections
+
+
+def draw_lines(draws: list[list[Section]]) -> list[str]:
+    """The DAVIS sections' class-agnostic AP over several draws of the proposals (``draws[k]``: the sections of
+    draw ``k``, in the same order; draw 0 is the tables'): per row and section the mean over draws (lowest and
+    highest), then the compared learned setting against each heuristic; nothing with one draw."""
+    if len(draws) < 2:
+        return []
+    first = draws[0]
+    labels = [section.title.split(" (")[0].replace(", dense proposals", "") for section in first]
+    mean_ap: dict[str, list[float]] = {}
+    lines = [f"**DAVIS-built proposals over {len(draws)} draws** (`--proposal-draws {len(draws)}`: the proposals of "
+             f"each fixture built again with seeds {PROPOSAL_SEED}..{PROPOSAL_SEED + len(draws) - 1}, everything else "
+             "the same; the tables above are the first draw). One draw decides an AP threshold by the order of two "
+             "tracks' scores, so the mean over draws is the steadier figure. Class-agnostic AP, mean over the draws "
+             "(lowest–highest); last column: the mean of the sections.", "",
+             "| | " + " | ".join(labels) + " | mean |", "|---" * (len(labels) + 2) + "|"]
+    for row in first[0].rows:
+        per_section = []
+        for position in range(len(first)):
+            values = [100 * next(r for r in draw[position].rows if r.name == row.name).stats["AP"] for draw in draws]
+            per_section.append(values)
+        means = [sum(values) / len(values) for values in per_section]
+        mean_ap[row.name] = means
+        cells = [f"{mean:.2f} ({min(values):.2f}–{max(values):.2f})" for mean, values in zip(means, per_section)]
+        lines.append(f"| {row.name} | " + " | ".join(cells) + f" | {sum(means) / len(means):.2f} |")
+    compared = compared_setting(first[0])
+    if compared is not None:
+        reference = compared[0].name
+        heuristics = [name for name, _, _ in HEURISTICS]
+        lines += ["", f"{reference} minus each heuristic, mean over the draws per section:", ""]
+        for name in heuristics:
+            gaps = [a - b for a, b in zip(mean_ap[reference], mean_ap[name])]
+            lines.append(f"- {name}: " + ", ".join(f"{label} {gap:+.2f}" for label, gap in zip(labels, gaps))
+                         + f"; mean {sum(gaps) / len(gaps):+.2f}")
+    return lines + [""]
 
 
 def table(section: Section) -> list[str]:
@@ -429,7 +469,7 @@ def ablation_lines(section: Section) -> list[str]:
     ]
 
 
-def report(sections: list[Section], command: str, seconds: float) -> str:
+def report(sections: list[Section], command: str, seconds: float, draws: list[list[Section]] | None = None) -> str:
     lines = [
         "# Real data: re-linking with every tracker",
         "",
@@ -456,6 +496,7 @@ def report(sections: list[Section], command: str, seconds: float) -> str:
     ]
     for section in sections:
         lines += table(section) + [""]
+    lines += draw_lines(draws or [])
     lines += [
         "The learned detector-agnostic tracker's rows: `experiments/real_data.py --learned CHECKPOINT`",
         "(function `learned_rows`); none was given for this run.",
@@ -482,26 +523,38 @@ def main() -> int:
     parser.add_argument("--category-hypotheses", type=int, default=1, metavar="K",
                         help="on BDD100K MOTS also score every tracker with K category hypotheses per track "
                              "(K chosen on synthetic data: experiments/category_hypotheses.py)")
+    parser.add_argument("--proposal-draws", type=int, default=1, metavar="K",
+                        help="build the DAVIS proposals K times (seeds 0..K-1) and add a table of each tracker's AP "
+                             "over the draws (default 1: the first draw only)")
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "real_data", help="folder for the built proposals")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "real_data.md", help="report to write")
     args = parser.parse_args()
     for flag in ("final", "dense", "ablate"):
         if getattr(args, flag) is not None and getattr(args, flag) not in args.learned:
             parser.error(f"--{flag} must be one of the --learned settings")
+    if args.proposal_draws < 1:
+        parser.error(f"--proposal-draws must be at least 1, got {args.proposal_draws}")
     real = args.shared / "data" / "real"
     if not (real / BDD).is_dir():
         print(f"fixtures not found: {real}", file=sys.stderr)
         return 2
+    from tqdm import tqdm
+
     from gvis.io import atomic_open
 
     started = time.perf_counter()
     args.work.mkdir(parents=True, exist_ok=True)
     sections = [bdd_section(real / BDD, args.learned, args.final, args.ablate, args.category_hypotheses)]
-    sections += davis_sections([real / name for name in DAVIS], args.work, args.learned, args.dense)
+    davis = [real / name for name in DAVIS]
+    draws = [davis_sections(davis, args.work, args.learned, args.dense)]
+    draws += [davis_sections(davis, args.work, args.learned, args.dense, draw)
+              for draw in tqdm(range(1, args.proposal_draws), desc="proposal draws", unit="draw")]
+    sections += draws[0]
     command = "python experiments/real_data.py" + "".join(f" --learned {c}" for c in args.learned) + "".join(
         f" --{flag} {getattr(args, flag)}" for flag in ("final", "dense", "ablate") if getattr(args, flag)) + (
-        f" --category-hypotheses {args.category_hypotheses}" if args.category_hypotheses > 1 else "")
-    text = report(sections, command, time.perf_counter() - started)
+        f" --category-hypotheses {args.category_hypotheses}" if args.category_hypotheses > 1 else "") + (
+        f" --proposal-draws {args.proposal_draws}" if args.proposal_draws > 1 else "")
+    text = report(sections, command, time.perf_counter() - started, draws)
     if args.learned:
         text = text.replace("none was given for this run.", "this run: " + ", ".join(args.learned) + ".")
     with atomic_open(args.out, "w", encoding="utf-8") as handle:

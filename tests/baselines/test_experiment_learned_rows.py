@@ -380,3 +380,28 @@ def test_real_data_report_says_how_the_compared_settings_were_chosen_only_when_n
     named = real_data.report([real_data.Section("t", class_agnostic=True, compared="a.pt:x=1")], "cmd", 1.0)
     plain = real_data.report([real_data.Section("t", class_agnostic=True)], "cmd", 1.0)
     assert claim in " ".join(named.split()) and claim not in " ".join(plain.split())
+
+
+def test_draw_table_averages_each_tracker_over_the_proposal_draws(monkeypatch):
+    real_data = load_script("real_data", monkeypatch)
+    mots = {"MOTA": 0.1, "IDF1": 0.5, "IDSw": 1, "FP": 2, "FN": 3}
+
+    def section(title, aps):
+        names = [name for name, _, _ in real_data.HEURISTICS] + ["learned, a.pt"]
+        return real_data.Section(title, class_agnostic=True, rows=[
+            real_data.Row(name, {s: ap for s in real_data.AP_STATS}, mots, 4) for name, ap in zip(names, aps)])
+
+    # Two draws of two sections; AP of masktrack-rule, its dense config, deepsort, iou, the learned setting.
+    draws = [[section("v1, dense proposals, constant scores (10.0 per frame, 60 frames)", [0.1, 0.6, 0.2, 0.0, 0.5]),
+              section("v2, dense proposals, constant scores (18.0 per frame, 2 frames)", [0.2, 0.2, 0.2, 0.2, 0.4])],
+             [section("v1, dense proposals, constant scores (9.0 per frame, 60 frames)", [0.3, 0.4, 0.2, 0.0, 0.6]),
+              section("v2, dense proposals, constant scores (17.0 per frame, 2 frames)", [0.2, 0.2, 0.2, 0.2, 0.2])]]
+    lines = real_data.draw_lines(draws)
+    assert lines[0].startswith("**DAVIS-built proposals over 2 draws** (`--proposal-draws 2`")
+    assert lines[2] == "| | v1, constant scores | v2, constant scores | mean |"
+    assert lines[5] == "| masktrack-rule, masktrack-rule-dense.yaml | 50.00 (40.00–60.00) | 20.00 (20.00–20.00) | 35.00 |"
+    assert lines[8] == "| learned, a.pt | 55.00 (50.00–60.00) | 30.00 (20.00–40.00) | 42.50 |"
+    # The learned setting (the last learned row) against each heuristic, section by section.
+    assert "- masktrack-rule, masktrack-rule-dense.yaml: v1, constant scores +5.00, v2, constant scores +10.00; mean +7.50" in lines
+    assert "- iou: v1, constant scores +55.00, v2, constant scores +10.00; mean +32.50" in lines
+    assert real_data.draw_lines(draws[:1]) == []
