@@ -5,11 +5,12 @@
    every tracker links the masks again; next to the original tracks and ``gvis oracle`` (the masks linked
    by the ground truth). Video AP (official, per category) and the MOTS metrics of BDD100K (MOTA, IDF1, ...;
    ``gvis eval --mots``, which reproduces Scalabel's figures for the original tracks).
-2. **DAVIS, dense class-agnostic proposals**: the ground truth of the DAVIS fixtures perturbed, split and
-   duplicated into >= 10 overlapping proposals per frame (``gvis.detections.proposals``, default settings,
-   seed 0; one category "object", no appearance, identities removed), with constant and with spread
-   scores, re-linked the same way; class-agnostic video AP and MOTS metrics. ``--proposal-draws K`` builds
-   them K times (seeds 0..K-1) and adds each tracker's AP over the draws (:func:`draw_lines`).
+2. **Dense class-agnostic proposals** from the ground truth of the two DAVIS fixtures and of the OVIS one
+   (:data:`PROPOSAL_FIXTURES`), perturbed, split and duplicated into >= 10 overlapping proposals per object
+   and frame (``gvis.detections.proposals``, default settings, seed 0; one category "object", no appearance,
+   identities removed), with constant and with spread scores, re-linked the same way; class-agnostic video
+   AP and MOTS metrics. ``--proposal-draws K`` builds them K times (seeds 0..K-1) and adds each tracker's AP
+   over the draws (:func:`draw_lines`).
 
 Heuristics run with their default configs and with the rule's config tuned on synthetic data
 (``configs/baselines/masktrack-rule-dense.yaml``: ``experiments/dense_proposals.py`` tunes it on dense proposals,
@@ -17,7 +18,7 @@ and ``experiments/final_outputs.py`` names the shipped config the rule's grid pi
 output); nothing is chosen on these fixtures. The learned tracker's rows:
 ``--learned CHECKPOINT[@PRESET][:KEY=VALUE,...]`` (repeatable; see :func:`learned_rows`);
 ``--final`` and ``--dense`` name the ones chosen on each kind of synthetic input, which the BDD100K and the
-DAVIS summary lines compare with the heuristics; ``--ablate`` one of them: its inputs taken away one at a
+dense-proposal summary lines compare with the heuristics; ``--ablate`` one of them: its inputs taken away one at a
 time on BDD100K MOTS (:data:`INPUT_ABLATION`).
 
     .venv/bin/python experiments/real_data.py [--shared DIR] [--learned C.pt[@PRESET][:KEY=VALUE,...]] [--final SETTING]
@@ -36,7 +37,10 @@ from typing import NamedTuple
 
 REPO = Path(__file__).resolve().parent.parent
 BDD = "bdd100k_mots_b1c66a42-6f7d68ca"
-DAVIS = ("davis2016_train_2seq", "davis2017_tennis_2frames")
+#: Fixtures whose ground truth (the file named) becomes dense proposals: two DAVIS ones (one object per video)
+#: and an OVIS one (10 heavily occluded fish in 3 frames).
+PROPOSAL_FIXTURES = {"davis2016_train_2seq": "ytvis_gt.json", "davis2017_tennis_2frames": "ytvis_gt.json",
+                     "ovis_85aa3b0e_3frames": "annotations_train.json"}
 PROPOSAL_SEED = 0
 #: (row name, tracker, config name in configs/baselines/ or None for configs/baselines/<tracker>.yaml).
 HEURISTICS = [
@@ -298,22 +302,24 @@ def bdd_section(folder: Path, learned: list[str], compared: str | None = None, a
     return section
 
 
-def davis_sections(folders: list[Path], work: Path, learned: list[str], compared: str | None = None,
-                   draw: int = 0) -> list[Section]:
-    """One section per score kind and fixture: the proposals built with seed ``PROPOSAL_SEED + draw``, re-linked."""
+def proposal_sections(ground_truths: list[Path], work: Path, learned: list[str], compared: str | None = None,
+                      draw: int = 0) -> list[Section]:
+    """One section per score kind and fixture (``ground_truths``: its YouTube-VIS file): the proposals built with
+    seed ``PROPOSAL_SEED + draw``, re-linked."""
     from gvis.data.ytvis import YTVISDataset
     from gvis.detections.jsonl import DetectionsReader
     from gvis.detections.proposals import DenseProposalConfig, write_dense_proposals
 
     sections = []
     for scores in ("constant", "spread"):
-        for folder in folders:
-            dataset = YTVISDataset.from_json(folder / "ytvis_gt.json")
-            path = work / f"{folder.name}-{scores}{f'-draw{draw}' if draw else ''}.jsonl"
+        for ground_truth in ground_truths:
+            name = ground_truth.parent.name
+            dataset = YTVISDataset.from_json(ground_truth)
+            path = work / f"{name}-{scores}{f'-draw{draw}' if draw else ''}.jsonl"
             counts = write_dense_proposals(path, dataset, DenseProposalConfig(scores=scores), PROPOSAL_SEED + draw,
-                                           meta={"source": str(folder / "ytvis_gt.json")})
+                                           meta={"source": str(ground_truth)})
             reader = DetectionsReader(path)
-            section = Section(f"{folder.name}, dense proposals, {scores} scores ({counts['detections'] / counts['frames']:.1f} "
+            section = Section(f"{name}, dense proposals, {scores} scores ({counts['detections'] / counts['frames']:.1f} "
                               f"per frame, {counts['frames']} frames)", class_agnostic=True, compared=compared)
             relink(section, dataset, list(reader.videos()), reader.categories, learned)
             sections.append(section)
@@ -321,7 +327,7 @@ def davis_sections(folders: list[Path], work: Path, learned: list[str], compared
 
 
 def draw_lines(draws: list[list[Section]]) -> list[str]:
-    """The DAVIS sections' class-agnostic AP over several draws of the proposals (``draws[k]``: the sections of
+    """The dense-proposal sections' class-agnostic AP over several draws of the proposals (``draws[k]``: the sections of
     draw ``k``, in the same order; draw 0 is the tables'): per row and section the mean over draws (lowest and
     highest), then the compared learned setting against each heuristic; nothing with one draw."""
     if len(draws) < 2:
@@ -329,7 +335,7 @@ def draw_lines(draws: list[list[Section]]) -> list[str]:
     first = draws[0]
     labels = [section.title.split(" (")[0].replace(", dense proposals", "") for section in first]
     mean_ap: dict[str, list[float]] = {}
-    lines = [f"**DAVIS-built proposals over {len(draws)} draws** (`--proposal-draws {len(draws)}`: the proposals of "
+    lines = [f"**Dense proposals over {len(draws)} draws** (`--proposal-draws {len(draws)}`: the proposals of "
              f"each fixture built again with seeds {PROPOSAL_SEED}..{PROPOSAL_SEED + len(draws) - 1}, everything else "
              "the same; the tables above are the first draw). One draw decides an AP threshold by the order of two "
              "tracks' scores, so the mean over draws is the steadier figure. Class-agnostic AP, mean over the draws "
@@ -480,14 +486,14 @@ def report(sections: list[Section], command: str, seconds: float, draws: list[li
         "tuned on synthetic dense proposals (`masktrack-rule-dense.yaml`, [dense_proposals.md](dense_proposals.md));",
         "[final_outputs.md](final_outputs.md) names the shipped config the rule's grid picks on synthetic final outputs.",
         *(["The learned setting each section compares with the heuristics (`--final` for BDD100K, whose masks are a",
-           "tracker's final output, about one mask per object; `--dense` for the DAVIS proposals) was chosen on the",
+           "tracker's final output, about one mask per object; `--dense` for the dense proposals) was chosen on the",
            "synthetic data of its kind of input."] if any(section.compared for section in sections) else []),
         "No weight, threshold or config was chosen on these fixtures. AP columns: YouTube-VIS video AP (%),",
-        "per category on BDD100K, class-agnostic on the DAVIS proposals (one \"object\" category). MOTS columns:",
+        "per category on BDD100K, class-agnostic on the dense proposals (one \"object\" category). MOTS columns:",
         "CLEAR MOT / IDF1 on masks with BDD100K's rules (`gvis eval --mots`; mask IoU >= 0.5, crowd regions",
-        "ignored; per category on BDD100K, all as one on DAVIS). The oracle links each frame's masks to the",
+        "ignored; per category on BDD100K, all as one on the proposals). The oracle links each frame's masks to the",
         "ground-truth instance they overlap (IoU >= 0.5; `gvis oracle`): the ceiling of any tracker's *linking*",
-        "of these masks. Where one object has many proposals (DAVIS), the oracle takes the best-scoring matching",
+        "of these masks. Where one object has many proposals (DAVIS, OVIS), the oracle takes the best-scoring matching",
         "one per frame, with constant scores the first in the file, so a tracker that picks better masks can",
         "score above it. MOTA counts every reported mask that matches no object as a false positive, whatever",
         "its score; the DAVIS ground truth annotates only the main object, so background and part proposals",
@@ -516,7 +522,7 @@ def main() -> int:
                         "(experiments/final_outputs.py), which BDD100K's summary lines compare with the heuristics "
                         "(one of the --learned settings; default: the last)")
     parser.add_argument("--dense", metavar="SETTING", help="the learned setting chosen on synthetic dense proposals "
-                        "(experiments/dense_proposals.py), which the DAVIS sections' summary lines compare (one of the "
+                        "(experiments/dense_proposals.py), which the dense-proposal sections' summary lines compare (one of the "
                         "--learned settings; default: the last)")
     parser.add_argument("--ablate", metavar="SETTING", help="also ablate the inputs of this learned setting "
                         "on BDD100K MOTS (one of the --learned settings; a small table under its section)")
@@ -524,7 +530,7 @@ def main() -> int:
                         help="on BDD100K MOTS also score every tracker with K category hypotheses per track "
                              "(K chosen on synthetic data: experiments/category_hypotheses.py)")
     parser.add_argument("--proposal-draws", type=int, default=1, metavar="K",
-                        help="build the DAVIS proposals K times (seeds 0..K-1) and add a table of each tracker's AP "
+                        help="build the dense proposals K times (seeds 0..K-1) and add a table of each tracker's AP "
                              "over the draws (default 1: the first draw only)")
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "real_data", help="folder for the built proposals")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "real_data.md", help="report to write")
@@ -545,9 +551,9 @@ def main() -> int:
     started = time.perf_counter()
     args.work.mkdir(parents=True, exist_ok=True)
     sections = [bdd_section(real / BDD, args.learned, args.final, args.ablate, args.category_hypotheses)]
-    davis = [real / name for name in DAVIS]
-    draws = [davis_sections(davis, args.work, args.learned, args.dense)]
-    draws += [davis_sections(davis, args.work, args.learned, args.dense, draw)
+    ground_truths = [real / name / file for name, file in PROPOSAL_FIXTURES.items()]
+    draws = [proposal_sections(ground_truths, args.work, args.learned, args.dense)]
+    draws += [proposal_sections(ground_truths, args.work, args.learned, args.dense, draw)
               for draw in tqdm(range(1, args.proposal_draws), desc="proposal draws", unit="draw")]
     sections += draws[0]
     command = "python experiments/real_data.py" + "".join(f" --learned {c}" for c in args.learned) + "".join(
