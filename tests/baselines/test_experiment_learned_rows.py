@@ -397,7 +397,7 @@ def test_draw_table_averages_each_tracker_over_the_proposal_draws(monkeypatch):
              [section("v1, dense proposals, constant scores (9.0 per frame, 60 frames)", [0.3, 0.4, 0.2, 0.0, 0.6]),
               section("v2, dense proposals, constant scores (17.0 per frame, 2 frames)", [0.2, 0.2, 0.2, 0.2, 0.2])]]
     lines = real_data.draw_lines(draws)
-    assert lines[0].startswith("**DAVIS-built proposals over 2 draws** (`--proposal-draws 2`")
+    assert lines[0].startswith("**Dense proposals over 2 draws** (`--proposal-draws 2`")
     assert lines[2] == "| | v1, constant scores | v2, constant scores | mean |"
     assert lines[5] == "| masktrack-rule, masktrack-rule-dense.yaml | 50.00 (40.00–60.00) | 20.00 (20.00–20.00) | 35.00 |"
     assert lines[8] == "| learned, a.pt | 55.00 (50.00–60.00) | 30.00 (20.00–40.00) | 42.50 |"
