@@ -148,8 +148,9 @@ class LossConfig:
     """What a track's class loss asks for. ``object``: its object's class (background for a track started by a
     false positive), the paper's. ``quality``: a track that took a detection this frame gets that class with
     probability ``q``, the detection's mask IoU with the track's object (0 for a detection of another object or
-    of none), and background with ``1 − q``: the score then ranks tracks by how well their masks fit, which the
-    video AP's higher IoU thresholds reward (docs/training.md, "Quality-aware scores")."""
+    of none), and background with ``1 − q``, so that the score would rank tracks by how well their masks fit,
+    which the video AP's higher IoU thresholds reward; on the dense proposals it did not (docs/training.md,
+    "Quality-aware scores")."""
 
 
 @dataclass
