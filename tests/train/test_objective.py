@@ -49,12 +49,17 @@ def captured(monkeypatch):
     return calls
 
 
-def test_targets_follow_the_first_track_of_each_object(captured):
+def eager_model() -> RecurrentGraphTracker:
+    """The tiny model, seeded, with every detection starting a track and every track taking its best detection
+    (duplicates on purpose)."""
     torch.manual_seed(0)
     config = load_config(TrackerConfig, find_config("tiny", "model"))
-    # Every detection starts a track and every track takes its best detection: duplicates on purpose.
     config = dataclasses.replace(config, init_threshold=float("-inf"), match_threshold=float("-inf"))
-    model = RecurrentGraphTracker(config, num_classes=2)
+    return RecurrentGraphTracker(config, num_classes=2)
+
+
+def test_targets_follow_the_first_track_of_each_object(captured):
+    model = eager_model()
     box = [10, 10, 20, 20]
     clip_a = [frame([box], [box]), frame([box], [box]), frame([box, [40, 20, 50, 30]], [box])]
     clip_b = [frame([], []), frame([[30, 5, 40, 15]], [])]  # a false positive, and a clip one frame shorter
@@ -91,10 +96,7 @@ def test_targets_follow_the_first_track_of_each_object(captured):
 
 
 def test_quality_class_targets_use_the_mask_fit_of_the_track_s_detection(captured):
-    torch.manual_seed(0)
-    config = load_config(TrackerConfig, find_config("tiny", "model"))
-    config = dataclasses.replace(config, init_threshold=float("-inf"), match_threshold=float("-inf"))
-    model = RecurrentGraphTracker(config, num_classes=2)
+    model = eager_model()
     box = [10, 10, 20, 20]
     loose = [10, 10, 20, 30]  # the object's 100 pixels inside 200: mask IoU 0.5
     clip = [frame([box], [box]), frame([loose], [box]), frame([box], [box])]
