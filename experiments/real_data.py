@@ -10,7 +10,7 @@
    and frame (``gvis.detections.proposals``, default settings, seed 0; one category "object", no appearance,
    identities removed), with constant and with spread scores, re-linked the same way; class-agnostic video
    AP and MOTS metrics. ``--proposal-draws K`` builds them K times (seeds 0..K-1) and adds each tracker's AP
-   over the draws (:func:`draw_lines`).
+   over the draws, and that of the heuristics with their equal scores in random order (:func:`draw_lines`).
 
 Heuristics run with their default configs and with the rule's config tuned on synthetic data
 (``configs/baselines/masktrack-rule-dense.yaml``: ``experiments/dense_proposals.py`` tunes it on dense proposals,
@@ -42,6 +42,8 @@ BDD = "bdd100k_mots_b1c66a42-6f7d68ca"
 PROPOSAL_FIXTURES = {"davis2016_train_2seq": "ytvis_gt.json", "davis2017_tennis_2frames": "ytvis_gt.json",
                      "ovis_85aa3b0e_3frames": "annotations_train.json"}
 PROPOSAL_SEED = 0
+#: Random orders of a row's equal scores whose mean AP the draws table reports (:func:`random_tie_ap`).
+TIE_ORDERS = 10
 #: (row name, tracker, config name in configs/baselines/ or None for configs/baselines/<tracker>.yaml).
 HEURISTICS = [
     ("masktrack-rule", "masktrack-rule", None),
@@ -69,6 +71,8 @@ class Row:
     hypotheses: dict | None = None
     #: Where AP is class-agnostic: the AP at each IoU threshold 0.50:0.05:0.95 (their mean is the AP).
     ap_per_threshold: list[float] | None = None
+    #: Where AP is class-agnostic: the AP with the row's equal scores in random orders (:func:`random_tie_ap`).
+    random_tie_ap: float | None = None
 
 
 @dataclass
@@ -253,7 +257,24 @@ def score(name: str, dataset, entries: list, class_agnostic: bool, seconds: floa
               per_category, agnostic_ap)
     if class_agnostic:
         row.ap_per_threshold = match_videos(dataset, entries, class_agnostic=True).ap_per_threshold()[0].tolist()
+        row.random_tie_ap = random_tie_ap(dataset, entries, stats["AP"])
     return row
+
+
+def random_tie_ap(dataset, entries: list[dict], ap: float) -> float:
+    """The mean class-agnostic AP of ``entries`` over :data:`TIE_ORDERS` random orders of their equal scores
+    (``ties_in_random_order``, seeded so that a report is reproducible); ``ap`` (their AP) when no two are equal.
+    The evaluator orders equal scores by video id and results order, which ranks a tracker that reports ties by
+    an order it did not choose."""
+    import numpy as np
+
+    from gvis.eval.ytvis_ap import evaluate, ties_in_random_order
+
+    if len({entry["score"] for entry in entries}) == len(entries):
+        return ap
+    rng = np.random.default_rng(0)
+    return sum(evaluate(dataset, ties_in_random_order(entries, rng), class_agnostic=True)["AP"]
+               for _ in range(TIE_ORDERS)) / TIE_ORDERS
 
 
 def relink(section: Section, dataset, videos: list, categories: list, learned: list[str], hypotheses: int = 1) -> None:
@@ -329,36 +350,62 @@ def proposal_sections(ground_truths: list[Path], work: Path, learned: list[str],
 def draw_lines(draws: list[list[Section]]) -> list[str]:
     """The dense-proposal sections' class-agnostic AP over several draws of the proposals (``draws[k]``: the sections of
     draw ``k``, in the same order; draw 0 is the tables'): per row and section the mean over draws (lowest and
-    highest), then the compared learned setting against each heuristic; nothing with one draw."""
+    highest), then the compared learned setting against each heuristic, then the same for the rows whose equal
+    scores the evaluator's order ranks (:func:`random_tie_ap`); nothing with one draw."""
     if len(draws) < 2:
         return []
     first = draws[0]
     labels = [section.title.split(" (")[0].replace(", dense proposals", "") for section in first]
-    mean_ap: dict[str, list[float]] = {}
+
+    def over_draws(rows: list[Row], value) -> tuple[list[str], dict[str, list[float]]]:
+        """A table line per row: ``value(row)`` per section, mean over the draws (lowest–highest); and the means."""
+        lines, means = [], {}
+        for row in rows:
+            per_section = [[100 * value(next(r for r in draw[position].rows if r.name == row.name)) for draw in draws]
+                           for position in range(len(first))]
+            means[row.name] = [sum(values) / len(values) for values in per_section]
+            cells = [f"{mean:.2f} ({min(values):.2f}–{max(values):.2f})" for mean, values in zip(means[row.name], per_section)]
+            lines.append(f"| {row.name} | " + " | ".join(cells) + f" | {sum(means[row.name]) / len(means[row.name]):.2f} |")
+        return lines, means
+
+    def gap_lines(reference: str, names: list[str], reference_ap: list[float], ap: dict[str, list[float]]) -> list[str]:
+        lines = []
+        for name in names:
+            gaps = [a - b for a, b in zip(reference_ap, ap[name])]
+            lines.append(f"- {name}: " + ", ".join(f"{label} {gap:+.2f}" for label, gap in zip(labels, gaps))
+                         + f"; mean {sum(gaps) / len(gaps):+.2f}")
+        return lines
+
+    header = ["| | " + " | ".join(labels) + " | mean |", "|---" * (len(labels) + 2) + "|"]
+    rows, mean_ap = over_draws(first[0].rows, lambda row: row.stats["AP"])
     lines = [f"**Dense proposals over {len(draws)} draws** (`--proposal-draws {len(draws)}`: the proposals of "
              f"each fixture built again with seeds {PROPOSAL_SEED}..{PROPOSAL_SEED + len(draws) - 1}, everything else "
              "the same; the tables above are the first draw). One draw decides an AP threshold by the order of two "
              "tracks' scores, so the mean over draws is the steadier figure. Class-agnostic AP, mean over the draws "
-             "(lowest–highest); last column: the mean of the sections.", "",
-             "| | " + " | ".join(labels) + " | mean |", "|---" * (len(labels) + 2) + "|"]
-    for row in first[0].rows:
-        per_section = []
-        for position in range(len(first)):
-            values = [100 * next(r for r in draw[position].rows if r.name == row.name).stats["AP"] for draw in draws]
-            per_section.append(values)
-        means = [sum(values) / len(values) for values in per_section]
-        mean_ap[row.name] = means
-        cells = [f"{mean:.2f} ({min(values):.2f}–{max(values):.2f})" for mean, values in zip(means, per_section)]
-        lines.append(f"| {row.name} | " + " | ".join(cells) + f" | {sum(means) / len(means):.2f} |")
+             "(lowest–highest); last column: the mean of the sections.", "", *header, *rows]
     compared = compared_setting(first[0])
-    if compared is not None:
-        reference = compared[0].name
-        heuristics = [name for name, _, _ in HEURISTICS]
-        lines += ["", f"{reference} minus each heuristic, mean over the draws per section:", ""]
-        for name in heuristics:
-            gaps = [a - b for a, b in zip(mean_ap[reference], mean_ap[name])]
-            lines.append(f"- {name}: " + ", ".join(f"{label} {gap:+.2f}" for label, gap in zip(labels, gaps))
-                         + f"; mean {sum(gaps) / len(gaps):+.2f}")
+    if compared is None:
+        return lines + [""]
+    reference = compared[0].name
+    heuristics = [name for name, _, _ in HEURISTICS]
+    lines += ["", f"{reference} minus each heuristic, mean over the draws per section:", "",
+              *gap_lines(reference, heuristics, mean_ap[reference], mean_ap)]
+    tied = [row for row in first[0].rows if row.name in heuristics and any(
+        r.random_tie_ap is not None and abs(r.random_tie_ap - r.stats["AP"]) >= 5e-5
+        for draw in draws for section in draw for r in section.rows if r.name == row.name)]
+    if tied:
+        def tie_ap(row: Row) -> float:
+            return row.stats["AP"] if row.random_tie_ap is None else row.random_tie_ap
+
+        rows, random_ap = over_draws(tied, tie_ap)
+        reference_ap = over_draws([compared[0]], tie_ap)[1][reference]
+        lines += ["", f"**Equal scores in random order.** These heuristics report tracks with equal scores (with constant "
+                  "proposal scores, every long track of the rule scores the same), which the evaluator, like the official "
+                  "one, ranks by video id and then in the order of the results file (for the rule: the order in which "
+                  f"its tracks started). Their AP with the equal scores in random order instead (`ties_in_random_order`, "
+                  f"mean of {TIE_ORDERS} orders per draw), as above:", "", *header, *rows, "",
+                  f"{reference} (its own ties, if any, in random order too) minus each of them with its ties in "
+                  "random order:", "", *gap_lines(reference, [row.name for row in tied], reference_ap, random_ap)]
     return lines + [""]
 
 

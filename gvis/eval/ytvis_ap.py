@@ -455,6 +455,22 @@ def match_videos(gt: Any, results: str | os.PathLike | Sequence[dict], class_agn
     return VideoMatches(video_ids, *fields)
 
 
+def ties_in_random_order(results: Sequence[dict], rng: np.random.Generator) -> list[dict]:
+    """``results`` with their equal scores put in a random order: each entry's score replaced by its rank
+    (``[N, ..., 1] / (N + 1)``) in descending score order with ties drawn by ``rng``; the inputs are not changed.
+
+    The evaluator, like the official one, orders equal scores by video id and then by results-file order,
+    which is arbitrary for a tracker that reports ties (every track of a constant-score detector, say); the
+    mean AP over such orders is what the tracker's ranking itself is worth.
+    """
+    keys = rng.random(len(results))
+    order = sorted(range(len(results)), key=lambda n: (-results[n]["score"], keys[n]))
+    ranked: list[dict] = [{}] * len(results)
+    for position, n in enumerate(order):
+        ranked[n] = {**results[n], "score": (len(results) - position) / (len(results) + 1)}
+    return ranked
+
+
 def format_stats(stats: dict) -> str:
     """A readable table of the 12 stats (and of ``per_category`` when present)."""
     lines = ["stat    value  what"]

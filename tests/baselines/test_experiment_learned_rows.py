@@ -404,4 +404,28 @@ def test_draw_table_averages_each_tracker_over_the_proposal_draws(monkeypatch):
     # The learned setting (the last learned row) against each heuristic, section by section.
     assert "- masktrack-rule, masktrack-rule-dense.yaml: v1, constant scores +5.00, v2, constant scores +10.00; mean +7.50" in lines
     assert "- iou: v1, constant scores +55.00, v2, constant scores +10.00; mean +32.50" in lines
+    assert not any("random order" in line for line in lines)  # no row's AP depends on the order of its ties
     assert real_data.draw_lines(draws[:1]) == []
+
+
+def test_draw_table_reads_the_heuristics_with_their_ties_in_random_order(monkeypatch):
+    real_data = load_script("real_data", monkeypatch)
+    mots = {"MOTA": 0.1, "IDF1": 0.5, "IDSw": 1, "FP": 2, "FN": 3}
+    rule = "masktrack-rule, masktrack-rule-dense.yaml"
+
+    def section(title, rule_ap, rule_random_ap):
+        rows = [real_data.Row(name, {s: 0.1 for s in real_data.AP_STATS}, mots, 4, random_tie_ap=0.1)
+                for name, _, _ in real_data.HEURISTICS if name != rule]
+        rows.append(real_data.Row(rule, {s: rule_ap for s in real_data.AP_STATS}, mots, 4, random_tie_ap=rule_random_ap))
+        rows.append(real_data.Row("learned, a.pt", {s: 0.5 for s in real_data.AP_STATS}, mots, 4))
+        return real_data.Section(title, class_agnostic=True, rows=rows)
+
+    draws = [[section("v1, dense proposals, constant scores (1 per frame, 2 frames)", 0.6, 0.4)],
+             [section("v1, dense proposals, constant scores (1 per frame, 2 frames)", 0.6, 0.5)]]
+    lines = real_data.draw_lines(draws)
+    table = lines.index(next(line for line in lines if line.startswith("**Equal scores in random order.**")))
+    # Only the rule's AP depends on the order of its ties; the learned row has none (its AP as it is).
+    assert lines[table + 2:table + 5] == ["| | v1, constant scores | mean |", "|---|---|---|",
+                                          f"| {rule} | 45.00 (40.00–50.00) | 45.00 |"]
+    assert f"- {rule}: v1, constant scores -10.00; mean -10.00" in lines  # evaluated as ranked
+    assert f"- {rule}: v1, constant scores +5.00; mean +5.00" in lines  # its ties in random order

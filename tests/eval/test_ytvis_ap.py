@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gvis.eval.ytvis_ap import STAT_NAMES, evaluate
+from gvis.eval.ytvis_ap import STAT_NAMES, evaluate, ties_in_random_order
 
 
 def expect(stats: dict, **expected: float) -> None:
@@ -240,3 +240,26 @@ def test_long_videos_are_split_into_frame_chunks(vis_case, masks, monkeypatch):
     monkeypatch.setattr(ytvis_ap, "MAX_VOLUME", 2 * 5 * 4)
     assert case.evaluate() == whole
     assert 0 < whole["AP50"] < 1
+
+
+def test_ties_in_random_order_keep_the_score_order_and_draw_the_ties(vis_case, masks):
+    # The across-videos tie above (the evaluator puts video 1's false positive first) plus two distinct scores;
+    # with the tie drawn, video 2's true positive comes first in some orders and not in others.
+    case = vis_case().video(1, frames=1).video(2, frames=1)
+    case.instance(1, [square(masks, 0, 0)]).instance(2, [square(masks, 0, 0)])
+    case.predict(2, [square(masks, 0, 0)], score=0.5).predict(1, [square(masks, 2, 2)], score=0.5)
+    case.predict(1, [square(masks, 0, 2)], score=0.9).predict(2, [square(masks, 2, 0)], score=0.1)
+    given = [dict(entry) for entry in case.results]
+    rng = np.random.default_rng(0)
+    aps = set()
+    for _ in range(20):
+        ranked = ties_in_random_order(case.results, rng)
+        assert case.results == given  # inputs unchanged
+        scores = [entry["score"] for entry in ranked]
+        assert sorted(scores) == [n / 5 for n in range(1, 5)]  # a strict order of ranks in (0, 1)
+        assert scores[2] == 4 / 5 and scores[3] == 1 / 5  # distinct scores keep their places
+        assert [{k: v for k, v in entry.items() if k != "score"} for entry in ranked] == [
+            {k: v for k, v in entry.items() if k != "score"} for entry in given]
+        aps.add(round(evaluate(case.dataset(), ranked)["AP"], 12))
+    # A false positive (0.9) first, then the tie: TP, FP (precision 1/2 up to recall 0.5) or FP, TP (1/3).
+    assert aps == {round(51 / 101 / 2, 12), round(51 / 101 / 3, 12)}
