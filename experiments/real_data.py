@@ -263,18 +263,14 @@ def score(name: str, dataset, entries: list, class_agnostic: bool, seconds: floa
 
 def random_tie_ap(dataset, entries: list[dict], ap: float) -> float:
     """The mean class-agnostic AP of ``entries`` over :data:`TIE_ORDERS` random orders of their equal scores
-    (``ties_in_random_order``, seeded so that a report is reproducible); ``ap`` (their AP) when no two are equal.
+    (``random_tie_aps``, seed 0, so that a report is reproducible); ``ap`` (their AP) when no two are equal.
     The evaluator orders equal scores by video id and results order, which ranks a tracker that reports ties by
     an order it did not choose."""
-    import numpy as np
-
-    from gvis.eval.ytvis_ap import evaluate, ties_in_random_order
+    from gvis.eval.ytvis_ap import random_tie_aps
 
     if len({entry["score"] for entry in entries}) == len(entries):
         return ap
-    rng = np.random.default_rng(0)
-    return sum(evaluate(dataset, ties_in_random_order(entries, rng), class_agnostic=True)["AP"]
-               for _ in range(TIE_ORDERS)) / TIE_ORDERS
+    return sum(random_tie_aps(dataset, entries, TIE_ORDERS, class_agnostic=True)) / TIE_ORDERS
 
 
 def relink(section: Section, dataset, videos: list, categories: list, learned: list[str], hypotheses: int = 1) -> None:

@@ -24,19 +24,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--per-category", action="store_true", help="also report AP per category")
     parser.add_argument("--class-agnostic", action="store_true",
                         help="treat all categories as one (not the official metric): the masks and their linking alone")
+    parser.add_argument("--tie-orders", type=int, default=0, metavar="K",
+                        help="also report the AP with the results' equal scores in K random orders (seeded): its mean, "
+                             "lowest and highest; the official order ranks ties by video id, then by results-file order")
     parser.add_argument("--mots", action="store_true",
                         help="also report the CLEAR MOT metrics and IDF1 on masks (BDD100K MOTS / Scalabel rules: "
                              "mask IoU >= 0.5, crowd regions ignored); per category unless --class-agnostic")
 
 
 def run(args: argparse.Namespace) -> int:
-    from gvis.eval.ytvis_ap import evaluate, format_stats
+    from gvis.eval.ytvis_ap import evaluate, format_stats, random_tie_aps
 
     from gvis.errors import InputError
 
     if args.per_category and args.class_agnostic:
         raise InputError("--per-category and --class-agnostic exclude each other")
+    if args.tie_orders < 0:
+        raise InputError(f"--tie-orders must be >= 0, got {args.tie_orders}")
     stats = evaluate(args.gt, args.results, per_category=args.per_category, class_agnostic=args.class_agnostic)
+    if args.tie_orders:
+        from gvis.eval.results import load_results
+
+        aps = random_tie_aps(args.gt, load_results(args.results), args.tie_orders, args.class_agnostic)
+        stats["random_ties"] = {"orders": args.tie_orders, "AP": sum(aps) / len(aps), "lowest": min(aps), "highest": max(aps)}
     if args.mots:
         from gvis.eval.clear_mot import evaluate_mots
 
@@ -45,8 +55,13 @@ def run(args: argparse.Namespace) -> int:
         print_json(stats)
     else:
         print(format_stats(stats))
+        if args.tie_orders:
+            ties = stats["random_ties"]
+            print(f"AP with equal scores in {ties['orders']} random orders: mean {ties['AP']:.4f} "
+                  f"(lowest {ties['lowest']:.4f}, highest {ties['highest']:.4f})")
         if args.mots:
             from gvis.eval.clear_mot import format_mot_stats
 
             print(format_mot_stats(stats["mots"]))
     return 0
+

@@ -471,6 +471,18 @@ def ties_in_random_order(results: Sequence[dict], rng: np.random.Generator) -> l
     return ranked
 
 
+def random_tie_aps(gt: Any, results: Sequence[dict], orders: int, class_agnostic: bool = False,
+                   seed: int = 0) -> list[float]:
+    """The AP (IoU 0.50:0.95) of ``results`` with their equal scores in each of ``orders`` random orders
+    (:func:`ties_in_random_order`, drawn from ``seed``); ``gt`` as for :func:`evaluate`, read once."""
+    from gvis.data.ytvis import YTVISDataset
+
+    dataset = gt if isinstance(gt, YTVISDataset) else YTVISDataset.from_json(gt)
+    rng = np.random.default_rng(seed)
+    return [evaluate(dataset, ties_in_random_order(results, rng), class_agnostic=class_agnostic)["AP"]
+            for _ in range(orders)]
+
+
 def format_stats(stats: dict) -> str:
     """A readable table of the 12 stats (and of ``per_category`` when present)."""
     lines = ["stat    value  what"]

@@ -43,3 +43,22 @@ def test_bad_input_is_one_line(tmp_path, vis_case, masks, capsys):
     assert error.startswith("gvis eval: error: ") and str(results_path) in error and "\n" not in error
     assert main(["eval", str(results_path.with_name("absent.json")), str(results_path)]) == 2
     assert "absent.json" in capsys.readouterr().err
+
+
+def test_tie_orders_report_the_ap_with_equal_scores_drawn(tmp_path, vis_case, masks, capsys):
+    # A tie across videos: the official order puts video 1's false positive first (AP 51/101 / 2); drawn,
+    # video 2's true positive comes first in some orders (AP 51/101).
+    case = vis_case().video(1, frames=1).video(2, frames=1)
+    case.instance(1, [masks.rect(4, 4, 0, 2, 0, 2)]).instance(2, [masks.rect(4, 4, 0, 2, 0, 2)])
+    case.predict(2, [masks.rect(4, 4, 0, 2, 0, 2)], score=0.5).predict(1, [masks.rect(4, 4, 2, 4, 2, 4)], score=0.5)
+    gt_path, results_path = case.write(tmp_path)
+    assert main(["eval", str(gt_path), str(results_path), "--json", "--tie-orders", "20"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["AP"] == pytest.approx(51 / 101 / 2)
+    ties = stats["random_ties"]
+    assert ties["orders"] == 20 and ties["lowest"] == pytest.approx(51 / 101 / 2) and ties["highest"] == pytest.approx(51 / 101)
+    assert ties["lowest"] < ties["AP"] < ties["highest"]
+    assert main(["eval", str(gt_path), str(results_path), "--tie-orders", "20"]) == 0
+    assert f"AP with equal scores in 20 random orders: mean {ties['AP']:.4f}" in capsys.readouterr().out
+    assert main(["eval", str(gt_path), str(results_path), "--tie-orders", "-1"]) == 2
+    assert "--tie-orders must be >= 0" in capsys.readouterr().err
