@@ -33,7 +33,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 REPO = Path(__file__).resolve().parent.parent
 BDD = "bdd100k_mots_b1c66a42-6f7d68ca"
@@ -42,8 +42,10 @@ BDD = "bdd100k_mots_b1c66a42-6f7d68ca"
 PROPOSAL_FIXTURES = {"davis2016_train_2seq": "ytvis_gt.json", "davis2017_tennis_2frames": "ytvis_gt.json",
                      "ovis_85aa3b0e_3frames": "annotations_train.json"}
 PROPOSAL_SEED = 0
-#: Random orders of a row's equal scores whose mean AP the draws table reports (:func:`random_tie_ap`).
+#: Random orders of a row's equal scores whose mean AP the draws table reports (``random_tie_aps``, seed 0).
 TIE_ORDERS = 10
+#: AP differences below this (half the tables' 0.01-point step) are read as none.
+SAME_AP = 5e-5
 #: (row name, tracker, config name in configs/baselines/ or None for configs/baselines/<tracker>.yaml).
 HEURISTICS = [
     ("masktrack-rule", "masktrack-rule", None),
@@ -71,7 +73,8 @@ class Row:
     hypotheses: dict | None = None
     #: Where AP is class-agnostic: the AP at each IoU threshold 0.50:0.05:0.95 (their mean is the AP).
     ap_per_threshold: list[float] | None = None
-    #: Where AP is class-agnostic: the AP with the row's equal scores in random orders (:func:`random_tie_ap`).
+    #: Where AP is class-agnostic: the mean AP over :data:`TIE_ORDERS` random orders of the row's equal scores
+    #: (the AP itself without ties). The evaluator orders ties by video id and results order, not the tracker.
     random_tie_ap: float | None = None
 
 
@@ -248,7 +251,7 @@ def ablation_table(reference: Row, rows: list[Row]) -> list[str]:
 
 def score(name: str, dataset, entries: list, class_agnostic: bool, seconds: float | None = None, note: str = "") -> Row:
     from gvis.eval.clear_mot import evaluate_mots
-    from gvis.eval.ytvis_ap import evaluate, match_videos
+    from gvis.eval.ytvis_ap import evaluate, match_videos, random_tie_aps
 
     stats = evaluate(dataset, entries, per_category=not class_agnostic, class_agnostic=class_agnostic)
     per_category = stats.pop("per_category", None)
@@ -257,20 +260,8 @@ def score(name: str, dataset, entries: list, class_agnostic: bool, seconds: floa
               per_category, agnostic_ap)
     if class_agnostic:
         row.ap_per_threshold = match_videos(dataset, entries, class_agnostic=True).ap_per_threshold()[0].tolist()
-        row.random_tie_ap = random_tie_ap(dataset, entries, stats["AP"])
+        row.random_tie_ap = sum(random_tie_aps(dataset, entries, TIE_ORDERS, class_agnostic=True)) / TIE_ORDERS
     return row
-
-
-def random_tie_ap(dataset, entries: list[dict], ap: float) -> float:
-    """The mean class-agnostic AP of ``entries`` over :data:`TIE_ORDERS` random orders of their equal scores
-    (``random_tie_aps``, seed 0, so that a report is reproducible); ``ap`` (their AP) when no two are equal.
-    The evaluator orders equal scores by video id and results order, which ranks a tracker that reports ties by
-    an order it did not choose."""
-    from gvis.eval.ytvis_ap import random_tie_aps
-
-    if len({entry["score"] for entry in entries}) == len(entries):
-        return ap
-    return sum(random_tie_aps(dataset, entries, TIE_ORDERS, class_agnostic=True)) / TIE_ORDERS
 
 
 def relink(section: Section, dataset, videos: list, categories: list, learned: list[str], hypotheses: int = 1) -> None:
@@ -347,13 +338,13 @@ def draw_lines(draws: list[list[Section]]) -> list[str]:
     """The dense-proposal sections' class-agnostic AP over several draws of the proposals (``draws[k]``: the sections of
     draw ``k``, in the same order; draw 0 is the tables'): per row and section the mean over draws (lowest and
     highest), then the compared learned setting against each heuristic, then the same for the rows whose equal
-    scores the evaluator's order ranks (:func:`random_tie_ap`); nothing with one draw."""
+    scores the evaluator's order ranks (:func:`tie_ap`); nothing with one draw."""
     if len(draws) < 2:
         return []
     first = draws[0]
     labels = [section.title.split(" (")[0].replace(", dense proposals", "") for section in first]
 
-    def over_draws(rows: list[Row], value) -> tuple[list[str], dict[str, list[float]]]:
+    def over_draws(rows: list[Row], value: Callable[[Row], float]) -> tuple[list[str], dict[str, list[float]]]:
         """A table line per row: ``value(row)`` per section, mean over the draws (lowest–highest); and the means."""
         lines, means = [], {}
         for row in rows:
@@ -364,7 +355,8 @@ def draw_lines(draws: list[list[Section]]) -> list[str]:
             lines.append(f"| {row.name} | " + " | ".join(cells) + f" | {sum(means[row.name]) / len(means[row.name]):.2f} |")
         return lines, means
 
-    def gap_lines(reference: str, names: list[str], reference_ap: list[float], ap: dict[str, list[float]]) -> list[str]:
+    def gap_lines(names: list[str], reference_ap: list[float], ap: dict[str, list[float]]) -> list[str]:
+        """A line per name: ``reference_ap`` minus ``ap[name]``, section by section and on average."""
         lines = []
         for name in names:
             gaps = [a - b for a, b in zip(reference_ap, ap[name])]
@@ -385,24 +377,26 @@ def draw_lines(draws: list[list[Section]]) -> list[str]:
     reference = compared[0].name
     heuristics = [name for name, _, _ in HEURISTICS]
     lines += ["", f"{reference} minus each heuristic, mean over the draws per section:", "",
-              *gap_lines(reference, heuristics, mean_ap[reference], mean_ap)]
+              *gap_lines(heuristics, mean_ap[reference], mean_ap)]
     tied = [row for row in first[0].rows if row.name in heuristics and any(
-        r.random_tie_ap is not None and abs(r.random_tie_ap - r.stats["AP"]) >= 5e-5
+        r.random_tie_ap is not None and abs(r.random_tie_ap - r.stats["AP"]) >= SAME_AP
         for draw in draws for section in draw for r in section.rows if r.name == row.name)]
     if tied:
-        def tie_ap(row: Row) -> float:
-            return row.stats["AP"] if row.random_tie_ap is None else row.random_tie_ap
-
         rows, random_ap = over_draws(tied, tie_ap)
         reference_ap = over_draws([compared[0]], tie_ap)[1][reference]
-        lines += ["", f"**Equal scores in random order.** These heuristics report tracks with equal scores (with constant "
+        lines += ["", "**Equal scores in random order.** These heuristics report tracks with equal scores (with constant "
                   "proposal scores, every long track of the rule scores the same), which the evaluator, like the official "
                   "one, ranks by video id and then in the order of the results file (for the rule: the order in which "
-                  f"its tracks started). Their AP with the equal scores in random order instead (`ties_in_random_order`, "
+                  "its tracks started). Their AP with the equal scores in random order instead (`ties_in_random_order`, "
                   f"mean of {TIE_ORDERS} orders per draw), as above:", "", *header, *rows, "",
                   f"{reference} (its own ties, if any, in random order too) minus each of them with its ties in "
-                  "random order:", "", *gap_lines(reference, [row.name for row in tied], reference_ap, random_ap)]
+                  "random order:", "", *gap_lines([row.name for row in tied], reference_ap, random_ap)]
     return lines + [""]
+
+
+def tie_ap(row: Row) -> float:
+    """The row's AP with its ties in random order (its AP where that was not measured)."""
+    return row.stats["AP"] if row.random_tie_ap is None else row.random_tie_ap
 
 
 def table(section: Section) -> list[str]:
@@ -492,7 +486,7 @@ def threshold_lines(section: Section) -> list[str]:
     for row in (best, reference):
         lines.append(f"| {row.name} | " + " | ".join(f"{100 * ap:.2f}" for ap in row.ap_per_threshold) + " |")
     differ = [f"{t} ({100 * (a - b):+.2f})" for t, a, b in zip(thresholds, reference.ap_per_threshold, best.ap_per_threshold)
-              if abs(a - b) >= 5e-5]
+              if abs(a - b) >= SAME_AP]
     lines += ["", "Thresholds where they differ: " + (", ".join(differ) if differ else "none") + "."]
     return lines
 

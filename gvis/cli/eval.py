@@ -64,4 +64,3 @@ def run(args: argparse.Namespace) -> int:
 
             print(format_mot_stats(stats["mots"]))
     return 0
-

@@ -59,6 +59,7 @@ def test_tie_orders_report_the_ap_with_equal_scores_drawn(tmp_path, vis_case, ma
     assert ties["orders"] == 20 and ties["lowest"] == pytest.approx(51 / 101 / 2) and ties["highest"] == pytest.approx(51 / 101)
     assert ties["lowest"] < ties["AP"] < ties["highest"]
     assert main(["eval", str(gt_path), str(results_path), "--tie-orders", "20"]) == 0
-    assert f"AP with equal scores in 20 random orders: mean {ties['AP']:.4f}" in capsys.readouterr().out
+    assert (f"AP with equal scores in 20 random orders: mean {ties['AP']:.4f} (lowest {51 / 101 / 2:.4f}, "
+            f"highest {51 / 101:.4f})") in capsys.readouterr().out
     assert main(["eval", str(gt_path), str(results_path), "--tie-orders", "-1"]) == 2
     assert "--tie-orders must be >= 0" in capsys.readouterr().err
