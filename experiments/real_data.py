@@ -251,7 +251,7 @@ def ablation_table(reference: Row, rows: list[Row]) -> list[str]:
 
 def score(name: str, dataset, entries: list, class_agnostic: bool, seconds: float | None = None, note: str = "") -> Row:
     from gvis.eval.clear_mot import evaluate_mots
-    from gvis.eval.ytvis_ap import evaluate, match_videos, random_tie_aps
+    from gvis.eval.ytvis_ap import evaluate, has_equal_scores, match_videos, random_tie_aps
 
     stats = evaluate(dataset, entries, per_category=not class_agnostic, class_agnostic=class_agnostic)
     per_category = stats.pop("per_category", None)
@@ -260,7 +260,8 @@ def score(name: str, dataset, entries: list, class_agnostic: bool, seconds: floa
               per_category, agnostic_ap)
     if class_agnostic:
         row.ap_per_threshold = match_videos(dataset, entries, class_agnostic=True).ap_per_threshold()[0].tolist()
-        row.random_tie_ap = sum(random_tie_aps(dataset, entries, TIE_ORDERS, class_agnostic=True)) / TIE_ORDERS
+        row.random_tie_ap = (sum(random_tie_aps(dataset, entries, TIE_ORDERS, class_agnostic=True)) / TIE_ORDERS
+                             if has_equal_scores(entries) else stats["AP"])
     return row
 
 

@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gvis.eval.ytvis_ap import evaluate, format_stats, random_tie_aps
+    from gvis.eval.ytvis_ap import evaluate, format_stats, has_equal_scores, random_tie_aps
 
     from gvis.errors import InputError
 
@@ -45,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
     if args.tie_orders:
         from gvis.eval.results import load_results
 
-        aps = random_tie_aps(args.gt, load_results(args.results), args.tie_orders, args.class_agnostic)
+        results = load_results(args.results)
+        aps = (random_tie_aps(args.gt, results, args.tie_orders, args.class_agnostic) if has_equal_scores(results)
+               else [stats["AP"]] * args.tie_orders)
         stats["random_ties"] = {"orders": args.tie_orders, "AP": sum(aps) / len(aps), "lowest": min(aps), "highest": max(aps)}
     if args.mots:
         from gvis.eval.clear_mot import evaluate_mots

@@ -469,16 +469,19 @@ def ties_in_random_order(results: Sequence[dict], rng: np.random.Generator) -> l
     return [{**entry, "score": (len(results) - position[n]) / (len(results) + 1)} for n, entry in enumerate(results)]
 
 
+def has_equal_scores(results: Sequence[dict]) -> bool:
+    """Whether two entries of ``results`` share a score (else every order of ties is the results' own)."""
+    return len({entry["score"] for entry in results}) < len(results)
+
+
 def random_tie_aps(gt: Any, results: Sequence[dict], orders: int, class_agnostic: bool = False,
                    seed: int = 0) -> list[float]:
     """The AP (IoU 0.50:0.95) of ``results`` with their equal scores in each of ``orders`` random orders
-    (:func:`ties_in_random_order`, drawn from ``seed``); ``gt`` as for :func:`evaluate`, read once. Without
-    equal scores every order is the results' own: their AP, computed once, ``orders`` times."""
+    (:func:`ties_in_random_order`, drawn from ``seed``); ``gt`` as for :func:`evaluate`, read once. Callers
+    that hold the results' AP already skip this without ties (:func:`has_equal_scores`)."""
     from gvis.data.ytvis import YTVISDataset
 
     dataset = gt if isinstance(gt, YTVISDataset) else YTVISDataset.from_json(gt)
-    if len({entry["score"] for entry in results}) == len(results):
-        return [evaluate(dataset, results, class_agnostic=class_agnostic)["AP"]] * orders
     rng = np.random.default_rng(seed)
     return [evaluate(dataset, ties_in_random_order(results, rng), class_agnostic=class_agnostic)["AP"]
             for _ in range(orders)]

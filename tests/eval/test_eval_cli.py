@@ -63,3 +63,10 @@ def test_tie_orders_report_the_ap_with_equal_scores_drawn(tmp_path, vis_case, ma
             f"highest {51 / 101:.4f})") in capsys.readouterr().out
     assert main(["eval", str(gt_path), str(results_path), "--tie-orders", "-1"]) == 2
     assert "--tie-orders must be >= 0" in capsys.readouterr().err
+
+
+def test_tie_orders_without_equal_scores_report_the_ap_itself(tmp_path, vis_case, masks, capsys):
+    gt_path, results_path = written_case(tmp_path, vis_case, masks)
+    assert main(["eval", str(gt_path), str(results_path), "--json", "--tie-orders", "3"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["random_ties"] == {"orders": 3, "AP": stats["AP"], "lowest": stats["AP"], "highest": stats["AP"]}
